@@ -1,0 +1,36 @@
+/*
+ * core/mutants: known bugs that can be compiled into the core, one at a time,
+ * to prove that the simulator has teeth (`make mutants`).
+ *
+ * Build with -DADD_MUTANT=<id>. In normal builds ADD_MUTANT is 0 and every
+ * ADD_MUTANT_ON(x) is the constant 0, so the hooks cost nothing.
+ */
+#ifndef ADD_MUTANTS_H
+#define ADD_MUTANTS_H
+
+#ifndef ADD_MUTANT
+#define ADD_MUTANT 0
+#endif
+
+#define ADD_MUTANT_NONE 0
+/* register: a replica ACKs WRITE_PROC before its store is durable */
+#define ADD_MUTANT_ACK_BEFORE_STORE 1
+/* register: a read returns the highest value without the write-back phase */
+#define ADD_MUTANT_SKIP_WRITE_BACK 2
+/* register: (ts, wr) compared by ts alone */
+#define ADD_MUTANT_TS_WITHOUT_RANK 3
+/* register: VALUE / ACK of an older operation accepted */
+#define ADD_MUTANT_ACCEPT_STALE_REPLY 4
+/* register: writer broadcasts WRITE_PROC without storing its value first */
+#define ADD_MUTANT_WRITER_NO_STORE_FIRST 5
+/* register: majority counted as >= N/2 instead of > N/2 */
+#define ADD_MUTANT_MAJORITY_GE_HALF 6
+/* sector store: reports stores durable without flushing */
+#define ADD_MUTANT_STORE_SKIP_FLUSH 7
+/* sector store: recovery ignores the journal */
+#define ADD_MUTANT_RECOVERY_IGNORES_JOURNAL 8
+#define ADD_MUTANT_COUNT 8
+
+#define ADD_MUTANT_ON(id) (ADD_MUTANT == (id))
+
+#endif /* ADD_MUTANTS_H */

@@ -1,0 +1,89 @@
+/*
+ * core/node: one ADD process. Routes decoded messages to per-sector atomic
+ * registers (core/register.h), creates a register when a sector becomes
+ * active and frees it when idle, queues client commands per sector, answers
+ * clients, and keeps the stubborn links (retransmission with bounded backoff
+ * of READ_PROC / WRITE_PROC until answered or no longer needed).
+ *
+ * Pure: everything goes through add_io (io.h) and add_store_ops
+ * (store_ops.h). Single-threaded; a runtime calls these from its loop.
+ */
+#ifndef ADD_NODE_H
+#define ADD_NODE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "io.h"
+#include "store_ops.h"
+#include "wire.h"
+
+/* How often a runtime must call add_node_tick (retransmission clock). */
+#define ADD_NODE_TICK_NS (5ull * 1000 * 1000)
+
+typedef struct add_node add_node;
+
+typedef struct add_node_config {
+	uint8_t rank;    /* 1..n_procs */
+	uint8_t n_procs; /* N */
+	uint64_t n_sectors;
+	uint8_t client_key[ADD_CLIENT_KEY_SIZE];
+	uint8_t system_key[ADD_SYSTEM_KEY_SIZE];
+	/* Stubborn-link backoff; 0 means the default. */
+	uint64_t retransmit_initial_ns; /* default 100 ms */
+	uint64_t retransmit_max_ns;     /* default 2 s */
+	/* Bound on client commands accepted but not yet answered (all
+	 * connections); 0 means the default (4096). */
+	uint32_t client_cmds_max;
+} add_node_config;
+
+/* Returns NULL on bad config or allocation failure. `store_ctx` is passed to
+ * every store op. The node reads no state at creation: the store has already
+ * recovered, and interrupted operations are not resumed. */
+add_node *add_node_create(const add_node_config *cfg, const add_io *io,
+			  const add_store_ops *store, void *store_ctx);
+void add_node_destroy(add_node *node);
+
+/* Keys prepared by the node, for the runtime's stream decoders. */
+const add_hmac_key *add_node_client_key(const add_node *node);
+const add_hmac_key *add_node_system_key(const add_node *node);
+
+/*
+ * Bytes received on connection `conn` (client or peer: one port serves
+ * both), decoded with that connection's decoder (mode PROCESS, keys from
+ * above; the runtime owns its memory, one per connection) and dispatched.
+ */
+void add_node_on_bytes(add_node *node, uint64_t conn, add_wire_decoder *dec,
+		       const uint8_t *bytes, size_t len);
+
+/* Already-decoded entry points (add_node_on_bytes calls these). */
+void add_node_on_client_command(add_node *node, uint64_t conn, const add_client_cmd *cmd,
+				bool hmac_ok);
+void add_node_on_peer_message(add_node *node, const add_peer_msg *msg, bool hmac_ok);
+
+/* A connection closed: answers still owed on it are dropped (the operations
+ * themselves run to completion). */
+void add_node_on_connection_closed(add_node *node, uint64_t conn);
+/* The outbound link to `rank` was (re)established: retransmit what it owes. */
+void add_node_on_peer_connected(add_node *node, uint8_t rank);
+/* A store submitted with `cookie` is durable. */
+void add_node_on_store_done(add_node *node, uint64_t cookie);
+/* Called about every ADD_NODE_TICK_NS: retransmissions that are due. */
+void add_node_tick(add_node *node);
+
+/* False when the bound on pending client commands is reached: the runtime
+ * stops reading client connections until it is true again (backpressure). */
+bool add_node_accepting_clients(const add_node *node);
+
+typedef struct add_node_stats {
+	uint64_t registers_active; /* registers currently allocated */
+	uint64_t client_cmds_pending;
+	uint64_t ops_completed;
+	uint64_t retransmissions;
+	uint64_t bad_hmac_peer;   /* internal messages dropped for a bad tag */
+	uint64_t bad_hmac_client; /* commands answered with status 1 */
+} add_node_stats;
+void add_node_get_stats(const add_node *node, add_node_stats *out);
+
+#endif /* ADD_NODE_H */

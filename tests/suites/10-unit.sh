@@ -1,0 +1,3 @@
+#!/usr/bin/env bash
+# Criterion unit tests (build/test_*).
+cd "$(dirname "$0")/../.." && exec scripts/run-unit-tests.sh build

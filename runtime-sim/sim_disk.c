@@ -7,7 +7,7 @@
 #include <string.h>
 
 #define PAGE 4096u
-#define NAME_MAX_LEN 63
+#define NAME_MAX_LEN 127
 #define FILES_MAX 4096	 /* names in one directory */
 #define HANDLES_MAX 1024 /* open handles */
 #define NO_CRASH_POINT UINT64_MAX
@@ -392,13 +392,18 @@ static uint64_t rng_below(add_sim_disk *d, uint64_t n)
 }
 
 /* Counts one mutating operation; returns its index. */
-static uint64_t op_begin(add_sim_disk *d, const char *op, const char *name)
+static uint64_t op_begin2(add_sim_disk *d, const char *op, const char *name, const char *to)
 {
 	uint64_t seq = ++d->op_count;
 
 	if (d->trace)
-		d->trace(d->trace_arg, seq, op, name ? name : "");
+		d->trace(d->trace_arg, seq, op, name ? name : ".", to);
 	return seq;
+}
+
+static uint64_t op_begin(add_sim_disk *d, const char *op, const char *name)
+{
+	return op_begin2(d, op, name, NULL);
 }
 
 static bool op_lost(const add_sim_disk *d, uint64_t seq)
@@ -651,7 +656,7 @@ static int sd_rename(void *ctx, const char *from, const char *to)
 	e = dir_find(&d->written, from);
 	if (!e)
 		return -ENOENT;
-	uint64_t seq = op_begin(d, "rename", from);
+	uint64_t seq = op_begin2(d, "rename", from, to);
 	inode *ino = e->ino;
 
 	dir_remove(&d->written, from);

@@ -75,8 +75,10 @@ uint64_t add_sim_disk_op_count(const add_sim_disk *d);
 void add_sim_disk_set_crash_after(add_sim_disk *d, uint64_t k);
 /* True once more than k operations were issued with a crash point k. */
 bool add_sim_disk_past_crash_point(const add_sim_disk *d);
+/* `name` is the file (the directory: "."); `to` is the new name of a rename,
+ * else NULL. */
 typedef void (*add_sim_disk_trace_fn)(void *arg, uint64_t op_index, const char *op,
-				      const char *name);
+				      const char *name, const char *to);
 void add_sim_disk_set_trace(add_sim_disk *d, add_sim_disk_trace_fn fn, void *arg);
 
 /* Flushes issued so far (sync + sync_async; not sync_dir). */

@@ -24,7 +24,7 @@
 typedef struct world {
 	add_sim_disk *disk;
 	add_sector_store *store;
-	uint64_t durable_ts[N_USED]; /* highest ts reported durable */
+	uint64_t durable_ts[N_SECTORS]; /* highest ts reported durable */
 	bool submitted[N_USED][N_STORES + 2]; /* ts submitted for the sector */
 	int fatal;
 } world;

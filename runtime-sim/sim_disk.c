@@ -10,6 +10,7 @@
 #define NAME_MAX_LEN 127
 #define FILES_MAX 4096	 /* names in one directory */
 #define HANDLES_MAX 1024 /* open handles */
+#define EPOCHS ((uint32_t)(INT32_MAX / HANDLES_MAX))
 #define NO_CRASH_POINT UINT64_MAX
 
 /* ---- sparse page map: page number -> 4 KiB page, linear probing ---- */
@@ -416,6 +417,7 @@ struct add_sim_disk {
 	dirop *dirlog;
 	size_t n_dirlog, cap_dirlog;
 	inode *handles[HANDLES_MAX];
+	uint32_t epoch; /* crashes so far, modulo EPOCHS */
 	pending_flush *flushes;
 	size_t n_flushes, cap_flushes;
 	bool fail_next;
@@ -467,11 +469,14 @@ static bool name_ok(const char *name)
 	return n > 0 && n <= NAME_MAX_LEN && !strchr(name, '/');
 }
 
+/* A handle is slot + HANDLES_MAX * epoch; a crash starts a new epoch, so a
+ * handle from before it is never mistaken for a later one (an owner closing
+ * its store after a crash must not touch files opened since). */
 static inode *handle_get(add_sim_disk *d, int h)
 {
-	if (h < 0 || h >= HANDLES_MAX)
+	if (h < 0 || (uint32_t)h / HANDLES_MAX != d->epoch)
 		return NULL;
-	return d->handles[h];
+	return d->handles[h % HANDLES_MAX];
 }
 
 static const char *handle_name(add_sim_disk *d, int h)
@@ -563,7 +568,7 @@ static int sd_open(void *ctx, const char *name, bool create)
 		dirlog_push(d, seq, DIROP_CREATE, name, NULL, f);
 	}
 	d->handles[h] = f;
-	return h;
+	return h + (int)(d->epoch * HANDLES_MAX);
 }
 
 static int sd_close(void *ctx, int h)
@@ -572,7 +577,7 @@ static int sd_close(void *ctx, int h)
 
 	if (!handle_get(d, h))
 		return -EBADF;
-	d->handles[h] = NULL;
+	d->handles[h % HANDLES_MAX] = NULL;
 	return 0;
 }
 
@@ -916,6 +921,7 @@ void add_sim_disk_crash(add_sim_disk *d)
 
 	d->n_flushes = 0;
 	memset(d->handles, 0, sizeof(d->handles));
+	d->epoch = (d->epoch + 1) % EPOCHS;
 	for (inode *f = d->inodes; f; f = f->next)
 		crash_inode(d, f);
 	while (live < d->n_dirlog && d->dirlog[live].seq <= d->crash_after)

@@ -274,3 +274,20 @@ Test(sim_disk, an_unflushed_truncate_is_undone_by_a_crash_that_loses_it)
 	cr_assert_arr_eq(out, buf, sizeof(buf));
 	add_sim_disk_destroy(d);
 }
+
+Test(sim_disk, a_handle_from_before_a_crash_is_dead_even_if_its_slot_is_reused)
+{
+	add_sim_disk *d = add_sim_disk_create(1);
+	int old = mkfile(d, "f");
+
+	D->sync_dir(D->ctx);
+	add_sim_disk_crash(d);
+	int fresh = D->open(D->ctx, "f", false);
+
+	cr_assert_geq(fresh, 0);
+	cr_assert_neq(fresh, old);
+	cr_assert_eq(D->pwrite(D->ctx, old, "x", 1, 0), -EBADF);
+	cr_assert_eq(D->close(D->ctx, old), -EBADF);
+	cr_assert_eq(D->pwrite(D->ctx, fresh, "y", 1, 0), 1);
+	add_sim_disk_destroy(d);
+}

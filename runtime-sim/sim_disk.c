@@ -941,13 +941,15 @@ void add_sim_disk_crash(add_sim_disk *d)
 	gc_inodes(d);
 }
 
+void add_sim_disk_set_crash_mode(add_sim_disk *d, add_sim_crash_mode mode)
+{
+	d->mode = mode;
+}
+
 void add_sim_disk_crash_mode(add_sim_disk *d, add_sim_crash_mode mode)
 {
-	add_sim_crash_mode saved = d->mode;
-
 	d->mode = mode;
 	add_sim_disk_crash(d);
-	d->mode = saved;
 }
 
 uint64_t add_sim_disk_op_count(const add_sim_disk *d)

@@ -772,14 +772,16 @@ void add_node_on_bytes(add_node *n, uint64_t conn, add_wire_decoder *dec,
 		assert(used <= len);
 		bytes += used;
 		len -= used;
-		if (m.kind == ADD_WIRE_NONE)
-			break;
+		if (m.kind == ADD_WIRE_NONE) {
+			if (len == 0 || used == 0)
+				break; /* all consumed (used == 0: never loop forever) */
+			continue;
+		}
 		if (m.kind == ADD_WIRE_CMD)
 			add_node_on_client_command(n, conn, &m.cmd, m.hmac_ok);
 		else if (m.kind == ADD_WIRE_PEER)
 			add_node_on_peer_message(n, &m.peer, m.hmac_ok);
 	}
-	assert(len == 0);
 	leave(n);
 }
 
@@ -848,6 +850,18 @@ void add_node_tick(add_node *n)
 			op->retx_interval_ns = n->cfg.retransmit_max_ns;
 		op->retx_at_ns = now + op->retx_interval_ns;
 	}
+}
+
+uint64_t add_node_next_tick_ns(const add_node *n)
+{
+	uint64_t next = UINT64_MAX;
+
+	if (n->failed)
+		return next;
+	for (const add_op *op = n->flying; op != NULL; op = op->next_fly)
+		if (op->retx_at_ns < next)
+			next = op->retx_at_ns;
+	return next;
 }
 
 bool add_node_accepting_clients(const add_node *n)

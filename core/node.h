@@ -71,6 +71,12 @@ void add_node_on_peer_connected(add_node *node, uint8_t rank);
 void add_node_on_store_done(add_node *node, uint64_t cookie);
 /* Called about every ADD_NODE_TICK_NS: retransmissions that are due. */
 void add_node_tick(add_node *node);
+/* The earliest time (now_ns clock) at which add_node_tick has something to
+ * do, UINT64_MAX when nothing is owed. A runtime may sleep until then
+ * instead of ticking periodically; it must ask again after every call into
+ * the node (new operations arm new deadlines). Ticking more often is
+ * harmless. O(operations in flight). */
+uint64_t add_node_next_tick_ns(const add_node *node);
 
 /* True once the node hit a fatal error (a store or read_data failed, or
  * memory ran out where work cannot be dropped): it has stopped like a crashed

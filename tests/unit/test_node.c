@@ -474,6 +474,25 @@ Test(node, only_the_processes_that_have_not_answered_get_retransmissions)
 	cr_assert_eq(srt_stats(w, 1).retransmissions, 3);
 }
 
+Test(node, next_tick_deadline_follows_the_operations_in_flight)
+{
+	uint8_t v[ADD_SECTOR_SIZE];
+	uint64_t t0;
+
+	w = srt_new(3, 16);
+	srt_fill(v, 16);
+	cr_assert_eq(add_node_next_tick_ns(srt_node(w, 1)), UINT64_MAX, "nothing owed");
+	t0 = w->now_ns;
+	srt_client_write(w, 1, 1, 1, 0, v);
+	cr_assert_eq(add_node_next_tick_ns(srt_node(w, 1)), t0 + 100 * MS);
+	drop_all(0, 0, 0);
+	srt_advance(w, 100 * MS);
+	cr_assert_eq(add_node_next_tick_ns(srt_node(w, 1)), t0 + 300 * MS, "backed off");
+	srt_run(w);
+	cr_assert_not_null(srt_reply_for(w, 1, 1));
+	cr_assert_eq(add_node_next_tick_ns(srt_node(w, 1)), UINT64_MAX);
+}
+
 Test(node, write_proc_is_retransmitted_until_a_majority_acks)
 {
 	uint8_t v[ADD_SECTOR_SIZE];

@@ -291,19 +291,19 @@ static void run_seed(uint8_t n, uint64_t seed)
 	w = NULL;
 }
 
-Test(node_random, three_processes_stay_linearizable_under_faults, .timeout = 120)
+Test(node_random, three_processes_stay_linearizable_under_faults)
 {
 	for (uint64_t seed = 1; seed <= 40; seed++)
 		run_seed(3, seed);
 }
 
-Test(node_random, five_processes_stay_linearizable_under_faults, .timeout = 120)
+Test(node_random, five_processes_stay_linearizable_under_faults)
 {
 	for (uint64_t seed = 100; seed <= 120; seed++)
 		run_seed(5, seed);
 }
 
-Test(node_random, one_process_stays_linearizable_with_crashes_of_nothing, .timeout = 60)
+Test(node_random, one_process_stays_linearizable_under_store_reordering)
 {
 	for (uint64_t seed = 200; seed <= 205; seed++)
 		run_seed(1, seed);

@@ -362,3 +362,80 @@ Test(register, each_process_is_counted_once_in_a_phase)
 	srt_run(w);
 	cr_assert_eq(srt_reply_for(w, 1, 1)->status, ADD_STATUS_OK);
 }
+
+Test(register, writer_does_not_reveal_its_value_before_it_is_durable)
+{
+	uint8_t v[ADD_SECTOR_SIZE], got[ADD_SECTOR_SIZE];
+	const srt_msg *m;
+	long i;
+
+	w = srt_new(3, 16);
+	srt_store_of(w, 1)->auto_complete = false;
+	srt_fill(v, 11);
+	srt_client_write(w, 1, 1, 1, 0, v);
+	deliver_first(ADD_TYPE_READ_PROC, 1, 2);
+	deliver_first(ADD_TYPE_VALUE, 2, 1);
+	cr_assert_eq(srt_store_pending(w, 1), 1, "1 is storing (1, 1, v)");
+	/* a read at 2 asks 1 */
+	srt_client_read(w, 2, 1, 2, 0);
+	deliver_first(ADD_TYPE_READ_PROC, 2, 1);
+	cr_assert_eq(srt_count(w, ADD_TYPE_VALUE, 1, 2), 0, "no VALUE while not durable");
+	/* a retransmission is not answered twice later */
+	srt_advance(w, 100 * 1000 * 1000);
+	deliver_first(ADD_TYPE_READ_PROC, 2, 1);
+	cr_assert(srt_store_complete(w, 1));
+	cr_assert_eq(srt_count(w, ADD_TYPE_VALUE, 1, 2), 1, "answered once durable");
+	i = srt_find(w, ADD_TYPE_VALUE, 1, 2);
+	m = srt_msg_at(w, (size_t)i);
+	cr_assert_eq(add_get_be64(m->bytes + ADD_PEER_OFF_TS), 1);
+	memcpy(got, m->bytes + ADD_PEER_OFF_DATA, ADD_SECTOR_SIZE);
+	cr_assert_arr_eq(got, v, ADD_SECTOR_SIZE);
+	srt_store_of(w, 1)->auto_complete = true;
+	srt_run(w);
+	cr_assert_eq(srt_reply_for(w, 1, 1)->status, ADD_STATUS_OK);
+	cr_assert_arr_eq(srt_reply_for(w, 2, 2)->data, v, ADD_SECTOR_SIZE);
+}
+
+/* Why the rule above: if 1 revealed its non-durable (1, 1, v1), a read at 2
+ * could write it back to 3 only, then 1 and 2 crash, and the restarted 1
+ * (its store lost) could write (1, 1, v2): one tag, two values. */
+Test(register, a_restarted_writer_never_reuses_a_tag_for_another_value)
+{
+	uint8_t v1[ADD_SECTOR_SIZE], v2[ADD_SECTOR_SIZE], d1[ADD_SECTOR_SIZE],
+		d3[ADD_SECTOR_SIZE];
+	uint64_t ts1, ts3;
+	uint8_t wr1, wr3;
+
+	w = srt_new(3, 16);
+	srt_fill(v1, 12);
+	srt_fill(v2, 13);
+	srt_store_of(w, 1)->auto_complete = false;
+	srt_store_of(w, 2)->auto_complete = false;
+	srt_client_write(w, 1, 1, 1, 0, v1);
+	deliver_first(ADD_TYPE_READ_PROC, 1, 2);
+	deliver_first(ADD_TYPE_VALUE, 2, 1);
+	/* 2 reads while 1 stores v1; its majority is {2, 1} if 1 answers */
+	srt_client_read(w, 2, 1, 2, 0);
+	deliver_first(ADD_TYPE_READ_PROC, 2, 1);
+	if (srt_find(w, ADD_TYPE_VALUE, 1, 2) >= 0) {
+		deliver_first(ADD_TYPE_VALUE, 1, 2);
+		if (srt_find(w, ADD_TYPE_WRITE_PROC, 2, 3) >= 0)
+			deliver_first(ADD_TYPE_WRITE_PROC, 2, 3); /* 3 stores it */
+	}
+	srt_crash(w, 1);
+	srt_crash(w, 2);
+	drop_all(0, 0, 0);
+	srt_store_of(w, 1)->auto_complete = true;
+	srt_store_of(w, 2)->auto_complete = true;
+	srt_restart(w, 1);
+	srt_restart(w, 2);
+	/* 1 writes v2 with the majority {1, 2} */
+	srt_client_write(w, 1, 1, 3, 0, v2);
+	drop_all(ADD_TYPE_READ_PROC, 1, 3);
+	srt_run(w);
+	srt_durable(w, 1, 0, &ts1, &wr1, d1);
+	srt_durable(w, 3, 0, &ts3, &wr3, d3);
+	if (ts1 == ts3 && wr1 == wr3)
+		cr_assert_arr_eq(d1, d3, ADD_SECTOR_SIZE, "tag (%llu, %u) holds two values",
+				 (unsigned long long)ts1, wr1);
+}

@@ -31,6 +31,9 @@
 #define REGS_CACHED_MAX 1024u
 #define WAITERS_CACHED_MAX 1024u
 #define SELFQ_CAP_MIN 64u
+/* No correct history reaches this timestamp (2^63 writes): a message above
+ * it is refused, so that maxts + 1 can never wrap around. */
+#define TS_LIMIT (1ull << 63)
 
 /* A message to self: no bytes, no HMAC. A WRITE_PROC's (ts, wr, data) are
  * those of the sender's op, looked up at delivery (if the op is gone, the
@@ -737,7 +740,7 @@ void add_node_on_peer_message(add_node *n, const add_peer_msg *msg, bool hmac_ok
 		return; /* transport acks: the stubborn links do without them */
 	if (msg->sector >= n->cfg.n_sectors ||
 	    ((msg->type == ADD_TYPE_VALUE || msg->type == ADD_TYPE_WRITE_PROC) &&
-	     msg->data == NULL)) {
+	     (msg->data == NULL || msg->ts > TS_LIMIT))) {
 		n->stats.peer_msgs_dropped++;
 		return;
 	}

@@ -150,6 +150,7 @@ static void write_back(add_register *r, const add_reg_env *env, add_op *op)
  * writer could reuse (maxts + 1, rank(self)) for another value. */
 static void store_then_broadcast(add_register *r, const add_reg_env *env, add_op *op)
 {
+	assert(op->max_ts < UINT64_MAX); /* the node refuses absurd timestamps */
 	op->w_ts = op->max_ts + 1;
 	op->w_wr = env->self;
 	store(r, env, op->w_ts, op->w_wr, op->buf + ADD_PEER_OFF_DATA);

@@ -634,3 +634,26 @@ Test(node, operation_uuids_are_unique_across_operations_and_restarts)
 		for (int b = a + 1; b < n; b++)
 			cr_assert(memcmp(seen[a], seen[b], ADD_UUID_SIZE) != 0, "%d vs %d", a, b);
 }
+
+Test(node, absurd_timestamps_from_a_peer_are_refused)
+{
+	uint8_t v[ADD_SECTOR_SIZE];
+	add_peer_msg m = {
+		.type = ADD_TYPE_WRITE_PROC,
+		.rank = 2,
+		.sector = 0,
+		.ts = UINT64_MAX,
+		.wr = 2,
+		.data = v,
+	};
+	uint64_t ts;
+	uint8_t wr;
+
+	w = srt_new(3, 16);
+	srt_fill(v, 17);
+	add_node_on_peer_message(srt_node(w, 1), &m, true);
+	cr_assert_eq(srt_stats(w, 1).peer_msgs_dropped, 1);
+	cr_assert_eq(w->n_msgs, 0, "no ACK");
+	srt_current(w, 1, 0, &ts, &wr, NULL);
+	cr_assert_eq(ts, 0, "not adopted: a later maxts + 1 would wrap to 0");
+}

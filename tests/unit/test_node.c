@@ -657,3 +657,64 @@ Test(node, absurd_timestamps_from_a_peer_are_refused)
 	srt_current(w, 1, 0, &ts, &wr, NULL);
 	cr_assert_eq(ts, 0, "not adopted: a later maxts + 1 would wrap to 0");
 }
+
+Test(node, a_write_costs_one_store_per_process_and_n_minus_1_sends_per_broadcast)
+{
+	uint8_t v[ADD_SECTOR_SIZE];
+	long a, b;
+
+	w = srt_new(5, 16);
+	srt_fill(v, 18);
+	srt_client_write(w, 1, 1, 1, 0, v);
+	cr_assert_eq(w->procs[1].peer_sends, 4, "READ_PROC to the 4 others, none to self");
+	for (uint8_t p = 2; p <= 5; p++)
+		deliver_first(ADD_TYPE_READ_PROC, 1, p);
+	deliver_first(ADD_TYPE_VALUE, 2, 1);
+	deliver_first(ADD_TYPE_VALUE, 3, 1);
+	cr_assert_eq(w->procs[1].peer_sends, 8, "then WRITE_PROC to the 4 others");
+	/* one encoding per broadcast: every peer gets the same bytes */
+	a = srt_find(w, ADD_TYPE_WRITE_PROC, 1, 2);
+	b = srt_find(w, ADD_TYPE_WRITE_PROC, 1, 5);
+	cr_assert_arr_eq(w->msgs[a].bytes, w->msgs[b].bytes, ADD_PEER_VALUE_SIZE);
+	srt_run(w);
+	cr_assert_eq(srt_reply_for(w, 1, 1)->status, ADD_STATUS_OK);
+	for (uint8_t p = 1; p <= 5; p++)
+		cr_assert_eq(srt_store_of(w, p)->stores_total, 1, "process %u stored once", p);
+	cr_assert_eq(w->procs[1].peer_sends, 8, "no retransmission in a clean run");
+	for (uint8_t p = 2; p <= 5; p++)
+		cr_assert_eq(w->procs[p].peer_sends, 2, "one VALUE and one ACK from %u", p);
+}
+
+Test(node, a_read_of_an_up_to_date_sector_stores_nothing)
+{
+	uint8_t v[ADD_SECTOR_SIZE];
+
+	w = srt_new(3, 16);
+	srt_fill(v, 19);
+	srt_client_write(w, 1, 1, 1, 0, v);
+	srt_run(w);
+	srt_client_read(w, 2, 1, 2, 0);
+	srt_run(w);
+	cr_assert_arr_eq(srt_reply_for(w, 2, 2)->data, v, ADD_SECTOR_SIZE);
+	for (uint8_t p = 1; p <= 3; p++)
+		cr_assert_eq(srt_store_of(w, p)->stores_total, 1, "the write-back stored nothing new");
+}
+
+Test(node, retransmitted_write_proc_is_reused_byte_for_byte)
+{
+	uint8_t v[ADD_SECTOR_SIZE], first[ADD_PEER_VALUE_SIZE];
+	long i;
+
+	w = srt_new(3, 16);
+	srt_fill(v, 20);
+	srt_client_write(w, 1, 1, 1, 0, v);
+	deliver_first(ADD_TYPE_READ_PROC, 1, 2);
+	deliver_first(ADD_TYPE_VALUE, 2, 1);
+	i = srt_find(w, ADD_TYPE_WRITE_PROC, 1, 3);
+	memcpy(first, w->msgs[i].bytes, sizeof(first));
+	drop_all(0, 0, 0);
+	srt_advance(w, 100 * MS);
+	i = srt_find(w, ADD_TYPE_WRITE_PROC, 1, 3);
+	cr_assert_geq(i, 0);
+	cr_assert_arr_eq(w->msgs[i].bytes, first, sizeof(first));
+}

@@ -16,6 +16,7 @@
 #include <time.h>
 
 #include "node.h"
+#include "register.h"
 #include "wire.h"
 
 #define N 3
@@ -233,6 +234,9 @@ int main(int argc, char **argv)
 	       (unsigned long long)ops);
 	printf("  limit:  HMAC-SHA256 over 4 KiB %.0f/s; 8 per write -> %.0f writes/s\n", h,
 	       h / 8);
+	printf("  memory: %zu bytes per op in flight or queued, %zu per active register "
+	       "(+ 32 in the map), nothing per idle sector\n", sizeof(add_op),
+	       sizeof(add_register));
 	printf("  node 1: %llu ops completed, %llu retransmissions, %llu registers left\n",
 	       (unsigned long long)st.ops_completed, (unsigned long long)st.retransmissions,
 	       (unsigned long long)st.registers_active);

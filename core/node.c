@@ -84,15 +84,12 @@ static void node_log(add_node *n, add_log_level level, const char *fmt, ...)
 static void node_log(add_node *n, add_log_level level, const char *fmt, ...)
 {
 	char line[256];
-	int len;
 	va_list ap;
 
 	if (n->io.log == NULL)
 		return;
-	len = snprintf(line, sizeof(line), "node %u: ", n->cfg.rank);
 	va_start(ap, fmt);
-	if (len > 0 && (size_t)len < sizeof(line))
-		vsnprintf(line + len, sizeof(line) - (size_t)len, fmt, ap);
+	vsnprintf(line, sizeof(line), fmt, ap);
 	va_end(ap);
 	n->io.log(n->io.ctx, level, line);
 }
@@ -604,6 +601,8 @@ add_node *add_node_create(const add_node_config *cfg, const add_io *io,
 	};
 	add_sector_map_init(&n->regs);
 	io->random_bytes(io->ctx, n->incarnation, sizeof(n->incarnation));
+	node_log(n, ADD_LOG_INFO, "process %u of %u up, %llu sectors", cfg->rank, cfg->n_procs,
+		 (unsigned long long)cfg->n_sectors);
 	return n;
 }
 

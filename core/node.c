@@ -27,7 +27,7 @@
 #define RETX_MAX_NS_DEFAULT (2000ull * 1000 * 1000)
 #define CLIENT_CMDS_MAX_DEFAULT 4096u
 /* Idle objects kept for reuse (beyond these, freed). */
-#define OPS_CACHED_MAX 64u
+#define OPS_CACHED_MAX 256u /* 1.1 MiB at most */
 #define REGS_CACHED_MAX 1024u
 #define WAITERS_CACHED_MAX 1024u
 #define SELFQ_CAP_MIN 64u

@@ -718,3 +718,78 @@ Test(node, retransmitted_write_proc_is_reused_byte_for_byte)
 	cr_assert_geq(i, 0);
 	cr_assert_arr_eq(w->msgs[i].bytes, first, sizeof(first));
 }
+
+Test(node, a_failed_store_stops_the_process_like_a_crash)
+{
+	uint8_t v[ADD_SECTOR_SIZE];
+	size_t sent;
+
+	w = srt_new(3, 16);
+	srt_fill(v, 21);
+	srt_store_of(w, 2)->fail_stores = true;
+	srt_client_write(w, 1, 1, 1, 0, v);
+	srt_run(w);
+	cr_assert_eq(srt_reply_for(w, 1, 1)->status, ADD_STATUS_OK, "1 and 3 are a majority");
+	cr_assert(add_node_failed(srt_node(w, 2)));
+	cr_assert_geq(w->log_warnings, 1, "the failure is logged");
+	/* it answers nothing any more */
+	sent = w->procs[2].peer_sends;
+	srt_client_read(w, 1, 1, 2, 0);
+	srt_run(w);
+	cr_assert_eq(w->procs[2].peer_sends, sent);
+	cr_assert_eq(srt_reply_for(w, 1, 2)->status, ADD_STATUS_OK);
+	cr_assert_not(add_node_failed(srt_node(w, 1)));
+}
+
+Test(node, commands_split_across_reads_and_batched_in_one_read_are_all_served)
+{
+	uint8_t v[ADD_SECTOR_SIZE], stream[3 * ADD_CMD_WRITE_SIZE];
+	add_hmac_key key;
+	add_wire_decoder dec;
+	size_t len = 0;
+	add_node *n;
+
+	w = srt_new(3, 16);
+	srt_fill(v, 22);
+	cr_assert_eq(add_hmac_key_init(&key, w->cfg.client_key, ADD_CLIENT_KEY_SIZE), 0);
+	for (uint64_t i = 0; i < 3; i++) {
+		add_client_cmd c = {
+			.type = i == 1 ? ADD_TYPE_READ : ADD_TYPE_WRITE,
+			.request = 100 + i,
+			.sector = i,
+			.data = i == 1 ? NULL : v,
+		};
+
+		len += add_wire_encode_cmd(&c, &key, stream + len);
+	}
+	add_hmac_key_free(&key);
+	n = srt_node(w, 1);
+	add_wire_decoder_init(&dec, ADD_WIRE_MODE_PROCESS, add_node_client_key(n),
+			      add_node_system_key(n));
+	/* the first command byte by byte, the other two in one piece */
+	for (size_t i = 0; i < ADD_CMD_WRITE_SIZE; i++)
+		add_node_on_bytes(n, 5, &dec, stream + i, 1);
+	add_node_on_bytes(n, 5, &dec, stream + ADD_CMD_WRITE_SIZE, len - ADD_CMD_WRITE_SIZE);
+	cr_assert_eq(srt_stats(w, 1).client_cmds_pending, 3);
+	srt_run(w);
+	for (uint64_t i = 0; i < 3; i++) {
+		cr_assert_not_null(srt_reply_for(w, 1, 100 + i));
+		cr_assert_eq(srt_reply_for(w, 1, 100 + i)->conn, 5);
+	}
+}
+
+Test(node, the_client_bound_is_soft_commands_already_read_are_accepted)
+{
+	uint8_t v[ADD_SECTOR_SIZE];
+
+	w = srt_new(3, 16);
+	w->cfg.client_cmds_max = 1;
+	srt_reconfigure(w);
+	srt_fill(v, 23);
+	srt_client_write(w, 1, 1, 1, 0, v);
+	cr_assert_not(add_node_accepting_clients(srt_node(w, 1)));
+	srt_client_write(w, 1, 2, 2, 1, v); /* already in the runtime's buffer */
+	cr_assert_eq(srt_stats(w, 1).client_cmds_pending, 2);
+	srt_run(w);
+	cr_assert_not_null(srt_reply_for(w, 1, 2));
+}

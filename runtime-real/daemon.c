@@ -78,7 +78,7 @@ typedef struct addd_state {
 	int listen_fd;
 	int signal_fd;
 	int disk_fd;
-	add_disk *disk;
+	add_posix_disk *pdisk;
 	add_sector_store *store;
 	add_node *node;
 	add_io io;
@@ -561,6 +561,11 @@ static void before_sleep(add_loop *loop, void *arg)
 	 * thread syncs while this thread sends. */
 	add_sector_store_kick(d->store);
 	flush_all(d);
+	if (add_node_failed(d->node)) {
+		/* Like a crash: nothing more leaves this process. */
+		add_err("the node stopped on a fatal error: exiting");
+		_exit(1);
+	}
 	set_clients_paused(d, !add_node_accepting_clients(d->node));
 }
 
@@ -626,7 +631,7 @@ static void disk_event(add_loop *loop, int fd, void *arg, uint32_t events)
 	(void)loop;
 	(void)fd;
 	(void)events;
-	add_posix_disk_dispatch(d->disk);
+	(void)add_posix_disk_dispatch(d->pdisk);
 }
 
 /* ---- sector store callbacks ------------------------------------------- */
@@ -682,8 +687,8 @@ static void shutdown_daemon(addd_state *d)
 		add_node_destroy(d->node);
 	if (d->store)
 		add_sector_store_close(d->store);
-	if (d->disk)
-		add_posix_disk_close(d->disk);
+	if (d->pdisk)
+		add_posix_disk_close(d->pdisk);
 	if (d->listen_fd >= 0)
 		close(d->listen_fd);
 	if (d->signal_fd >= 0)
@@ -726,13 +731,13 @@ int add_daemon_run(add_addd_config *cfg)
 		add_err("%s", err);
 		goto out;
 	}
-	d->disk = add_posix_disk_open(cfg->storage_dir, err, sizeof(err));
-	if (d->disk == NULL) {
+	d->pdisk = add_posix_disk_open(cfg->storage_dir, err, sizeof(err));
+	if (d->pdisk == NULL) {
 		add_err("storage directory '%s': %s", cfg->storage_dir, err);
 		goto out;
 	}
 	add_sector_store_config scfg = {
-		.disk = d->disk,
+		.disk = add_posix_disk_ops(d->pdisk),
 		.n_sectors = cfg->n_sectors,
 		.on_durable = store_durable,
 		.on_fatal = store_fatal,
@@ -783,7 +788,7 @@ int add_daemon_run(add_addd_config *cfg)
 		d->conns[i].slot = i;
 		d->conns[i].fd = -1;
 	}
-	d->disk_fd = add_posix_disk_event_fd(d->disk);
+	d->disk_fd = add_posix_disk_event_fd(d->pdisk);
 	if (add_loop_add_fd(d->loop, d->listen_fd, ADD_LOOP_READABLE, listen_event, d) != 0 ||
 	    add_loop_add_fd(d->loop, d->signal_fd, ADD_LOOP_READABLE, signal_event, d) != 0 ||
 	    add_loop_add_fd(d->loop, d->disk_fd, ADD_LOOP_READABLE, disk_event, d) != 0 ||

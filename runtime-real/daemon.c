@@ -36,6 +36,10 @@
 #define FDS_RESERVED 64
 #define CONNS_MAX 1000
 #define RANDOM_POOL 4096
+/* Checkpoint the store (journal trimmed, disk use within the 1.1x bound)
+ * once it has been idle this long; checked every IDLE_CHECK_NS. */
+#define IDLE_CHECKPOINT_NS (1000ull * 1000 * 1000)
+#define IDLE_CHECK_NS (250ull * 1000 * 1000)
 
 typedef enum conn_kind {
 	CONN_FREE = 0,
@@ -90,6 +94,8 @@ typedef struct addd_state {
 	bool clients_paused;
 	int exit_code;
 	peer_link links[ADD_PROCS_MAX + 1];
+	uint64_t last_stores;      /* stores_durable at the last idle check */
+	uint64_t last_activity_ns; /* when it last changed */
 	uint8_t hello[ADD_TACK_SIZE];
 	size_t random_used;
 	uint8_t random_pool[RANDOM_POOL];
@@ -578,6 +584,27 @@ static uint64_t tick_timer(add_loop *loop, uint64_t id, void *arg)
 	return ADD_NODE_TICK_NS;
 }
 
+static uint64_t idle_timer(add_loop *loop, uint64_t id, void *arg)
+{
+	addd_state *d = arg;
+	add_sector_store_stats st;
+	uint64_t now = add_now_ns();
+
+	(void)loop;
+	(void)id;
+	add_sector_store_get_stats(d->store, &st);
+	if (st.stores_durable != d->last_stores || !add_sector_store_idle(d->store)) {
+		d->last_stores = st.stores_durable;
+		d->last_activity_ns = now;
+	} else if (now - d->last_activity_ns >= IDLE_CHECKPOINT_NS) {
+		if (add_sector_store_checkpoint(d->store))
+			add_debug("idle: checkpoint started (journal %llu bytes)",
+				  (unsigned long long)st.journal_bytes);
+		d->last_activity_ns = now;
+	}
+	return IDLE_CHECK_NS;
+}
+
 static void listen_event(add_loop *loop, int fd, void *arg, uint32_t events)
 {
 	addd_state *d = arg;
@@ -792,7 +819,8 @@ int add_daemon_run(add_addd_config *cfg)
 	if (add_loop_add_fd(d->loop, d->listen_fd, ADD_LOOP_READABLE, listen_event, d) != 0 ||
 	    add_loop_add_fd(d->loop, d->signal_fd, ADD_LOOP_READABLE, signal_event, d) != 0 ||
 	    add_loop_add_fd(d->loop, d->disk_fd, ADD_LOOP_READABLE, disk_event, d) != 0 ||
-	    add_loop_add_timer(d->loop, ADD_NODE_TICK_NS, tick_timer, d) == 0) {
+	    add_loop_add_timer(d->loop, ADD_NODE_TICK_NS, tick_timer, d) == 0 ||
+	    add_loop_add_timer(d->loop, IDLE_CHECK_NS, idle_timer, d) == 0) {
 		add_err("cannot register with the event loop");
 		goto out;
 	}

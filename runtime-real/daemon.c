@@ -94,6 +94,7 @@ typedef struct addd_state {
 	bool clients_paused;
 	int exit_code;
 	peer_link links[ADD_PROCS_MAX + 1];
+	uint64_t last_stats_ns;    /* last debug stats line */
 	uint64_t last_stores;      /* stores_durable at the last idle check */
 	uint64_t last_activity_ns; /* when it last changed */
 	uint8_t hello[ADD_TACK_SIZE];
@@ -593,6 +594,22 @@ static uint64_t idle_timer(add_loop *loop, uint64_t id, void *arg)
 	(void)loop;
 	(void)id;
 	add_sector_store_get_stats(d->store, &st);
+	if (add_log_get_level() >= ADD_LOG_DEBUG && now - d->last_stats_ns >= 1000000000ull) {
+		add_node_stats ns;
+		add_node_get_stats(d->node, &ns);
+		add_debug("stats: ops %llu, registers %llu, pending cmds %llu, retransmissions "
+			  "%llu, bad hmac peer/client %llu/%llu; store: flushes %llu, durable "
+			  "%llu, checkpoints %llu, journal %llu B; conns %u, clients %u",
+			  (unsigned long long)ns.ops_completed,
+			  (unsigned long long)ns.registers_active,
+			  (unsigned long long)ns.client_cmds_pending,
+			  (unsigned long long)ns.retransmissions,
+			  (unsigned long long)ns.bad_hmac_peer, (unsigned long long)ns.bad_hmac_client,
+			  (unsigned long long)st.journal_flushes, (unsigned long long)st.stores_durable,
+			  (unsigned long long)st.checkpoints, (unsigned long long)st.journal_bytes,
+			  d->conns_open, d->client_slots_used);
+		d->last_stats_ns = now;
+	}
 	if (st.stores_durable != d->last_stores || !add_sector_store_idle(d->store)) {
 		d->last_stores = st.stores_durable;
 		d->last_activity_ns = now;

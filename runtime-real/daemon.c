@@ -3,6 +3,7 @@
 
 #include <assert.h>
 #include <errno.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -722,11 +723,28 @@ static uint32_t conns_bound(void)
 	return n > CONNS_MAX ? CONNS_MAX : (uint32_t)n;
 }
 
+/* Lets the flushes in flight finish (their completions reach the node,
+ * whose replies are dropped: the connections are closed), so that no file is
+ * closed under the flush thread. Bounded: 5 s. */
+static void drain_flushes(addd_state *d)
+{
+	uint64_t end = add_now_ns() + 5000000000ull;
+
+	while (add_posix_disk_pending(d->pdisk) > 0 && add_now_ns() < end) {
+		struct pollfd p = {.fd = d->disk_fd, .events = POLLIN};
+		if (poll(&p, 1, 100) < 0 && errno != EINTR)
+			break;
+		(void)add_posix_disk_dispatch(d->pdisk);
+	}
+}
+
 static void shutdown_daemon(addd_state *d)
 {
 	for (uint32_t i = 0; d->conns && i < d->conns_max; i++)
 		if (d->conns[i].kind != CONN_FREE)
 			conn_close(d, &d->conns[i], "shutting down");
+	if (d->pdisk && d->store && d->node && d->disk_fd >= 0)
+		drain_flushes(d);
 	if (d->node)
 		add_node_destroy(d->node);
 	if (d->store)

@@ -232,14 +232,29 @@ static void conn_close(addd_state *d, conn *c, const char *why)
 	}
 }
 
+/* At most one line a second, however many connections are refused. */
+static void log_refusal(void)
+{
+	static uint64_t last_ns, suppressed;
+	uint64_t now = add_now_ns();
+
+	if (last_ns != 0 && now - last_ns < 1000000000ull) {
+		suppressed++;
+		return;
+	}
+	add_info("refused a client connection: %d clients already connected (%llu more "
+		 "refused since the last line)", ADD_CLIENTS_MAX, (unsigned long long)suppressed);
+	last_ns = now;
+	suppressed = 0;
+}
+
 static uint64_t probation_expired(add_loop *loop, uint64_t id, void *arg)
 {
 	conn *c = arg;
 	(void)loop;
 	if (c->kind == CONN_PROBATION && c->probation_timer == id) {
 		c->probation_timer = 0;
-		add_info("refused a client connection: %d clients already connected",
-			 ADD_CLIENTS_MAX);
+		log_refusal();
 		conn_close(the_daemon, c, "client limit");
 	}
 	return ADD_TIMER_STOP;
@@ -262,8 +277,7 @@ static bool classify(addd_state *d, conn *c, const add_wire_msg *m)
 		return true;
 	}
 	if (c->kind == CONN_PROBATION) {
-		add_info("refused a client connection: %d clients already connected",
-			 ADD_CLIENTS_MAX);
+		log_refusal();
 		conn_close(d, c, "client limit");
 		return false;
 	}
@@ -623,18 +637,33 @@ static uint64_t idle_timer(add_loop *loop, uint64_t id, void *arg)
 	return IDLE_CHECK_NS;
 }
 
+static uint64_t listen_resume(add_loop *loop, uint64_t id, void *arg)
+{
+	addd_state *d = arg;
+	(void)id;
+	(void)add_loop_set_mask(loop, d->listen_fd, ADD_LOOP_READABLE);
+	return ADD_TIMER_STOP;
+}
+
 static void listen_event(add_loop *loop, int fd, void *arg, uint32_t events)
 {
 	addd_state *d = arg;
 
-	(void)loop;
 	(void)events;
 	for (int i = 0; i < 64; i++) {
 		int cfd = add_net_accept(fd);
 		if (cfd < 0) {
-			if (cfd != -EAGAIN && cfd != -EWOULDBLOCK && cfd != -EINTR &&
-			    cfd != -ECONNABORTED)
+			if (cfd == -EMFILE || cfd == -ENFILE || cfd == -ENOBUFS || cfd == -ENOMEM) {
+				/* Level-triggered: stop listening a while rather than
+				 * spin on a pending connection we cannot take. */
+				add_warn("accept: %s: pausing accepts for 100 ms", strerror(-cfd));
+				(void)add_loop_set_mask(loop, fd, 0);
+				if (add_loop_add_timer(loop, 100000000ull, listen_resume, d) == 0)
+					(void)add_loop_set_mask(loop, fd, ADD_LOOP_READABLE);
+			} else if (cfd != -EAGAIN && cfd != -EWOULDBLOCK && cfd != -EINTR &&
+				   cfd != -ECONNABORTED) {
 				add_warn("accept: %s", strerror(-cfd));
+			}
 			return;
 		}
 		bool full = d->client_slots_used >= ADD_CLIENTS_MAX;
@@ -697,6 +726,17 @@ static void store_fatal(void *arg, const char *why)
 }
 
 /* ---- startup / shutdown ----------------------------------------------- */
+
+/* ADD_JOURNAL_MAX_MB (environment, for experiments): checkpoint threshold. */
+static uint64_t journal_max_bytes(void)
+{
+	const char *s = getenv("ADD_JOURNAL_MAX_MB");
+	uint64_t mb;
+
+	if (s == NULL || add_parse_u64(s, 1, 4096, &mb) != 0)
+		return 0; /* the store's default */
+	return mb << 20;
+}
 
 static int make_signal_fd(void)
 {
@@ -804,6 +844,7 @@ int add_daemon_run(add_addd_config *cfg)
 		.on_durable = store_durable,
 		.on_fatal = store_fatal,
 		.arg = d,
+		.journal_max_bytes = journal_max_bytes(),
 	};
 	d->store = add_sector_store_open(&scfg, err, sizeof(err));
 	if (d->store == NULL) {

@@ -110,6 +110,7 @@ static addd_state *the_daemon;
 
 static void conn_close(addd_state *d, conn *c, const char *why);
 static void link_schedule(addd_state *d, uint8_t rank);
+static void link_try(addd_state *d, uint8_t rank);
 
 /* ---- connections ------------------------------------------------------ */
 
@@ -274,6 +275,17 @@ static bool classify(addd_state *d, conn *c, const add_wire_msg *m)
 			c->probation_timer = 0;
 		}
 		c->kind = CONN_PEER_IN;
+		/* That peer is up: if our link to it waits in backoff, try now
+		 * (after a restart, the link is back in a round trip, not a
+		 * backoff period). */
+		uint8_t r = m->peer.rank;
+		if (r >= 1 && r <= d->cfg->n_procs && r != d->cfg->rank && d->links[r].c == NULL &&
+		    d->links[r].timer != 0) {
+			add_loop_del_timer(d->loop, d->links[r].timer);
+			d->links[r].timer = 0;
+			d->links[r].backoff_ns = BACKOFF_MIN_NS;
+			link_try(d, r);
+		}
 		return true;
 	}
 	if (c->kind == CONN_PROBATION) {

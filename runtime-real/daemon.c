@@ -188,7 +188,9 @@ static conn *conn_open(addd_state *d, int fd, conn_kind kind)
 	c->connecting = false;
 	c->want_write = false;
 	c->close_pending = false;
-	c->in_flush_list = false;
+	/* in_flush_list / next_flush are left alone: a slot closed and reused
+	 * within one iteration may still be on the flush list, and must stay
+	 * linked exactly once (flush_all then sends the new connection's). */
 	c->probation_timer = 0;
 	add_outbuf_init(&c->out, kind == CONN_PEER_OUT ? PEER_OUT_MAX : CLIENT_OUT_MAX);
 	if (add_loop_add_fd(d->loop, fd, ADD_LOOP_READABLE, conn_event, c) != 0) {

@@ -425,6 +425,44 @@ def memory_stays_small_with_2m_sectors_and_20000_written(ctx):
     check(rss < 64 * 1024, "resident memory %d KiB >= 64 MiB" % rss)
 
 
+class Skip(Exception):
+    pass
+
+
+@test
+def a_full_disk_stops_the_process_with_an_error(ctx):
+    mnt = tempfile.mkdtemp(prefix="add-tiny-")
+    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs",
+                                            mnt], capture_output=True).returncode != 0:
+        os.rmdir(mnt)
+        raise Skip("needs root to mount a 1 MiB tmpfs")
+    try:
+        cl = Cluster(1, sectors=4096)
+        ctx.extra.append(cl)
+        argv = cl.argv(1)
+        argv[argv.index("--storage-dir") + 1] = os.path.join(mnt, "s")
+        p = subprocess.Popen(argv, stderr=subprocess.PIPE, text=True)
+        wait_listening(cl.addr(1), p)
+        c = cl.client(1)
+        acked = 0
+        try:
+            for i in range(1000):
+                c.write(i, pattern(i, i), request=i)
+                acked += 1
+        except (ConnectionError, OSError):
+            pass
+        c.close()
+        rc = p.wait(10)
+        err = p.stderr.read()
+        print("    %d writes acknowledged before the disk filled; exit %d" % (acked, rc))
+        check(acked < 1000, "1000 x 4 KiB acknowledged on a 1 MiB disk")
+        check(rc != 0, "exit 0 after a storage failure")
+        check("error" in err and "storage" in err, "no error line: %r" % err)
+    finally:
+        subprocess.run(["umount", mnt], capture_output=True)
+        os.rmdir(mnt)
+
+
 def run_addd(args, timeout=5):
     p = subprocess.run([os.path.join(BUILD, "addd")] + args, capture_output=True,
                        timeout=timeout, text=True)
@@ -624,6 +662,8 @@ def main():
                 t(ctx)
                 passed += 1
                 print("ok   %s (%.1fs)" % (t.__name__, time.monotonic() - t0), flush=True)
+            except Skip as e:
+                print("skip %s: %s" % (t.__name__, e), flush=True)
             except Exception as e:  # noqa: BLE001 - a test failure of any kind
                 failed += 1
                 print("FAIL %s: %s" % (t.__name__, e), flush=True)

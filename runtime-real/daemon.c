@@ -26,7 +26,11 @@
 #define READ_CHUNK (64u * 1024)
 /* Output bounds: a client that does not read its replies is closed; a peer
  * link that is this far behind drops (the node retransmits). */
-#define CLIENT_OUT_MAX (4u * 1024 * 1024)
+#define CLIENT_OUT_MAX (8u * 1024 * 1024)
+/* A client whose replies back up beyond this is not read until they drain:
+ * with at most CLIENT_CMDS_MAX commands answered after that, its buffer
+ * stays under CLIENT_OUT_MAX, so a slow reader is slowed, never cut off. */
+#define CLIENT_OUT_PAUSE (1u * 1024 * 1024)
 #define PEER_OUT_MAX (16u * 1024 * 1024)
 /* A connection accepted while every client slot is taken gets this long to
  * prove it is a peer (peers say hello at once). */
@@ -37,6 +41,9 @@
 #define FDS_RESERVED 64
 #define CONNS_MAX 1000
 #define RANDOM_POOL 4096
+/* Client commands accepted and not yet answered, all connections together;
+ * beyond it clients are not read (backpressure). 16 clients x 64 deep. */
+#define CLIENT_CMDS_MAX 1024u
 /* Checkpoint the store (journal trimmed, disk use within the 1.1x bound)
  * once it has been idle this long; checked every IDLE_CHECK_NS. */
 #define IDLE_CHECKPOINT_NS (1000ull * 1000 * 1000)
@@ -137,8 +144,10 @@ static bool conn_reads(const addd_state *d, const conn *c)
 	if (c->connecting || c->close_pending)
 		return false;
 	/* Backpressure applies to client commands only: peers always flow. */
-	if (d->clients_paused && (c->kind == CONN_CLIENT || c->kind == CONN_UNKNOWN))
-		return false;
+	if (c->kind == CONN_CLIENT || c->kind == CONN_UNKNOWN) {
+		if (d->clients_paused || add_outbuf_pending(&c->out) > CLIENT_OUT_PAUSE)
+			return false;
+	}
 	return true;
 }
 
@@ -569,10 +578,8 @@ static void flush_all(addd_state *d)
 			conn_close(d, c, strerror(-rc));
 			continue;
 		}
-		if (rc == 1) {
-			c->want_write = true;
-			conn_update_mask(d, c);
-		}
+		c->want_write = rc == 1;
+		conn_update_mask(d, c);
 	}
 }
 
@@ -859,6 +866,14 @@ int add_daemon_run(add_addd_config *cfg)
 		.on_fatal = store_fatal,
 		.arg = d,
 		.journal_max_bytes = journal_max_bytes(),
+		/* Every process may have CLIENT_CMDS_MAX operations in flight, each
+		 * asking this one for at most one store at a time: room for all of
+		 * them twice over (store() refusing would be fatal). */
+		.batch_max = (uint32_t)(2u * cfg->n_procs * CLIENT_CMDS_MAX < 16384u
+						? 16384u
+						: 2u * cfg->n_procs * CLIENT_CMDS_MAX < 65536u
+						? 2u * cfg->n_procs * CLIENT_CMDS_MAX
+						: 65536u),
 	};
 	d->store = add_sector_store_open(&scfg, err, sizeof(err));
 	if (d->store == NULL) {
@@ -878,6 +893,7 @@ int add_daemon_run(add_addd_config *cfg)
 		.rank = cfg->rank,
 		.n_procs = cfg->n_procs,
 		.n_sectors = cfg->n_sectors,
+		.client_cmds_max = CLIENT_CMDS_MAX,
 	};
 	memcpy(ncfg.client_key, cfg->client_key, sizeof(ncfg.client_key));
 	memcpy(ncfg.system_key, cfg->system_key, sizeof(ncfg.system_key));

@@ -284,6 +284,24 @@ def a_seventeenth_client_is_refused_and_the_sixteen_keep_working(ctx):
 
 
 @test
+def a_client_pipelining_3000_commands_gets_every_reply(ctx):
+    cl = ctx.three
+    c = cl.client(2)
+    n = 3000
+    sender = threading.Thread(target=c.send, args=(b"".join(
+        encode_cmd(cl.ckey, READ, i, i % cl.sectors) for i in range(n)),))
+    sender.start()
+    seen = set()
+    for _ in range(n):
+        r = c.recv_response()
+        check(r.tag_ok and r.status == OK, "bad reply %r" % r)
+        seen.add(r.request)
+    sender.join()
+    check(seen == set(range(n)), "replies missing")
+    c.close()
+
+
+@test
 def kill_9_of_a_minority_during_writes_then_restart(ctx):
     cl = Cluster(3, sectors=1024)
     ctx.extra.append(cl)

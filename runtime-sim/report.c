@@ -1,0 +1,197 @@
+/* runtime-sim/report: text and HTML/SVG views of a history window. See
+ * report.h. */
+#include "report.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void value_str(uint64_t v, char *buf, size_t len)
+{
+	if (v == ADD_VALUE_INITIAL)
+		snprintf(buf, len, "zeros");
+	else if (v == ADD_VALUE_GARBAGE)
+		snprintf(buf, len, "garbage");
+	else
+		snprintf(buf, len, "w%" PRIu64, v);
+}
+
+void add_report_op_label(const add_hist_op *op, char *buf, size_t len)
+{
+	char v[32];
+	value_str(op->value, v, sizeof(v));
+	if (op->kind == ADD_OP_READ && !add_hist_op_done(op))
+		snprintf(buf, len, "R ?");
+	else
+		snprintf(buf, len, "%s %s", op->kind == ADD_OP_WRITE ? "W" : "R", v);
+}
+
+static void time_str(uint64_t t, char *buf, size_t len)
+{
+	if (t == ADD_TIME_NEVER)
+		snprintf(buf, len, "%12s", "never");
+	else
+		snprintf(buf, len, "%12.3f", t / 1e6);
+}
+
+void add_report_print_window(FILE *out, const add_history *h, const size_t *window, size_t n,
+			     size_t culprit)
+{
+	fprintf(out, "  %-3s %6s %4s %-16s %12s %12s  %s\n", "", "client", "node", "op",
+		"invoke ms", "response ms", "note");
+	for (size_t i = 0; i < n; i++) {
+		const add_hist_op *op = &h->ops[window[i]];
+		char label[48], a[24], b[24];
+		add_report_op_label(op, label, sizeof(label));
+		time_str(op->invoke_ns, a, sizeof(a));
+		time_str(op->response_ns, b, sizeof(b));
+		const char *note = window[i] == culprit		  ? "<-- violation"
+				   : op->flags & ADD_OPF_FINAL	  ? "final read"
+				   : !add_hist_op_done(op)	  ? "indeterminate"
+								  : "";
+		fprintf(out, "  %-3s %6u %4u %-16s %s %s  %s\n", window[i] == culprit ? "!!" : "",
+			op->client, op->node, label, a, b, note);
+	}
+}
+
+static void html_escape(FILE *f, const char *s)
+{
+	for (; *s; s++) {
+		switch (*s) {
+		case '<':
+			fputs("&lt;", f);
+			break;
+		case '>':
+			fputs("&gt;", f);
+			break;
+		case '&':
+			fputs("&amp;", f);
+			break;
+		case '"':
+			fputs("&quot;", f);
+			break;
+		default:
+			fputc(*s, f);
+		}
+	}
+}
+
+int add_report_write_html(const char *path, const char *title, const char *why,
+			  const char *replay, const add_history *h, const size_t *window,
+			  size_t n, size_t culprit)
+{
+	FILE *f = fopen(path, "w");
+	if (!f)
+		return -errno;
+	/* Time range and lanes (one per client appearing in the window). */
+	uint64_t t0 = UINT64_MAX, t1 = 0;
+	uint32_t lanes[256];
+	size_t n_lanes = 0;
+	for (size_t i = 0; i < n; i++) {
+		const add_hist_op *op = &h->ops[window[i]];
+		if (op->invoke_ns < t0)
+			t0 = op->invoke_ns;
+		if (op->invoke_ns > t1)
+			t1 = op->invoke_ns;
+		if (add_hist_op_done(op) && op->response_ns > t1)
+			t1 = op->response_ns;
+		size_t l = 0;
+		while (l < n_lanes && lanes[l] != op->client)
+			l++;
+		if (l == n_lanes && n_lanes < 256)
+			lanes[n_lanes++] = op->client;
+	}
+	if (n == 0)
+		t0 = 0;
+	uint64_t span = t1 > t0 ? t1 - t0 : 1;
+	t1 = t0 + span + span / 8; /* room for indeterminate ops to fade out */
+	const double left = 90, width = 1000, lane_h = 44, top = 30;
+	const double height = top + lane_h * (double)(n_lanes ? n_lanes : 1) + 40;
+#define X(t) (left + width * (double)((t) - t0) / (double)(t1 - t0))
+
+	fprintf(f, "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>");
+	html_escape(f, title);
+	fprintf(f, "</title>\n<style>body{font-family:sans-serif;margin:20px}"
+		   "code{background:#eee;padding:2px 4px}"
+		   "rect.op{stroke:#333;stroke-width:1}"
+		   "text{font-size:11px;font-family:monospace}"
+		   "table{border-collapse:collapse}td,th{padding:2px 8px;border-bottom:1px solid #ddd;"
+		   "font-family:monospace;font-size:12px}tr.bad{background:#fcc}</style>\n"
+		   "</head><body>\n<h2>");
+	html_escape(f, title);
+	fprintf(f, "</h2>\n<p><b>Violation:</b> ");
+	html_escape(f, why);
+	fprintf(f, "</p>\n<p>Replay: <code>");
+	html_escape(f, replay);
+	fprintf(f, "</code></p>\n<p>One lane per client; a bar runs from the operation's "
+		   "invocation to its response (a fading bar has no response: indeterminate). "
+		   "Values are write ids (wN = the N-th write of the run, zeros = never "
+		   "written). Red: the operation no linearization can place. Hover for "
+		   "details.</p>\n");
+	fprintf(f, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%.0f\" height=\"%.0f\">\n",
+		left + width + 20, height);
+	fprintf(f, "<defs><linearGradient id=\"fade\"><stop offset=\"0\" stop-color=\"#9cf\"/>"
+		   "<stop offset=\"1\" stop-color=\"#fff\"/></linearGradient></defs>\n");
+	for (size_t l = 0; l < n_lanes; l++) {
+		double y = top + lane_h * (double)l;
+		fprintf(f,
+			"<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#ddd\"/>"
+			"<text x=\"5\" y=\"%.1f\">client %u</text>\n",
+			left, y + lane_h, left + width, y + lane_h, y + lane_h / 2 + 4, lanes[l]);
+	}
+	/* Time axis. */
+	double axis_y = top + lane_h * (double)(n_lanes ? n_lanes : 1) + 15;
+	for (int k = 0; k <= 5; k++) {
+		uint64_t t = t0 + (t1 - t0) * (uint64_t)k / 5;
+		fprintf(f,
+			"<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#999\"/>"
+			"<text x=\"%.1f\" y=\"%.1f\">%.3f ms</text>\n",
+			X(t), top, X(t), axis_y - 10, X(t) - 20, axis_y + 5, t / 1e6);
+	}
+	for (size_t i = 0; i < n; i++) {
+		const add_hist_op *op = &h->ops[window[i]];
+		size_t l = 0;
+		while (l < n_lanes && lanes[l] != op->client)
+			l++;
+		double y = top + lane_h * (double)l + 8;
+		bool done = add_hist_op_done(op);
+		double x0 = X(op->invoke_ns), x1 = done ? X(op->response_ns) : left + width;
+		if (x1 - x0 < 3)
+			x1 = x0 + 3;
+		const char *fill = window[i] == culprit	 ? "#f55"
+				   : !done		 ? "url(#fade)"
+				   : op->kind == ADD_OP_WRITE ? "#9cf"
+							   : "#9e9";
+		char label[48], a[24], b[24];
+		add_report_op_label(op, label, sizeof(label));
+		time_str(op->invoke_ns, a, sizeof(a));
+		time_str(op->response_ns, b, sizeof(b));
+		fprintf(f,
+			"<g><title>%s, client %u via node %u, invoked %s ms, answered %s ms%s"
+			"</title><rect class=\"op\" x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" "
+			"height=\"%.1f\" fill=\"%s\" rx=\"3\"/>"
+			"<text x=\"%.1f\" y=\"%.1f\">%s</text></g>\n",
+			label, op->client, op->node, a, b,
+			op->flags & ADD_OPF_FINAL ? " (final read)" : "", x0, y, x1 - x0,
+			lane_h - 16, fill, x0 + 3, y + lane_h / 2 - 4, label);
+	}
+	fprintf(f, "</svg>\n<h3>The window as a table</h3>\n<table><tr><th>client</th>"
+		   "<th>node</th><th>op</th><th>invoke ms</th><th>response ms</th></tr>\n");
+	for (size_t i = 0; i < n; i++) {
+		const add_hist_op *op = &h->ops[window[i]];
+		char label[48], a[24], b[24];
+		add_report_op_label(op, label, sizeof(label));
+		time_str(op->invoke_ns, a, sizeof(a));
+		time_str(op->response_ns, b, sizeof(b));
+		fprintf(f,
+			"<tr%s><td>%u</td><td>%u</td><td>%s</td><td>%s</td><td>%s</td></tr>\n",
+			window[i] == culprit ? " class=\"bad\"" : "", op->client, op->node, label,
+			a, b);
+	}
+	fprintf(f, "</table>\n</body></html>\n");
+#undef X
+	if (fclose(f) != 0)
+		return -errno;
+	return 0;
+}

@@ -187,6 +187,19 @@ static int parse_at(parser *p, add_scenario *s, char **tok, int ntok)
 		e.action = ADD_SCN_ISOLATE;
 		if (parse_node(p, s, arg, &e.node))
 			return -1;
+	} else if (!strcmp(a, "cut")) {
+		/* "cut 2-3" */
+		e.action = ADD_SCN_CUT;
+		char pair[32];
+		snprintf(pair, sizeof(pair), "%s", arg ? arg : "");
+		char *dash = strchr(pair, '-');
+		if (!dash)
+			return fail(p, "expected: cut A-B");
+		*dash = '\0';
+		if (parse_node(p, s, pair, &e.node) || parse_node(p, s, dash + 1, &e.node2))
+			return -1;
+		if (e.node == e.node2)
+			return fail(p, "cut needs two different nodes");
 	} else if (!strcmp(a, "heal")) {
 		e.action = ADD_SCN_HEAL;
 	} else if (!strcmp(a, "pause")) {

@@ -23,6 +23,7 @@ typedef enum add_scn_action {
 	ADD_SCN_PARTITION,   /* groups */
 	ADD_SCN_RING,        /* a ring of overlapping majorities */
 	ADD_SCN_ISOLATE,     /* node cut off from every other node */
+	ADD_SCN_CUT,         /* node, node2: only these two cannot talk */
 	ADD_SCN_HEAL,        /* every partition removed */
 	ADD_SCN_PAUSE,       /* node, duration_ns */
 	ADD_SCN_FAIL_FLUSH,  /* node: its next flush fails (the node stops) */
@@ -33,7 +34,8 @@ typedef enum add_scn_action {
 typedef struct add_scn_event {
 	uint64_t at_ns;
 	add_scn_action action;
-	uint8_t node; /* rank, 1-based; 0 for none */
+	uint8_t node;  /* rank, 1-based; 0 for none */
+	uint8_t node2; /* CUT: the other rank */
 	uint64_t duration_ns;
 	/* PARTITION: group of each rank (index = rank), 0 = not listed (its
 	 * own singleton group). */

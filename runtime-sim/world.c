@@ -125,6 +125,9 @@ typedef struct world {
 	uint64_t last_timeline_ns;
 	uint64_t ops_issued;
 	uint64_t final_left;
+	uint32_t final_round;
+	uint64_t *final_secs;
+	size_t n_final_secs;
 	/* quorum and health tracking */
 	bool quorum;
 	uint64_t no_quorum_since;
@@ -703,6 +706,17 @@ static void set_ring(world *w)
 	update_health(w);
 }
 
+/* Only the pair a-b cannot talk (the others may bridge them). */
+static void cut(world *w, uint32_t a, uint32_t b)
+{
+	w->reach[a][b] = w->reach[b][a] = false;
+	w->partitioned = true;
+	w->partition_gen++;
+	w->r->stats.partitions++;
+	links_refresh(w);
+	update_health(w);
+}
+
 static void heal(world *w)
 {
 	for (uint32_t i = 0; i < w->n; i++)
@@ -785,6 +799,10 @@ static void on_timeline(world *w, const add_scn_event *e)
 		set_partition(w, g);
 		break;
 	}
+	case ADD_SCN_CUT:
+		wlog(w, "CUT %u-%u", e->node, e->node2);
+		cut(w, e->node - 1u, e->node2 - 1u);
+		break;
 	case ADD_SCN_HEAL:
 		wlog(w, "HEAL");
 		heal(w);
@@ -813,8 +831,13 @@ static void random_partition(world *w)
 {
 	add_prng *p = &w->nem_rng;
 	uint8_t g[ADD_SCN_NODES_MAX + 1] = {0};
-	uint64_t kind = add_prng_below(p, w->n >= 5 ? 3 : 2);
-	if (kind == 2) {
+	uint64_t kind = add_prng_below(p, w->n >= 5 ? 4 : 3);
+	if (kind == 3) {
+		uint32_t a = (uint32_t)add_prng_below(p, w->n);
+		uint32_t b = (a + 1 + (uint32_t)add_prng_below(p, w->n - 1)) % w->n;
+		wlog(w, "CUT %u-%u (random)", a + 1, b + 1);
+		cut(w, a, b);
+	} else if (kind == 2) {
 		wlog(w, "PARTITION ring (random)");
 		set_ring(w);
 	} else {
@@ -1041,6 +1064,7 @@ static void client_issue(world *w, client *c)
 }
 
 static void phase_step(world *w);
+static void client_close_conn(world *w, client *c);
 
 static void client_on_response(world *w, client *c, uint64_t conn_id, const add_client_rsp *rsp,
 			       bool hmac_ok)
@@ -1116,17 +1140,7 @@ static void client_on_timeout(world *w, client *c, uint64_t conn_id, uint64_t re
 		liveness_violation(w, op, pd->hidx, "stuck while the cluster was healthy");
 	/* Give up on this connection: close it and go elsewhere. */
 	client_abandon_all(w, c, ADD_OPF_CONN_LOST, request);
-	conn *cn = &w->conns[conn_id];
-	cn->open = false; /* the client side closes; the node is told */
-	free(cn->dec_client);
-	cn->dec_client = NULL;
-	free(cn->dec_node);
-	cn->dec_node = NULL;
-	snode *sn = &w->nodes[cn->node];
-	if (sn->up) {
-		add_node_on_connection_closed(sn->node, conn_id);
-		after_node(w, sn);
-	}
+	client_close_conn(w, c);
 	client_reconnect_elsewhere(w, c);
 }
 
@@ -1172,9 +1186,59 @@ static int cmp_u64(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
+/* The client side closes its connection (the node is told). */
+static void client_close_conn(world *w, client *c)
+{
+	if (!c->conn)
+		return;
+	conn *cn = &w->conns[c->conn];
+	if (cn->open) {
+		cn->open = false;
+		free(cn->dec_client);
+		cn->dec_client = NULL;
+		free(cn->dec_node);
+		cn->dec_node = NULL;
+		snode *sn = &w->nodes[cn->node];
+		if (sn->up) {
+			add_node_on_connection_closed(sn->node, c->conn);
+			after_node(w, sn);
+		}
+	}
+	c->conn = 0;
+}
+
+/* Round r of the final reads: every written sector is read once, through
+ * node (client + r) mod N; N rounds, one after the other, so every sector is
+ * read through every node, in sequence. */
+static void start_final_round(world *w)
+{
+	uint32_t r = w->final_round;
+	for (uint32_t k = 0; k < w->s->clients; k++) {
+		client *c = &w->clients[k];
+		uint32_t target = (k + r) % w->n;
+		c->n_final = c->next_final = 0;
+		if (c->conn && c->node == target)
+			continue;
+		client_close_conn(w, c);
+		c->node = target;
+		if (!c->connect_scheduled) {
+			c->connect_scheduled = true;
+			push(w, w->now, EV_CLIENT_CONNECT, c->idx, 0, 0, NULL);
+		}
+	}
+	for (size_t i = 0; i < w->n_final_secs; i++) {
+		client *c = &w->clients[i % w->s->clients];
+		c->final_sectors[c->n_final++] = w->final_secs[i];
+	}
+	w->final_left = w->n_final_secs;
+	wlog(w, "FINAL reads, round %u: %zu sectors", r + 1, w->n_final_secs);
+	for (uint32_t k = 0; k < w->s->clients; k++)
+		client_schedule_issue(w, &w->clients[k], 0);
+}
+
 static void start_final_reads(world *w)
 {
-	/* Every sector any write touched, read once, spread over clients. */
+	/* Every sector any write touched. */
 	const add_history *h = &w->r->history;
 	uint64_t *secs = malloc((h->len + 1) * sizeof(*secs));
 	if (!secs)
@@ -1188,22 +1252,16 @@ static void start_final_reads(world *w)
 	for (size_t i = 0; i < n; i++)
 		if (u == 0 || secs[u - 1] != secs[i])
 			secs[u++] = secs[i];
+	w->final_secs = secs;
+	w->n_final_secs = u;
 	for (uint32_t k = 0; k < w->s->clients; k++) {
 		client *c = &w->clients[k];
 		c->final_sectors = malloc((u / w->s->clients + 2) * sizeof(uint64_t));
 		if (!c->final_sectors)
 			abort();
-		c->n_final = c->next_final = 0;
 	}
-	for (size_t i = 0; i < u; i++) {
-		client *c = &w->clients[i % w->s->clients];
-		c->final_sectors[c->n_final++] = secs[i];
-	}
-	free(secs);
-	w->final_left = u;
-	wlog(w, "FINAL reads of %zu sectors", u);
-	for (uint32_t k = 0; k < w->s->clients; k++)
-		client_schedule_issue(w, &w->clients[k], 0);
+	w->final_round = 0;
+	start_final_round(w);
 }
 
 static void phase_step(world *w)
@@ -1243,6 +1301,10 @@ static void phase_step(world *w)
 	case PH_FINAL:
 		if (w->final_left)
 			return;
+		if (++w->final_round < w->n && w->n_final_secs) {
+			start_final_round(w);
+			return;
+		}
 		w->phase = PH_DONE;
 		w->stop = true;
 		return;
@@ -1602,6 +1664,7 @@ out:
 	}
 	free(w->clients);
 	free(w->no_quorum);
+	free(w->final_secs);
 	add_hmac_key_free(&w->client_key);
 out_nokey:
 	free(w);

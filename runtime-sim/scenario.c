@@ -39,6 +39,7 @@ void add_scenario_defaults(add_scenario *s)
 	s->pause_min_ns = 50 * MS;
 	s->pause_max_ns = 1000 * MS;
 	s->max_down = -1;
+	s->split = 0.1;
 	s->crash_mode = 0;
 	s->expect_liveness = true;
 }
@@ -240,6 +241,7 @@ static int parse_rate(parser *p, add_scenario *s, const char *what, const char *
 		{"duplicate", &s->duplicate, 1},
 		{"reorder", &s->reorder, 1},
 		{"corrupt", &s->corrupt, 1},
+		{"split", &s->split, 1},
 		{"conn_break_per_s", &s->conn_break_per_s, 1000},
 		{"crash_per_s", &s->crash_per_s, 1000},
 		{"partition_per_s", &s->partition_per_s, 1000},
@@ -296,6 +298,8 @@ static int parse_line(parser *p, add_scenario *s, char **tok, int ntok)
 			return -1;
 	} else if (key_is(k, "duration")) {
 		return parse_time(p, v, &s->duration_ns);
+	} else if (key_is(k, "min_duration")) {
+		return parse_time(p, v, &s->min_duration_ns);
 	} else if (key_is(k, "client_timeout")) {
 		return parse_time(p, v, &s->client_timeout_ns);
 	} else if (key_is(k, "think")) {

@@ -53,6 +53,8 @@ typedef struct add_scenario {
 	uint64_t ops;         /* client ops before the final reads */
 	double read_ratio;
 	uint64_t duration_ns;       /* the workload stops at this time at the latest */
+	uint64_t min_duration_ns;   /* ...and goes on at least this long (and until the
+				     * timeline is over) even when `ops` are done */
 	uint64_t client_timeout_ns; /* an op unanswered this long is abandoned */
 	uint64_t think_ns_max;      /* a client's pause between two ops: [0, this] */
 	uint64_t liveness_ns;       /* bound on an op while the cluster is healthy */
@@ -64,6 +66,7 @@ typedef struct add_scenario {
 	uint64_t flush_min_ns, flush_max_ns;
 	/* random faults (probabilities per message / rates per simulated s) */
 	double drop, duplicate, reorder, corrupt;
+	double split; /* a message arrives in two reads (default 0.1) */
 	uint64_t reorder_max_ns; /* extra delay of a reordered/duplicated message */
 	double conn_break_per_s, crash_per_s, partition_per_s, pause_per_s, flush_fail_per_s;
 	uint64_t down_min_ns, down_max_ns;   /* how long a random crash/partition lasts */

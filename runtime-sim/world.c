@@ -117,7 +117,7 @@ typedef struct world {
 	bool partitioned;
 	uint64_t partition_gen;
 	/* fault rates in force (zeroed by chaos_off and at HEAL) */
-	double drop, duplicate, reorder, corrupt;
+	double drop, duplicate, reorder, corrupt, split;
 	double conn_break_per_s, crash_per_s, partition_per_s, pause_per_s, flush_fail_per_s;
 	int max_down;
 	/* phases */
@@ -235,6 +235,26 @@ static uint64_t rand_between(add_prng *p, uint64_t lo, uint64_t hi)
 	return lo >= hi ? lo : add_prng_range(p, lo, hi);
 }
 
+/* Queues `len` bytes for delivery at `t` on connection `id` (to node or
+ * client `target`). Sometimes the bytes arrive in two reads, as TCP may
+ * deliver them, so the stream decoders' partial-message path runs too; both
+ * parts share the time and keep their order (consecutive sequence numbers). */
+static void deliver_at(world *w, uint32_t kind, uint32_t target, uint64_t id, uint64_t t,
+		       const uint8_t *msg, size_t len)
+{
+	size_t cut = 0;
+	if (len > 1 && add_prng_chance(&w->net_rng, w->split))
+		cut = 1 + add_prng_below(&w->net_rng, len - 1);
+	size_t parts[2] = {cut ? cut : len, cut ? len - cut : 0};
+	for (int k = 0; k < 2 && parts[k]; k++) {
+		uint8_t *copy = malloc(parts[k]);
+		if (!copy)
+			abort();
+		memcpy(copy, msg + (k ? cut : 0), parts[k]);
+		push(w, t, kind, target, id, parts[k], copy);
+	}
+}
+
 /* ---- connections ---------------------------------------------------------- */
 static uint64_t conn_new(world *w, uint8_t kind, uint32_t node, uint32_t from)
 {
@@ -338,11 +358,7 @@ static void io_send_client(void *ctx, uint64_t id, const uint8_t *msg, size_t le
 	if (t < c->to_client_last_ns)
 		t = c->to_client_last_ns; /* TCP: in order within a connection */
 	c->to_client_last_ns = t;
-	uint8_t *copy = malloc(len);
-	if (!copy)
-		abort();
-	memcpy(copy, msg, len);
-	push(w, t, EV_DELIVER_CLIENT, c->from, id, len, copy);
+	deliver_at(w, EV_DELIVER_CLIENT, c->from, id, t, msg, len);
 }
 
 static void on_durable(void *arg, uint64_t cookie)
@@ -563,17 +579,17 @@ static void send_peer_msg(world *w, snode *from, uint32_t to, const uint8_t *msg
 				t = c->to_node_last_ns;
 			c->to_node_last_ns = t;
 		}
-		uint8_t *copy = malloc(len);
-		if (!copy)
-			abort();
-		memcpy(copy, msg, len);
+		const uint8_t *bytes = msg;
 		if (add_prng_chance(p, w->corrupt)) {
 			/* A flipped bit in the tag: the HMAC must reject it. */
-			copy[len - 1 - add_prng_below(p, ADD_HMAC_TAG_SIZE)] ^=
+			assert(len <= sizeof(w->buf));
+			memcpy(w->buf, msg, len);
+			w->buf[len - 1 - add_prng_below(p, ADD_HMAC_TAG_SIZE)] ^=
 				(uint8_t)(1u << add_prng_below(p, 8));
 			w->r->stats.msgs_corrupted++;
+			bytes = w->buf;
 		}
-		push(w, t, EV_DELIVER_NODE, to, id, len, copy);
+		deliver_at(w, EV_DELIVER_NODE, to, id, t, bytes, len);
 	}
 }
 
@@ -996,21 +1012,20 @@ static void send_cmd(world *w, client *c, pend *pd)
 	if (t < cn->to_node_last_ns)
 		t = cn->to_node_last_ns;
 	cn->to_node_last_ns = t;
-	uint8_t *copy = malloc(len);
-	if (!copy)
-		abort();
-	memcpy(copy, w->buf, len);
 	w->r->stats.msgs_sent++;
-	push(w, t, EV_DELIVER_NODE, cn->node, c->conn, len, copy);
-	push(w, w->now + w->s->client_timeout_ns, EV_CLIENT_TIMEOUT, c->idx, c->conn, pd->request,
-	     NULL);
+	deliver_at(w, EV_DELIVER_NODE, cn->node, c->conn, t, w->buf, len);
+	/* A final read (the cluster is healed) has the liveness bound. */
+	bool final = w->r->history.ops[pd->hidx].flags & ADD_OPF_FINAL;
+	push(w, w->now + (final ? w->s->liveness_ns : w->s->client_timeout_ns), EV_CLIENT_TIMEOUT,
+	     c->idx, c->conn, pd->request, NULL);
 }
 
 static bool workload_wants_more(const world *w)
 {
 	if (w->phase != PH_WORKLOAD)
 		return false;
-	return w->ops_issued < w->s->ops || w->now < w->last_timeline_ns;
+	return w->ops_issued < w->s->ops || w->now < w->last_timeline_ns ||
+	       w->now < w->s->min_duration_ns;
 }
 
 static void client_issue(world *w, client *c)
@@ -1532,6 +1547,7 @@ int add_sim_run(const add_scenario *s, const add_sim_opts *o, add_sim_result *r)
 	w->duplicate = s->duplicate;
 	w->reorder = s->reorder;
 	w->corrupt = s->corrupt;
+	w->split = s->split;
 	w->conn_break_per_s = s->conn_break_per_s;
 	w->crash_per_s = s->crash_per_s;
 	w->partition_per_s = s->partition_per_s;

@@ -255,3 +255,39 @@ Test(sim_disk, bytes_used_counts_only_the_pages_written)
 	cr_assert_eq(add_sim_disk_bytes_used(d), 4096);
 	add_sim_disk_destroy(d);
 }
+
+Test(sim_disk, an_unflushed_truncate_is_undone_by_a_crash_that_loses_it)
+{
+	add_sim_disk *d = add_sim_disk_create(1);
+	int h = mkfile(d, "f");
+	uint8_t buf[10000], out[10000];
+
+	D->sync_dir(D->ctx);
+	for (size_t i = 0; i < sizeof(buf); i++)
+		buf[i] = (uint8_t)(i * 7);
+	put(h, buf, sizeof(buf), 0);
+	D->sync(D->ctx, h);
+	cr_assert_eq(D->truncate(D->ctx, h, 100), 0);
+	cr_assert_eq(D->size(D->ctx, h), 100);
+	add_sim_disk_crash_mode(d, ADD_SIM_CRASH_LOSE);
+	cr_assert_eq(get("f", out, sizeof(out), 0), (int64_t)sizeof(out));
+	cr_assert_arr_eq(out, buf, sizeof(buf));
+	add_sim_disk_destroy(d);
+}
+
+Test(sim_disk, a_handle_from_before_a_crash_is_dead_even_if_its_slot_is_reused)
+{
+	add_sim_disk *d = add_sim_disk_create(1);
+	int old = mkfile(d, "f");
+
+	D->sync_dir(D->ctx);
+	add_sim_disk_crash(d);
+	int fresh = D->open(D->ctx, "f", false);
+
+	cr_assert_geq(fresh, 0);
+	cr_assert_neq(fresh, old);
+	cr_assert_eq(D->pwrite(D->ctx, old, "x", 1, 0), -EBADF);
+	cr_assert_eq(D->close(D->ctx, old), -EBADF);
+	cr_assert_eq(D->pwrite(D->ctx, fresh, "y", 1, 0), 1);
+	add_sim_disk_destroy(d);
+}

@@ -1148,10 +1148,19 @@ static void client_on_timeout(world *w, client *c, uint64_t conn_id, uint64_t re
 	const add_hist_op *op = &w->r->history.ops[pd->hidx];
 	wlog(w, "client %u: timeout on request %" PRIu64 " (sector %" PRIu64 ")", c->idx, request,
 	     pd->sector);
-	if (op->flags & ADD_OPF_FINAL)
+	bool healthy_all_along = w->healthy && w->healthy_since <= op->invoke_ns;
+	if (op->flags & ADD_OPF_FINAL) {
 		liveness_violation(w, op, pd->hidx, "final read not answered");
-	else if (w->s->expect_liveness && w->healthy && w->healthy_since <= op->invoke_ns)
+	} else if (w->s->expect_liveness && healthy_all_along) {
+		/* Healthy all along (message loss aside): wait up to the liveness
+		 * bound before calling it stuck. */
+		uint64_t bound = op->invoke_ns + w->s->liveness_ns;
+		if (w->now < bound) {
+			push(w, bound, EV_CLIENT_TIMEOUT, c->idx, conn_id, request, NULL);
+			return;
+		}
 		liveness_violation(w, op, pd->hidx, "stuck while the cluster was healthy");
+	}
 	/* Give up on this connection: close it and go elsewhere. */
 	client_abandon_all(w, c, ADD_OPF_CONN_LOST, request);
 	client_close_conn(w, c);

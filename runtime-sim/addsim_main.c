@@ -118,8 +118,13 @@ static void print_failure(const cli *c, const add_scenario *s, uint64_t seed,
 		 add_sim_verdict_name(r->verdict));
 	int rc = add_report_write_html(path, title, r->why, cmd, &r->history, r->check.window,
 				       r->check.window_len, r->culprit);
+	char svg[720];
+	snprintf(svg, sizeof(svg), "%s/%s-%" PRIu64 ".svg", c->report_dir, s->name, seed);
 	if (rc == 0)
-		printf("  timeline: %s\n", path);
+		rc = add_report_write_svg(svg, &r->history, r->check.window, r->check.window_len,
+					  r->culprit);
+	if (rc == 0)
+		printf("  timeline: %s (and %s)\n", path, svg);
 	else
 		printf("  (cannot write %s: %s)\n", path, strerror(-rc));
 }

@@ -9,6 +9,7 @@
 #ifndef ADD_SIM_REPORT_H
 #define ADD_SIM_REPORT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
 
@@ -18,6 +19,9 @@
 void add_report_op_label(const add_hist_op *op, char *buf, size_t len);
 void add_report_print_window(FILE *out, const add_history *h, const size_t *window, size_t n,
 			     size_t culprit);
+/* The timeline alone, as an SVG file. Returns 0 or -errno. */
+int add_report_write_svg(const char *path, const add_history *h, const size_t *window, size_t n,
+			 size_t culprit);
 /* Returns 0 or -errno. */
 int add_report_write_html(const char *path, const char *title, const char *why,
 			  const char *replay, const add_history *h, const size_t *window,

@@ -107,8 +107,20 @@ static void print_failure(const cli *c, const add_scenario *s, uint64_t seed,
 	printf("  the ops of sector %" PRIu64 " that show it:\n", r->check.sector);
 	add_report_print_window(stdout, &r->history, r->check.window, r->check.window_len,
 				r->culprit);
+	size_t *witness = NULL, n_witness = 0;
+	if (r->verdict == ADD_SIM_NOT_LINEARIZABLE) {
+		n_witness = add_check_minimize(&r->history, r->check.sector, r->culprit, 3000,
+					       &witness);
+		if (n_witness) {
+			printf("  a minimal witness (these %zu ops alone are not linearizable):\n",
+			       n_witness);
+			add_report_print_window(stdout, &r->history, witness, n_witness,
+						r->culprit);
+		}
+	}
 	char path[700];
 	if (mkdir_p(c->report_dir) != 0) {
+		free(witness);
 		printf("  (cannot create %s)\n", c->report_dir);
 		return;
 	}
@@ -117,12 +129,13 @@ static void print_failure(const cli *c, const add_scenario *s, uint64_t seed,
 	snprintf(title, sizeof(title), "addsim: %s, seed %" PRIu64 ": %s", s->name, seed,
 		 add_sim_verdict_name(r->verdict));
 	int rc = add_report_write_html(path, title, r->why, cmd, &r->history, r->check.window,
-				       r->check.window_len, r->culprit);
+				       r->check.window_len, witness, n_witness, r->culprit);
 	char svg[720];
 	snprintf(svg, sizeof(svg), "%s/%s-%" PRIu64 ".svg", c->report_dir, s->name, seed);
 	if (rc == 0)
-		rc = add_report_write_svg(svg, &r->history, r->check.window, r->check.window_len,
-					  r->culprit);
+		rc = add_report_write_svg(svg, &r->history, n_witness ? witness : r->check.window,
+					  n_witness ? n_witness : r->check.window_len, r->culprit);
+	free(witness);
 	if (rc == 0)
 		printf("  timeline: %s (and %s)\n", path, svg);
 	else

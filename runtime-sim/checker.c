@@ -532,3 +532,122 @@ void add_check_result_free(add_check_result *r)
 	r->window = NULL;
 	r->window_len = 0;
 }
+
+/* ---- minimal witness ------------------------------------------------------ */
+static const add_history *dist_hist;
+static uint64_t dist_center;
+
+static uint64_t op_distance(const add_hist_op *o)
+{
+	uint64_t end = add_hist_op_done(o) ? o->response_ns : o->invoke_ns;
+	if (end < dist_center)
+		return dist_center - end;
+	if (o->invoke_ns > dist_center)
+		return o->invoke_ns - dist_center;
+	return 0;
+}
+
+static int cmp_far_first(const void *x, const void *y)
+{
+	uint64_t a = op_distance(&dist_hist->ops[*(const size_t *)x]);
+	uint64_t b = op_distance(&dist_hist->ops[*(const size_t *)y]);
+	if (a != b)
+		return a > b ? -1 : 1;
+	size_t i = *(const size_t *)x, j = *(const size_t *)y;
+	return i < j ? -1 : i > j;
+}
+
+/* Is the sub-history idx[k] for keep[k] linearizable? */
+static bool sub_linearizable(const add_history *h, const size_t *idx, const bool *keep, size_t n,
+			     add_history *sub)
+{
+	add_history_clear(sub);
+	for (size_t k = 0; k < n; k++) {
+		if (!keep[k])
+			continue;
+		const add_hist_op *o = &h->ops[idx[k]];
+		size_t j = add_history_invoke(sub, o->client, o->node, o->sector, o->kind, o->value,
+					      o->invoke_ns);
+		if (j == SIZE_MAX)
+			return true; /* out of memory: stop minimizing */
+		if (add_hist_op_done(o))
+			add_history_complete(sub, j, o->value, o->response_ns);
+	}
+	add_check_result r;
+	bool ok = add_check_history(sub, NULL, &r);
+	bool conclusive = ok || !r.inconclusive;
+	add_check_result_free(&r);
+	return ok || !conclusive;
+}
+
+size_t add_check_minimize(const add_history *h, uint64_t sector, size_t culprit, size_t max_ops,
+			  size_t **out)
+{
+	*out = NULL;
+	size_t n = 0;
+	for (size_t i = 0; i < h->len; i++)
+		n += h->ops[i].sector == sector;
+	if (n == 0 || n > max_ops)
+		return 0;
+	size_t *idx = malloc(n * sizeof(*idx));
+	bool *keep = calloc(n, sizeof(*keep));
+	add_history sub;
+	add_history_init(&sub);
+	if (!idx || !keep) {
+		free(idx);
+		free(keep);
+		return 0;
+	}
+	n = 0;
+	for (size_t i = 0; i < h->len; i++)
+		if (h->ops[i].sector == sector)
+			idx[n++] = i;
+	dist_hist = h;
+	dist_center = culprit < h->len ? h->ops[culprit].invoke_ns : 0;
+	qsort(idx, n, sizeof(*idx), cmp_far_first);
+	for (size_t k = 0; k < n; k++)
+		keep[k] = true;
+	size_t kept = n;
+	if (sub_linearizable(h, idx, keep, n, &sub))
+		kept = 0; /* nothing to minimize */
+	for (int pass = 0; pass < 3 && kept > 0; pass++) {
+		bool changed = false;
+		for (size_t k = 0; k < n; k++) {
+			if (!keep[k])
+				continue;
+			const add_hist_op *o = &h->ops[idx[k]];
+			bool seen = false;
+			for (size_t j = 0; j < n && o->kind == ADD_OP_WRITE && !seen; j++) {
+				const add_hist_op *q = &h->ops[idx[j]];
+				seen = keep[j] && q->kind == ADD_OP_READ && add_hist_op_done(q) &&
+				       q->value == o->value;
+			}
+			if (seen)
+				continue;
+			keep[k] = false;
+			if (sub_linearizable(h, idx, keep, n, &sub)) {
+				keep[k] = true;
+			} else {
+				kept--;
+				changed = true;
+			}
+		}
+		if (!changed)
+			break;
+	}
+	size_t m = 0;
+	if (kept > 0) {
+		*out = malloc(kept * sizeof(size_t));
+		for (size_t k = 0; *out && k < n; k++)
+			if (keep[k])
+				(*out)[m++] = idx[k];
+		if (*out) {
+			sort_hist = h;
+			qsort(*out, m, sizeof(size_t), cmp_by_invoke);
+		}
+	}
+	add_history_free(&sub);
+	free(idx);
+	free(keep);
+	return m;
+}

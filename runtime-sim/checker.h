@@ -53,4 +53,16 @@ typedef struct add_check_result {
 bool add_check_history(const add_history *h, const add_check_opts *opts, add_check_result *r);
 void add_check_result_free(add_check_result *r);
 
+/*
+ * A minimal witness of a violation in `sector`: a subset of that sector's
+ * ops that is not linearizable while removing any one more op (other than a
+ * write that a kept read saw, which would make the read trivially wrong)
+ * makes it linearizable. Greedy, farthest from `culprit` first, so the
+ * witness gathers around it. Returns the number of ops written to *out
+ * (malloc'd history indices, by invocation), 0 if the sector is too large
+ * (over `max_ops`) or linearizable.
+ */
+size_t add_check_minimize(const add_history *h, uint64_t sector, size_t culprit, size_t max_ops,
+			  size_t **out);
+
 #endif /* ADD_SIM_CHECKER_H */

@@ -210,7 +210,7 @@ int add_report_write_svg(const char *path, const add_history *h, const size_t *w
 
 int add_report_write_html(const char *path, const char *title, const char *why,
 			  const char *replay, const add_history *h, const size_t *window,
-			  size_t n, size_t culprit)
+			  size_t n, const size_t *witness, size_t n_witness, size_t culprit)
 {
 	FILE *f = fopen(path, "w");
 	if (!f)
@@ -233,6 +233,14 @@ int add_report_write_html(const char *path, const char *title, const char *why,
 		   "never written, garbage = bytes no write produced). Blue: writes, green: "
 		   "reads, red: the operation no linearization can place. Hover a bar for its "
 		   "node and exact times.</p>\n");
+	if (witness && n_witness) {
+		fprintf(f, "<h3>A minimal witness: these %zu operations alone are not "
+			   "linearizable</h3>\n<p>(removing any one of them makes the rest "
+			   "linearizable)</p>\n",
+			n_witness);
+		write_svg(f, h, witness, n_witness, culprit);
+	}
+	fprintf(f, "<h3>The window: the sector's operations around the violation</h3>\n");
 	write_svg(f, h, window, n, culprit);
 	fprintf(f, "<h3>The window as a table</h3>\n<table><tr><th>client</th>"
 		   "<th>node</th><th>op</th><th>invoke ms</th><th>response ms</th></tr>\n");

@@ -23,8 +23,9 @@ void add_report_print_window(FILE *out, const add_history *h, const size_t *wind
 int add_report_write_svg(const char *path, const add_history *h, const size_t *window, size_t n,
 			 size_t culprit);
 /* Returns 0 or -errno. */
+/* `witness` (may be NULL) is a minimal non-linearizable subset, drawn first. */
 int add_report_write_html(const char *path, const char *title, const char *why,
 			  const char *replay, const add_history *h, const size_t *window,
-			  size_t n, size_t culprit);
+			  size_t n, const size_t *witness, size_t n_witness, size_t culprit);
 
 #endif /* ADD_SIM_REPORT_H */

@@ -273,6 +273,35 @@ Test(checker, window_holds_the_culprit_and_the_write_it_missed)
 	add_check_result_free(&r);
 }
 
+Test(checker, minimal_witness_is_the_missed_write_and_the_stale_read)
+{
+	for (uint64_t i = 0; i < 30; i++) {
+		W(0, 1, 1 + i, 100 * i, 100 * i + 50);
+		R(1, 1, 1 + i, 100 * i + 60, 100 * i + 90);
+	}
+	size_t missed = W(0, 1, 500, 5000, 5050);
+	size_t bad = R(1, 1, 30, 6000, 6100);
+	for (uint64_t i = 0; i < 10; i++)
+		W(2, 1, 600 + i, 7000 + 100 * i, 7000 + 100 * i + 50);
+	size_t *wit = NULL;
+	size_t n = add_check_minimize(&h, 1, bad, 1000, &wit);
+	cr_assert_eq(n, 3, "witness of %zu ops", n);
+	/* the stale read, the write it missed, and the write it saw */
+	cr_assert_eq(wit[1], missed);
+	cr_assert_eq(wit[2], bad);
+	cr_assert_eq(h.ops[wit[0]].value, 30);
+	free(wit);
+}
+
+Test(checker, a_linearizable_sector_has_no_witness)
+{
+	W(0, 1, 7, 10, 20);
+	R(1, 1, 7, 30, 40);
+	size_t *wit = NULL;
+	cr_assert_eq(add_check_minimize(&h, 1, 1, 1000, &wit), 0);
+	cr_assert_null(wit);
+}
+
 Test(checker, equal_times_count_as_concurrent)
 {
 	W(0, 1, 7, 10, 20);

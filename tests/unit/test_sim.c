@@ -232,7 +232,7 @@ Test(report, html_marks_the_violating_op)
 	int fd = mkstemp(path);
 	cr_assert_geq(fd, 0);
 	close(fd);
-	cr_assert_eq(add_report_write_html(path, "t", "why", "replay", &h, win, 2, r), 0);
+	cr_assert_eq(add_report_write_html(path, "t", "why", "replay", &h, win, 2, NULL, 0, r), 0);
 	FILE *f = fopen(path, "r");
 	char buf[16384];
 	size_t n = fread(buf, 1, sizeof(buf) - 1, f);

@@ -393,7 +393,7 @@ static int check_sector(const add_history *h, const size_t *idx, size_t n, scrat
 	size_t nw = 0;
 	for (size_t i = 0; i < n; i++)
 		nw += h->ops[idx[i]].kind == ADD_OP_WRITE;
-	if (nw * 2 > *writes_cap) {
+	if (nw * 2 + 2 > *writes_cap) { /* never NULL, even with no writes */
 		size_t cap = nw * 2 + 64;
 		uint64_t *w = realloc(*writes, cap * sizeof(uint64_t));
 		if (!w)

@@ -444,6 +444,9 @@ static const struct blk_mq_ops atdd_mq_ops = {
 	.init_request = atdd_init_request,
 };
 
+/* The CPU copies every byte (no DMA): any 4-byte aligned buffer will do. */
+#define ATDD_DMA_ALIGNMENT 3
+
 static const struct block_device_operations atdd_fops = {
 	.owner = THIS_MODULE,
 };
@@ -472,6 +475,7 @@ static int atdd_alloc_disk(struct atdd_dev *dev)
 			.physical_block_size = ADD_SECTOR_SIZE,
 			.io_min = ADD_SECTOR_SIZE,
 			.max_hw_sectors = ATDD_SUBS_PER_RQ_MAX * ATDD_KERNEL_SECTORS_PER_ADD,
+			.dma_alignment = ATDD_DMA_ALIGNMENT,
 		};
 
 		disk = blk_mq_alloc_disk(&dev->tag_set, &lim, dev);
@@ -488,6 +492,7 @@ static int atdd_alloc_disk(struct atdd_dev *dev)
 	blk_queue_physical_block_size(disk->queue, ADD_SECTOR_SIZE);
 	blk_queue_io_min(disk->queue, ADD_SECTOR_SIZE);
 	blk_queue_max_hw_sectors(disk->queue, ATDD_SUBS_PER_RQ_MAX * ATDD_KERNEL_SECTORS_PER_ADD);
+	blk_queue_dma_alignment(disk->queue, ATDD_DMA_ALIGNMENT);
 	blk_queue_flag_set(QUEUE_FLAG_NONROT, disk->queue);
 	blk_queue_flag_clear(QUEUE_FLAG_ADD_RANDOM, disk->queue);
 #endif

@@ -72,6 +72,12 @@ void add_node_on_store_done(add_node *node, uint64_t cookie);
 /* Called about every ADD_NODE_TICK_NS: retransmissions that are due. */
 void add_node_tick(add_node *node);
 
+/* True once the node hit a fatal error (a store or read_data failed, or
+ * memory ran out where work cannot be dropped): it has stopped like a crashed
+ * process, ignores every further event, and the runtime must exit (or, in
+ * the simulator, treat it as a crash). */
+bool add_node_failed(const add_node *node);
+
 /* False when the bound on pending client commands is reached: the runtime
  * stops reading client connections until it is true again (backpressure). */
 bool add_node_accepting_clients(const add_node *node);
@@ -83,6 +89,7 @@ typedef struct add_node_stats {
 	uint64_t retransmissions;
 	uint64_t bad_hmac_peer;   /* internal messages dropped for a bad tag */
 	uint64_t bad_hmac_client; /* commands answered with status 1 */
+	uint64_t peer_msgs_dropped; /* unknown rank, own rank, bad sector */
 } add_node_stats;
 void add_node_get_stats(const add_node *node, add_node_stats *out);
 

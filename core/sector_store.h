@@ -30,12 +30,40 @@ typedef struct add_sector_store_config {
 	void (*on_durable)(void *arg, uint64_t cookie);
 	void (*on_fatal)(void *arg, const char *why);
 	void *arg;
+	/* Journal size that triggers a checkpoint (home files flushed, journal
+	 * reset); 0 = default (64 MiB). */
+	uint64_t journal_max_bytes;
+	/* Hard bound on stores accepted but not yet in a running flush; beyond
+	 * it store() returns -EAGAIN. 0 = default (16384, about 68 MiB of batch
+	 * buffer at most; buffers start small and grow by doubling). */
+	uint32_t batch_max;
 } add_sector_store_config;
+
+/*
+ * On disk (three files in the disk's directory):
+ *  - "data":    sparse, sector i at offset i * 4096 (home of the data);
+ *  - "meta":    one 24-byte checksummed entry (sector, ts, wr) per distinct
+ *               written sector, slot j in first-write order (home of ts, wr);
+ *  - "journal": write-ahead log. A batch of stores is appended as checksummed
+ *               records (one pwrite) and flushed once (sync_async); only then
+ *               are the stores reported durable and written home (page cache).
+ *               A checkpoint (journal over journal_max_bytes, or
+ *               add_sector_store_checkpoint() when idle) flushes data and meta,
+ *               then resets the journal (new generation, truncated, flushed).
+ * Recovery reads meta (O(written)), replays the journal's valid prefix home,
+ * flushes and resets. A torn home write is always covered by the journal,
+ * which is reset only after the home files are flushed.
+ */
 
 /* Opens (recovering whatever is on the disk) or creates the store.
  * Returns NULL and fills `err` (a one-line reason) on failure. */
 add_sector_store *add_sector_store_open(const add_sector_store_config *cfg, char *err,
 					size_t err_len);
+/* If idle, checkpoints synchronously (the journal is trimmed) before freeing.
+ * Not idle: frees without flushing; stores not yet reported durable may be
+ * lost (they were never acknowledged). With a flush in flight the caller must
+ * make sure its completion is never delivered (a simulated crash) or drain it
+ * first: the completion would find the store freed. */
 void add_sector_store_close(add_sector_store *s);
 
 /* The add_store_ops table; ctx is the add_sector_store *. */
@@ -51,5 +79,24 @@ bool add_sector_store_idle(const add_sector_store *s);
 
 /* Number of distinct sectors ever written (ts > 0). */
 uint64_t add_sector_store_written(const add_sector_store *s);
+
+/* If idle and the journal holds records, starts an asynchronous checkpoint
+ * (flush data, flush meta, reset journal; about three flushes), after which
+ * disk use is within the 1.1x bound; returns true if started. A runtime calls
+ * it when the store has been idle for a while (e.g. one second): doing it on
+ * every idle moment would cost three flushes per write at low load. Stores
+ * submitted meanwhile wait for it, then go in the next batch. */
+bool add_sector_store_checkpoint(add_sector_store *s);
+
+typedef struct add_sector_store_stats {
+	uint64_t journal_flushes; /* batches made durable */
+	uint64_t stores_durable;  /* stores reported durable */
+	uint64_t checkpoints;
+	uint64_t journal_bytes;	  /* current journal size */
+	uint64_t memory_bytes;	  /* index + batch buffers (heap) */
+	uint64_t index_bytes;	  /* the per-written-sector part of memory_bytes */
+	uint64_t recovered_records; /* journal records replayed at open */
+} add_sector_store_stats;
+void add_sector_store_get_stats(const add_sector_store *s, add_sector_store_stats *out);
 
 #endif /* ADD_SECTOR_STORE_H */

@@ -26,6 +26,6 @@ if [[ -f "$lib" ]]; then
     if ! grep -Eq "$allowed_syms" <<<"$sym"; then
       echo "check-core: core uses '$sym', which is not allowed (go through core/io.h or core/disk.h)" >&2; bad=1
     fi
-  done < <(nm -u "$lib" 2>/dev/null | awk '{print $NF}' | sort -u)
+  done < <(nm -u "$lib" 2>/dev/null | awk '$1 == "U" {print $2}' | sort -u)
 fi
 exit $bad

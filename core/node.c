@@ -1,0 +1,862 @@
+/*
+ * core/node: one ADD process (see node.h). It owns:
+ *  - the registers of the active sectors (sector_map), created when work
+ *    arrives and freed as soon as they are idle (add_reg_idle);
+ *  - the client operations (add_op), from a small pool, each holding the
+ *    WRITE_PROC bytes it will send, so a retransmission re-sends them as
+ *    they are;
+ *  - the stubborn links: every op in its READ or WRITE phase is on an
+ *    intrusive list with its next retransmission time; add_node_tick walks
+ *    only that list;
+ *  - the queue of messages to self: they skip the wire and the HMAC, and
+ *    are delivered before the entry point that produced them returns (never
+ *    by recursion).
+ */
+#include <assert.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mutants.h"
+#include "node.h"
+#include "register.h"
+#include "sector_map.h"
+
+#define RETX_INITIAL_NS_DEFAULT (100ull * 1000 * 1000)
+#define RETX_MAX_NS_DEFAULT (2000ull * 1000 * 1000)
+#define CLIENT_CMDS_MAX_DEFAULT 4096u
+/* Idle objects kept for reuse (beyond these, freed). */
+#define OPS_CACHED_MAX 64u
+#define REGS_CACHED_MAX 1024u
+#define WAITERS_CACHED_MAX 1024u
+#define SELFQ_CAP_MIN 64u
+
+/* A message to self: no bytes, no HMAC. A WRITE_PROC's (ts, wr, data) are
+ * those of the sender's op, looked up at delivery (if the op is gone, the
+ * message no longer matters). */
+typedef struct self_msg {
+	uint8_t type;
+	uint8_t uuid[ADD_UUID_SIZE];
+	uint64_t sector;
+} self_msg;
+
+struct add_node {
+	add_node_config cfg;
+	add_io io;
+	const add_store_ops *store;
+	void *store_ctx;
+	add_hmac_key client_key;
+	add_hmac_key system_key;
+	add_reg_env env;
+
+	uint8_t incarnation[8]; /* drawn once: op UUID = incarnation | counter */
+	uint64_t op_counter;
+
+	add_sector_map regs;
+	add_register *reg_cache;
+	size_t reg_cache_len;
+	add_op *op_cache;
+	size_t op_cache_len;
+	add_ack_waiter *waiter_cache;
+	size_t waiter_cache_len;
+
+	add_op *all_ops; /* every client op not yet answered */
+	add_op *flying;  /* ops in READ or WRITE phase: retransmitted */
+
+	self_msg *selfq;
+	size_t selfq_cap, selfq_head, selfq_len;
+	unsigned depth; /* entry-point nesting: the self queue drains at 0 */
+	bool failed;
+
+	add_node_stats stats;
+	uint8_t scratch_data[ADD_SECTOR_SIZE];
+	uint8_t scratch_msg[ADD_WIRE_MSG_SIZE_MAX];
+};
+
+/* ---- small helpers ------------------------------------------------------ */
+
+static void node_log(add_node *n, add_log_level level, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static void node_log(add_node *n, add_log_level level, const char *fmt, ...)
+{
+	char line[256];
+	int len;
+	va_list ap;
+
+	if (n->io.log == NULL)
+		return;
+	len = snprintf(line, sizeof(line), "node %u: ", n->cfg.rank);
+	va_start(ap, fmt);
+	if (len > 0 && (size_t)len < sizeof(line))
+		vsnprintf(line + len, sizeof(line) - (size_t)len, fmt, ap);
+	va_end(ap);
+	n->io.log(n->io.ctx, level, line);
+}
+
+/* The process cannot go on (store failure, out of memory on a path that
+ * cannot drop work): it stops, like a crash, and the runtime exits. */
+static void node_fail(add_node *n, const char *why)
+{
+	if (!n->failed)
+		node_log(n, ADD_LOG_ERROR, "fatal: %s", why);
+	n->failed = true;
+}
+
+static bool op_answered(const add_op *op, uint8_t rank)
+{
+	return (op->answered[rank / 64] >> (rank % 64)) & 1u;
+}
+
+static void new_uuid(add_node *n, uint8_t uuid[ADD_UUID_SIZE])
+{
+	memcpy(uuid, n->incarnation, sizeof(n->incarnation));
+	add_put_be64(uuid + 8, n->op_counter++);
+}
+
+/* ---- pools -------------------------------------------------------------- */
+
+static add_op *op_alloc(add_node *n)
+{
+	add_op *op = n->op_cache;
+
+	if (op != NULL) {
+		n->op_cache = op->next_in_sector;
+		n->op_cache_len--;
+	} else {
+		op = malloc(sizeof(*op));
+		if (op == NULL)
+			return NULL;
+	}
+	/* the 4 KiB buffer is overwritten before use: clear only the rest */
+	memset(op, 0, offsetof(add_op, read_proc_msg));
+	return op;
+}
+
+static void op_release(add_node *n, add_op *op)
+{
+	assert(!op->in_flight);
+	if (n->op_cache_len >= OPS_CACHED_MAX) {
+		free(op);
+		return;
+	}
+	op->next_in_sector = n->op_cache;
+	n->op_cache = op;
+	n->op_cache_len++;
+}
+
+static add_register *reg_get_or_create(add_node *n, uint64_t sector)
+{
+	add_register *r = add_sector_map_get(&n->regs, sector);
+
+	if (r != NULL)
+		return r;
+	r = n->reg_cache;
+	if (r != NULL) {
+		n->reg_cache = r->next_free;
+		n->reg_cache_len--;
+	} else {
+		r = malloc(sizeof(*r));
+		if (r == NULL)
+			return NULL;
+	}
+	add_reg_init(r, sector);
+	if (add_sector_map_put(&n->regs, sector, r) != 0) {
+		free(r);
+		return NULL;
+	}
+	return r;
+}
+
+/* After every event delivered to r: an idle register is freed. */
+static void reg_settle(add_node *n, add_register *r)
+{
+	if (!add_reg_idle(r))
+		return;
+	add_sector_map_del(&n->regs, r->sector);
+	if (n->reg_cache_len >= REGS_CACHED_MAX) {
+		free(r);
+		return;
+	}
+	r->next_free = n->reg_cache;
+	n->reg_cache = r;
+	n->reg_cache_len++;
+}
+
+static add_ack_waiter *env_new_waiter(void *ctx)
+{
+	add_node *n = ctx;
+	add_ack_waiter *w = n->waiter_cache;
+
+	if (w != NULL) {
+		n->waiter_cache = w->next;
+		n->waiter_cache_len--;
+		return w;
+	}
+	return malloc(sizeof(*w));
+}
+
+static void env_free_waiter(void *ctx, add_ack_waiter *w)
+{
+	add_node *n = ctx;
+
+	if (n->waiter_cache_len >= WAITERS_CACHED_MAX) {
+		free(w);
+		return;
+	}
+	w->next = n->waiter_cache;
+	n->waiter_cache = w;
+	n->waiter_cache_len++;
+}
+
+/* ---- intrusive lists ---------------------------------------------------- */
+
+static void all_link(add_node *n, add_op *op)
+{
+	op->prev_all = NULL;
+	op->next_all = n->all_ops;
+	if (n->all_ops != NULL)
+		n->all_ops->prev_all = op;
+	n->all_ops = op;
+}
+
+static void all_unlink(add_node *n, add_op *op)
+{
+	if (op->prev_all != NULL)
+		op->prev_all->next_all = op->next_all;
+	else
+		n->all_ops = op->next_all;
+	if (op->next_all != NULL)
+		op->next_all->prev_all = op->prev_all;
+	op->prev_all = op->next_all = NULL;
+}
+
+static void fly_link(add_node *n, add_op *op)
+{
+	assert(!op->in_flight);
+	op->in_flight = true;
+	op->prev_fly = NULL;
+	op->next_fly = n->flying;
+	if (n->flying != NULL)
+		n->flying->prev_fly = op;
+	n->flying = op;
+}
+
+static void fly_unlink(add_node *n, add_op *op)
+{
+	if (!op->in_flight)
+		return;
+	if (op->prev_fly != NULL)
+		op->prev_fly->next_fly = op->next_fly;
+	else
+		n->flying = op->next_fly;
+	if (op->next_fly != NULL)
+		op->next_fly->prev_fly = op->prev_fly;
+	op->prev_fly = op->next_fly = NULL;
+	op->in_flight = false;
+}
+
+/* ---- messages to self --------------------------------------------------- */
+
+static void self_send(add_node *n, uint8_t type, uint64_t sector,
+		      const uint8_t uuid[ADD_UUID_SIZE])
+{
+	self_msg *m;
+
+	if (n->selfq_len == n->selfq_cap) {
+		size_t cap = n->selfq_cap ? n->selfq_cap * 2 : SELFQ_CAP_MIN;
+		self_msg *q = malloc(cap * sizeof(*q));
+
+		if (q == NULL) {
+			node_fail(n, "out of memory (self queue)");
+			return;
+		}
+		for (size_t i = 0; i < n->selfq_len; i++)
+			q[i] = n->selfq[(n->selfq_head + i) % n->selfq_cap];
+		free(n->selfq);
+		n->selfq = q;
+		n->selfq_cap = cap;
+		n->selfq_head = 0;
+	}
+	m = &n->selfq[(n->selfq_head + n->selfq_len) % n->selfq_cap];
+	m->type = type;
+	m->sector = sector;
+	memcpy(m->uuid, uuid, ADD_UUID_SIZE);
+	n->selfq_len++;
+}
+
+/* ---- effects of the registers (add_reg_env) ---------------------------- */
+
+static void env_get_meta(void *ctx, uint64_t sector, uint64_t *ts, uint8_t *wr)
+{
+	add_node *n = ctx;
+
+	n->store->get_meta(n->store_ctx, sector, ts, wr);
+}
+
+static void env_read_data(void *ctx, uint64_t sector, uint8_t out[ADD_SECTOR_SIZE])
+{
+	add_node *n = ctx;
+	int rc = n->store->read_data(n->store_ctx, sector, out);
+
+	if (rc != 0) {
+		memset(out, 0, ADD_SECTOR_SIZE);
+		node_fail(n, "store read_data failed");
+	}
+}
+
+static void env_store(void *ctx, add_register *r, uint64_t ts, uint8_t wr, const uint8_t *data)
+{
+	add_node *n = ctx;
+	/* the cookie names the sector and the store's rank among its stores;
+	 * completions come in submission order (store_ops.h) */
+	uint64_t cookie = (r->stores_submitted << 32) | r->sector;
+	int rc;
+
+	assert(r->sector <= UINT32_MAX);
+	rc = n->store->store(n->store_ctx, r->sector, ts, wr, data, cookie);
+	if (rc != 0)
+		node_fail(n, "store submission failed");
+}
+
+static void arm_retransmission(add_node *n, add_op *op)
+{
+	op->retx_interval_ns = n->cfg.retransmit_initial_ns;
+	op->retx_at_ns = n->io.now_ns(n->io.ctx) + op->retx_interval_ns;
+	fly_link(n, op);
+}
+
+static void send_to_peers(add_node *n, const uint8_t *msg, size_t len)
+{
+	for (unsigned rank = 1; rank <= n->cfg.n_procs; rank++)
+		if (rank != n->cfg.rank)
+			n->io.send_peer(n->io.ctx, (uint8_t)rank, msg, len);
+}
+
+static void env_broadcast_read_proc(void *ctx, add_register *r, add_op *op)
+{
+	add_node *n = ctx;
+	add_peer_msg m = {
+		.type = ADD_TYPE_READ_PROC,
+		.rank = n->cfg.rank,
+		.sector = r->sector,
+	};
+	size_t len;
+
+	memcpy(m.uuid, op->uuid, ADD_UUID_SIZE);
+	len = add_wire_encode_peer(&m, &n->system_key, op->read_proc_msg);
+	assert(len == ADD_PEER_SMALL_SIZE);
+	send_to_peers(n, op->read_proc_msg, len);
+	self_send(n, ADD_TYPE_READ_PROC, r->sector, op->uuid);
+	arm_retransmission(n, op);
+}
+
+/* Fills in the header and the tag of WRITE_PROC around the data already in
+ * op->buf (the encoder would copy the data onto itself). The layout is
+ * PROTOCOL.md's; the unit tests decode it with the wire decoder. */
+static void env_broadcast_write_proc(void *ctx, add_register *r, add_op *op)
+{
+	add_node *n = ctx;
+	uint8_t *b = op->buf;
+
+	b[ADD_PEER_OFF_MAGIC + 0] = ADD_MAGIC_0;
+	b[ADD_PEER_OFF_MAGIC + 1] = ADD_MAGIC_1;
+	b[ADD_PEER_OFF_MAGIC + 2] = ADD_MAGIC_2;
+	b[ADD_PEER_OFF_MAGIC + 3] = ADD_MAGIC_3;
+	memset(b + ADD_PEER_OFF_PADDING, 0, ADD_PEER_PADDING_SIZE);
+	b[ADD_PEER_OFF_RANK] = n->cfg.rank;
+	b[ADD_PEER_OFF_TYPE] = ADD_TYPE_WRITE_PROC;
+	memcpy(b + ADD_PEER_OFF_UUID, op->uuid, ADD_UUID_SIZE);
+	add_put_be64(b + ADD_PEER_OFF_SECTOR, r->sector);
+	add_put_be64(b + ADD_PEER_OFF_TS, op->w_ts);
+	memset(b + ADD_PEER_OFF_TS_PADDING, 0, ADD_PEER_TS_PADDING_SIZE);
+	b[ADD_PEER_OFF_WR] = op->w_wr;
+	add_hmac_sign(&n->system_key, b, ADD_PEER_VALUE_SIZE - ADD_HMAC_TAG_SIZE,
+		      b + ADD_PEER_VALUE_SIZE - ADD_HMAC_TAG_SIZE);
+	send_to_peers(n, b, ADD_PEER_VALUE_SIZE);
+	self_send(n, ADD_TYPE_WRITE_PROC, r->sector, op->uuid);
+	arm_retransmission(n, op);
+}
+
+static void env_phase_over(void *ctx, add_register *r, add_op *op)
+{
+	(void)r;
+	fly_unlink(ctx, op);
+}
+
+static void env_send_ack(void *ctx, uint64_t sector, uint8_t rank,
+			 const uint8_t uuid[ADD_UUID_SIZE])
+{
+	add_node *n = ctx;
+	add_peer_msg m = {
+		.type = ADD_TYPE_ACK,
+		.rank = n->cfg.rank,
+		.sector = sector,
+	};
+	uint8_t msg[ADD_PEER_SMALL_SIZE];
+	size_t len;
+
+	if (rank == n->cfg.rank) {
+		self_send(n, ADD_TYPE_ACK, sector, uuid);
+		return;
+	}
+	memcpy(m.uuid, uuid, ADD_UUID_SIZE);
+	len = add_wire_encode_peer(&m, &n->system_key, msg);
+	assert(len == sizeof(msg));
+	n->io.send_peer(n->io.ctx, rank, msg, len);
+}
+
+static void reply_client(add_node *n, uint64_t conn, uint8_t cmd_type, uint64_t request,
+			 uint8_t status, const uint8_t *data)
+{
+	add_client_rsp rsp = {
+		.type = (uint8_t)(cmd_type + ADD_TYPE_RESPONSE_BIT),
+		.status = status,
+		.request = request,
+		.data = data,
+	};
+	size_t len = add_wire_encode_rsp(&rsp, &n->client_key, n->scratch_msg);
+
+	if (len == 0) {
+		node_log(n, ADD_LOG_WARN, "cannot encode a response to type %u", cmd_type);
+		return;
+	}
+	n->io.send_client(n->io.ctx, conn, n->scratch_msg, len);
+}
+
+static void env_op_done(void *ctx, add_op *op)
+{
+	add_node *n = ctx;
+
+	assert(op->phase == ADD_PHASE_DONE);
+	assert(!op->in_flight);
+	n->stats.ops_completed++;
+	if (op->conn_open) {
+		bool rd = op->kind == ADD_OP_READ;
+
+		reply_client(n, op->conn, rd ? ADD_TYPE_READ : ADD_TYPE_WRITE, op->request,
+			     ADD_STATUS_OK, rd ? op->buf + ADD_PEER_OFF_DATA : NULL);
+	}
+	all_unlink(n, op);
+	assert(n->stats.client_cmds_pending > 0);
+	n->stats.client_cmds_pending--;
+	op_release(n, op);
+}
+
+/* ---- delivery ----------------------------------------------------------- */
+
+/* upon event < sbeb, Deliver | p, [READ_PROC, id] >: VALUE with the current
+ * (ts, wr, val), straight from the store; no register is needed. */
+static void on_read_proc(add_node *n, uint8_t from, uint64_t sector,
+			 const uint8_t uuid[ADD_UUID_SIZE])
+{
+	add_peer_msg m = {
+		.type = ADD_TYPE_VALUE,
+		.rank = n->cfg.rank,
+		.sector = sector,
+		.data = n->scratch_data,
+	};
+	size_t len;
+
+	if (from == n->cfg.rank) {
+		/* the coordinator reads its own value when it decides */
+		self_send(n, ADD_TYPE_VALUE, sector, uuid);
+		return;
+	}
+	memcpy(m.uuid, uuid, ADD_UUID_SIZE);
+	n->store->get_meta(n->store_ctx, sector, &m.ts, &m.wr);
+	env_read_data(n, sector, n->scratch_data);
+	len = add_wire_encode_peer(&m, &n->system_key, n->scratch_msg);
+	assert(len == ADD_PEER_VALUE_SIZE);
+	n->io.send_peer(n->io.ctx, from, n->scratch_msg, len);
+}
+
+static void deliver_self(add_node *n, const self_msg *m)
+{
+	uint8_t self = n->cfg.rank;
+	add_register *r;
+	add_op *op;
+
+	if (m->type == ADD_TYPE_READ_PROC) {
+		on_read_proc(n, self, m->sector, m->uuid);
+		return;
+	}
+	r = add_sector_map_get(&n->regs, m->sector);
+	if (r == NULL)
+		return; /* its op is gone: it no longer matters */
+	switch (m->type) {
+	case ADD_TYPE_VALUE:
+		add_reg_on_value(r, &n->env, self, m->uuid, 0, 0, NULL);
+		break;
+	case ADD_TYPE_ACK:
+		add_reg_on_ack(r, &n->env, self, m->uuid);
+		break;
+	case ADD_TYPE_WRITE_PROC:
+		op = add_reg_running(r);
+		if (op == NULL || op->phase != ADD_PHASE_WRITE ||
+		    memcmp(op->uuid, m->uuid, ADD_UUID_SIZE) != 0)
+			return; /* its op is gone */
+		add_reg_on_write_proc(r, &n->env, self, m->uuid, op->w_ts, op->w_wr,
+				      op->buf + ADD_PEER_OFF_DATA);
+		break;
+	default:
+		assert(0 && "bad self message");
+	}
+	reg_settle(n, r);
+}
+
+static void enter(add_node *n)
+{
+	n->depth++;
+}
+
+/* Leaving the outermost entry point: deliver every message to self,
+ * including those that delivering produces (a loop, not recursion). */
+static void leave(add_node *n)
+{
+	assert(n->depth > 0);
+	if (n->depth == 1) {
+		while (n->selfq_len > 0 && !n->failed) {
+			self_msg m = n->selfq[n->selfq_head];
+
+			n->selfq_head = (n->selfq_head + 1) % n->selfq_cap;
+			n->selfq_len--;
+			deliver_self(n, &m);
+		}
+	}
+	n->depth--;
+}
+
+/* ---- public entry points ------------------------------------------------ */
+
+add_node *add_node_create(const add_node_config *cfg, const add_io *io,
+			  const add_store_ops *store, void *store_ctx)
+{
+	add_node *n;
+
+	if (cfg == NULL || io == NULL || store == NULL)
+		return NULL;
+	if (cfg->n_procs < 1 || cfg->n_procs > ADD_PROCS_MAX || cfg->rank < 1 ||
+	    cfg->rank > cfg->n_procs || cfg->n_sectors < 1 || cfg->n_sectors > UINT32_MAX)
+		return NULL;
+	if (io->now_ns == NULL || io->random_bytes == NULL || io->send_peer == NULL ||
+	    io->send_client == NULL || store->get_meta == NULL || store->read_data == NULL ||
+	    store->store == NULL)
+		return NULL;
+	n = calloc(1, sizeof(*n));
+	if (n == NULL)
+		return NULL;
+	n->cfg = *cfg;
+	if (n->cfg.retransmit_initial_ns == 0)
+		n->cfg.retransmit_initial_ns = RETX_INITIAL_NS_DEFAULT;
+	if (n->cfg.retransmit_max_ns == 0)
+		n->cfg.retransmit_max_ns = RETX_MAX_NS_DEFAULT;
+	if (n->cfg.retransmit_max_ns < n->cfg.retransmit_initial_ns)
+		n->cfg.retransmit_max_ns = n->cfg.retransmit_initial_ns;
+	if (n->cfg.client_cmds_max == 0)
+		n->cfg.client_cmds_max = CLIENT_CMDS_MAX_DEFAULT;
+	n->io = *io;
+	n->store = store;
+	n->store_ctx = store_ctx;
+	if (add_hmac_key_init(&n->client_key, cfg->client_key, ADD_CLIENT_KEY_SIZE) != 0) {
+		free(n);
+		return NULL;
+	}
+	if (add_hmac_key_init(&n->system_key, cfg->system_key, ADD_SYSTEM_KEY_SIZE) != 0) {
+		add_hmac_key_free(&n->client_key);
+		free(n);
+		return NULL;
+	}
+	n->env = (add_reg_env){
+		.ctx = n,
+		.self = cfg->rank,
+		.n_procs = cfg->n_procs,
+		.get_meta = env_get_meta,
+		.read_data = env_read_data,
+		.store = env_store,
+		.broadcast_read_proc = env_broadcast_read_proc,
+		.broadcast_write_proc = env_broadcast_write_proc,
+		.phase_over = env_phase_over,
+		.send_ack = env_send_ack,
+		.op_done = env_op_done,
+		.new_waiter = env_new_waiter,
+		.free_waiter = env_free_waiter,
+	};
+	add_sector_map_init(&n->regs);
+	io->random_bytes(io->ctx, n->incarnation, sizeof(n->incarnation));
+	return n;
+}
+
+static void free_waiters(add_ack_waiter *w)
+{
+	while (w != NULL) {
+		add_ack_waiter *next = w->next;
+
+		free(w);
+		w = next;
+	}
+}
+
+void add_node_destroy(add_node *n)
+{
+	if (n == NULL)
+		return;
+	while (n->all_ops != NULL) {
+		add_op *op = n->all_ops;
+
+		n->all_ops = op->next_all;
+		free(op);
+	}
+	for (size_t i = 0; i < n->regs.cap; i++) {
+		add_register *r = n->regs.slots[i].value;
+
+		if (n->regs.slots[i].key == 0)
+			continue;
+		free_waiters(r->waiters);
+		free(r);
+	}
+	add_sector_map_free(&n->regs);
+	while (n->reg_cache != NULL) {
+		add_register *r = n->reg_cache;
+
+		n->reg_cache = r->next_free;
+		free(r);
+	}
+	while (n->op_cache != NULL) {
+		add_op *op = n->op_cache;
+
+		n->op_cache = op->next_in_sector;
+		free(op);
+	}
+	free_waiters(n->waiter_cache);
+	free(n->selfq);
+	add_hmac_key_free(&n->client_key);
+	add_hmac_key_free(&n->system_key);
+	free(n);
+}
+
+const add_hmac_key *add_node_client_key(const add_node *n)
+{
+	return &n->client_key;
+}
+
+const add_hmac_key *add_node_system_key(const add_node *n)
+{
+	return &n->system_key;
+}
+
+bool add_node_failed(const add_node *n)
+{
+	return n->failed;
+}
+
+void add_node_on_client_command(add_node *n, uint64_t conn, const add_client_cmd *cmd,
+				bool hmac_ok)
+{
+	add_register *r;
+	add_op *op;
+
+	if (n->failed)
+		return;
+	if (cmd->type != ADD_TYPE_READ && cmd->type != ADD_TYPE_WRITE)
+		return; /* the decoder yields no such command */
+	if (!hmac_ok) {
+		n->stats.bad_hmac_client++;
+		reply_client(n, conn, cmd->type, cmd->request, ADD_STATUS_AUTH_FAILURE, NULL);
+		return;
+	}
+	if (cmd->sector >= n->cfg.n_sectors) {
+		reply_client(n, conn, cmd->type, cmd->request, ADD_STATUS_INVALID_SECTOR_INDEX,
+			     NULL);
+		return;
+	}
+	if (cmd->type == ADD_TYPE_WRITE && cmd->data == NULL)
+		return;
+	enter(n);
+	op = op_alloc(n);
+	r = op ? reg_get_or_create(n, cmd->sector) : NULL;
+	if (r == NULL) {
+		/* the client is not answered; it sees a stalled request */
+		node_log(n, ADD_LOG_ERROR, "out of memory: command on sector %llu dropped",
+			 (unsigned long long)cmd->sector);
+		if (op != NULL)
+			op_release(n, op);
+		leave(n);
+		return;
+	}
+	op->kind = cmd->type == ADD_TYPE_READ ? ADD_OP_READ : ADD_OP_WRITE;
+	op->sector = cmd->sector;
+	op->conn = conn;
+	op->conn_open = true;
+	op->request = cmd->request;
+	new_uuid(n, op->uuid); /* op_id := generate_unique_id() */
+	if (op->kind == ADD_OP_WRITE)
+		memcpy(op->buf + ADD_PEER_OFF_DATA, cmd->data, ADD_SECTOR_SIZE);
+	all_link(n, op);
+	n->stats.client_cmds_pending++;
+	add_reg_submit(r, &n->env, op);
+	reg_settle(n, r);
+	leave(n);
+}
+
+void add_node_on_peer_message(add_node *n, const add_peer_msg *msg, bool hmac_ok)
+{
+	add_register *r;
+
+	if (n->failed)
+		return;
+	if (!hmac_ok) {
+		/* worth a warning, but not one per message */
+		if (n->stats.bad_hmac_peer++ % 1024 == 0)
+			node_log(n, ADD_LOG_WARN, "internal message with a bad HMAC dropped "
+				 "(%llu so far)", (unsigned long long)n->stats.bad_hmac_peer);
+		return;
+	}
+	if (msg->rank < 1 || msg->rank > n->cfg.n_procs || msg->rank == n->cfg.rank) {
+		n->stats.peer_msgs_dropped++;
+		return;
+	}
+	if (msg->type >= ADD_TYPE_READ_PROC_TACK && msg->type <= ADD_TYPE_ACK_TACK)
+		return; /* transport acks: the stubborn links do without them */
+	if (msg->sector >= n->cfg.n_sectors ||
+	    ((msg->type == ADD_TYPE_VALUE || msg->type == ADD_TYPE_WRITE_PROC) &&
+	     msg->data == NULL)) {
+		n->stats.peer_msgs_dropped++;
+		return;
+	}
+	enter(n);
+	switch (msg->type) {
+	case ADD_TYPE_READ_PROC:
+		on_read_proc(n, msg->rank, msg->sector, msg->uuid);
+		break;
+	case ADD_TYPE_VALUE:
+		r = add_sector_map_get(&n->regs, msg->sector);
+		if (r == NULL)
+			break; /* no operation on that sector: stale */
+		add_reg_on_value(r, &n->env, msg->rank, msg->uuid, msg->ts, msg->wr, msg->data);
+		reg_settle(n, r);
+		break;
+	case ADD_TYPE_WRITE_PROC:
+		r = reg_get_or_create(n, msg->sector);
+		if (r == NULL) {
+			node_log(n, ADD_LOG_WARN, "out of memory: WRITE_PROC dropped");
+			break; /* the coordinator retransmits */
+		}
+		add_reg_on_write_proc(r, &n->env, msg->rank, msg->uuid, msg->ts, msg->wr,
+				      msg->data);
+		reg_settle(n, r);
+		break;
+	case ADD_TYPE_ACK:
+		r = add_sector_map_get(&n->regs, msg->sector);
+		if (r == NULL)
+			break;
+		add_reg_on_ack(r, &n->env, msg->rank, msg->uuid);
+		reg_settle(n, r);
+		break;
+	default:
+		n->stats.peer_msgs_dropped++;
+		break;
+	}
+	leave(n);
+}
+
+void add_node_on_bytes(add_node *n, uint64_t conn, add_wire_decoder *dec,
+		       const uint8_t *bytes, size_t len)
+{
+	add_wire_msg m;
+
+	enter(n);
+	for (;;) {
+		size_t used = add_wire_decoder_feed(dec, bytes, len, &m);
+
+		assert(used <= len);
+		bytes += used;
+		len -= used;
+		if (m.kind == ADD_WIRE_NONE)
+			break;
+		if (m.kind == ADD_WIRE_CMD)
+			add_node_on_client_command(n, conn, &m.cmd, m.hmac_ok);
+		else if (m.kind == ADD_WIRE_PEER)
+			add_node_on_peer_message(n, &m.peer, m.hmac_ok);
+	}
+	assert(len == 0);
+	leave(n);
+}
+
+void add_node_on_connection_closed(add_node *n, uint64_t conn)
+{
+	for (add_op *op = n->all_ops; op != NULL; op = op->next_all)
+		if (op->conn == conn)
+			op->conn_open = false;
+}
+
+static void resend(add_node *n, add_op *op, uint8_t rank)
+{
+	if (op->phase == ADD_PHASE_READ)
+		n->io.send_peer(n->io.ctx, rank, op->read_proc_msg, ADD_PEER_SMALL_SIZE);
+	else
+		n->io.send_peer(n->io.ctx, rank, op->buf, ADD_PEER_VALUE_SIZE);
+	n->stats.retransmissions++;
+}
+
+void add_node_on_peer_connected(add_node *n, uint8_t rank)
+{
+	if (n->failed || rank < 1 || rank > n->cfg.n_procs || rank == n->cfg.rank)
+		return;
+	for (add_op *op = n->flying; op != NULL; op = op->next_fly) {
+		assert(op->phase == ADD_PHASE_READ || op->phase == ADD_PHASE_WRITE);
+		if (!op_answered(op, rank))
+			resend(n, op, rank);
+	}
+}
+
+void add_node_on_store_done(add_node *n, uint64_t cookie)
+{
+	uint64_t sector = cookie & UINT32_MAX;
+	add_register *r;
+
+	if (n->failed)
+		return;
+	r = add_sector_map_get(&n->regs, sector);
+	/* a register lives while its stores are in flight, and they complete
+	 * in order: anything else is a runtime bug */
+	assert(r != NULL);
+	assert(((r->stores_done + 1) & UINT32_MAX) == cookie >> 32);
+	if (r == NULL)
+		return;
+	enter(n);
+	add_reg_on_store_done(r, &n->env);
+	reg_settle(n, r);
+	leave(n);
+}
+
+void add_node_tick(add_node *n)
+{
+	uint64_t now;
+
+	if (n->failed)
+		return;
+	now = n->io.now_ns(n->io.ctx);
+	for (add_op *op = n->flying; op != NULL; op = op->next_fly) {
+		if (now < op->retx_at_ns)
+			continue;
+		for (unsigned rank = 1; rank <= n->cfg.n_procs; rank++)
+			if (rank != n->cfg.rank && !op_answered(op, (uint8_t)rank))
+				resend(n, op, (uint8_t)rank);
+		op->retx_interval_ns *= 2;
+		if (op->retx_interval_ns > n->cfg.retransmit_max_ns)
+			op->retx_interval_ns = n->cfg.retransmit_max_ns;
+		op->retx_at_ns = now + op->retx_interval_ns;
+	}
+}
+
+bool add_node_accepting_clients(const add_node *n)
+{
+	return n->stats.client_cmds_pending < n->cfg.client_cmds_max;
+}
+
+void add_node_get_stats(const add_node *n, add_node_stats *out)
+{
+	*out = n->stats;
+	out->registers_active = n->regs.len;
+}

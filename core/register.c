@@ -1,0 +1,324 @@
+/*
+ * core/register: the (N,N)-AtomicRegister of the seed, one sector, crash-
+ * recovery version. Read next to the pseudocode: each handler names the
+ * "upon event" it implements, and the seed's line numbers are given.
+ * See register.h for what differs from the pseudocode and why.
+ */
+#include <assert.h>
+#include <string.h>
+
+#include "mutants.h"
+#include "register.h"
+
+/* A waiter list longer than this only holds stale duplicates: the oldest is
+ * dropped (its coordinator retransmits WRITE_PROC if it still matters). */
+#define WAITERS_PER_PROC_MAX 4
+
+static bool answered(const add_op *op, uint8_t rank)
+{
+	return (op->answered[rank / 64] >> (rank % 64)) & 1u;
+}
+
+static void mark_answered(add_op *op, uint8_t rank)
+{
+	assert(!answered(op, rank));
+	op->answered[rank / 64] |= 1ull << (rank % 64);
+	op->n_answered++;
+}
+
+/* readlist := [ _ ] of length N; acklist := [ _ ] of length N */
+static void clear_lists(add_op *op)
+{
+	memset(op->answered, 0, sizeof(op->answered));
+	op->n_answered = 0;
+}
+
+/* #(list) > N / 2 */
+static bool is_majority(const add_reg_env *env, uint32_t count)
+{
+	if (ADD_MUTANT_ON(ADD_MUTANT_MAJORITY_GE_HALF))
+		return count >= env->n_procs / 2u;
+	return count > env->n_procs / 2u;
+}
+
+static bool same_op(const add_op *op, const uint8_t uuid[ADD_UUID_SIZE])
+{
+	if (ADD_MUTANT_ON(ADD_MUTANT_ACCEPT_STALE_REPLY))
+		return true;
+	return memcmp(op->uuid, uuid, ADD_UUID_SIZE) == 0;
+}
+
+int add_reg_tag_cmp(uint64_t ts_a, uint8_t wr_a, uint64_t ts_b, uint8_t wr_b)
+{
+	if (ts_a != ts_b)
+		return ts_a > ts_b ? 1 : -1;
+	if (ADD_MUTANT_ON(ADD_MUTANT_TS_WITHOUT_RANK))
+		return 0;
+	if (wr_a != wr_b)
+		return wr_a > wr_b ? 1 : -1;
+	return 0;
+}
+
+void add_reg_init(add_register *r, uint64_t sector)
+{
+	memset(r, 0, sizeof(*r));
+	r->sector = sector;
+}
+
+add_op *add_reg_running(const add_register *r)
+{
+	add_op *op = r->op_head;
+
+	if (op == NULL || op->phase == ADD_PHASE_QUEUED)
+		return NULL;
+	assert(op->phase != ADD_PHASE_DONE);
+	return op;
+}
+
+bool add_reg_idle(const add_register *r)
+{
+	assert(r->stores_done <= r->stores_submitted);
+	return r->op_head == NULL && r->stores_done == r->stores_submitted &&
+	       r->waiters == NULL;
+}
+
+/* store(ts, wr, val): (ts, wr, val) := ... is the store itself, since the
+ * store reflects every submitted store at once (store_ops.h). */
+static void store(add_register *r, const add_reg_env *env, uint64_t ts, uint8_t wr,
+		  const uint8_t *data)
+{
+	r->stores_submitted++;
+	env->store(env->ctx, r, ts, wr, data);
+}
+
+/* upon event < nnar, Read > / < nnar, Write | v >  (lines 29-34, 54-60) */
+static void start(add_register *r, const add_reg_env *env, add_op *op)
+{
+	assert(r->op_head == op);
+	assert(op->phase == ADD_PHASE_QUEUED);
+	clear_lists(op);
+	op->have_max = false;
+	op->phase = ADD_PHASE_READ; /* reading := TRUE / writing := TRUE */
+	env->broadcast_read_proc(env->ctx, r, op);
+}
+
+void add_reg_submit(add_register *r, const add_reg_env *env, add_op *op)
+{
+	assert(op->sector == r->sector);
+	assert(op->kind == ADD_OP_READ || op->kind == ADD_OP_WRITE);
+	op->phase = ADD_PHASE_QUEUED;
+	op->next_in_sector = NULL;
+	if (r->op_tail != NULL)
+		r->op_tail->next_in_sector = op;
+	else
+		r->op_head = op;
+	r->op_tail = op;
+	if (r->op_head == op)
+		start(r, env, op);
+}
+
+/* trigger < nnar, ReadReturn | readval > / < nnar, WriteReturn >, then the
+ * next operation queued on this sector. */
+static void finish(add_register *r, const add_reg_env *env, add_op *op)
+{
+	add_op *next;
+
+	assert(r->op_head == op);
+	op->phase = ADD_PHASE_DONE;
+	next = op->next_in_sector;
+	r->op_head = next;
+	if (next == NULL)
+		r->op_tail = NULL;
+	op->next_in_sector = NULL;
+	env->op_done(env->ctx, op); /* op is gone */
+	if (next != NULL)
+		start(r, env, next);
+}
+
+/* The write phase of a read: write back the highest value (line 48). */
+static void write_back(add_register *r, const add_reg_env *env, add_op *op)
+{
+	op->w_ts = op->max_ts;
+	op->w_wr = op->max_wr;
+	op->phase = ADD_PHASE_WRITE;
+	env->broadcast_write_proc(env->ctx, r, op);
+}
+
+/* The write phase of a write (lines 50-52): the new value is stored, and
+ * WRITE_PROC leaves only once that store is durable (add_reg_on_store_done):
+ * otherwise a crash could lose it after peers adopted it, and the restarted
+ * writer could reuse (maxts + 1, rank(self)) for another value. */
+static void store_then_broadcast(add_register *r, const add_reg_env *env, add_op *op)
+{
+	op->w_ts = op->max_ts + 1;
+	op->w_wr = env->self;
+	store(r, env, op->w_ts, op->w_wr, op->buf + ADD_PEER_OFF_DATA);
+	op->store_wait = r->stores_submitted;
+	if (ADD_MUTANT_ON(ADD_MUTANT_WRITER_NO_STORE_FIRST)) {
+		op->phase = ADD_PHASE_WRITE;
+		env->broadcast_write_proc(env->ctx, r, op);
+		return;
+	}
+	op->phase = ADD_PHASE_STORING;
+}
+
+/* upon event < sl, Deliver | q, [VALUE, id, ts', wr', v'] > such that
+ * id == op_id and !write_phase  (lines 39-52) */
+void add_reg_on_value(add_register *r, const add_reg_env *env, uint8_t from,
+		      const uint8_t uuid[ADD_UUID_SIZE], uint64_t ts, uint8_t wr,
+		      const uint8_t *data)
+{
+	add_op *op = add_reg_running(r);
+	uint64_t own_ts;
+	uint8_t own_wr;
+
+	assert(from >= 1 && from <= env->n_procs);
+	if (op == NULL || op->phase != ADD_PHASE_READ || !same_op(op, uuid))
+		return;
+	if (answered(op, from))
+		return; /* a duplicate: each process counts once */
+	/* readlist[q] := (ts', wr', v'): only the highest matters */
+	mark_answered(op, from);
+	if (from != env->self &&
+	    (!op->have_max || add_reg_tag_cmp(ts, wr, op->max_ts, op->max_wr) > 0)) {
+		assert(data != NULL);
+		op->have_max = true;
+		op->max_ts = ts;
+		op->max_wr = wr;
+		if (op->kind == ADD_OP_READ)
+			memcpy(op->buf + ADD_PEER_OFF_DATA, data, ADD_SECTOR_SIZE);
+	}
+	if (!is_majority(env, op->n_answered))
+		return;
+
+	/* readlist[self] := (ts, wr, val); (maxts, rr, readval) := highest */
+	env->get_meta(env->ctx, r->sector, &own_ts, &own_wr);
+	if (!op->have_max || add_reg_tag_cmp(own_ts, own_wr, op->max_ts, op->max_wr) > 0) {
+		op->have_max = true;
+		op->max_ts = own_ts;
+		op->max_wr = own_wr;
+		if (op->kind == ADD_OP_READ)
+			env->read_data(env->ctx, r->sector, op->buf + ADD_PEER_OFF_DATA);
+	}
+	/* readlist := [ _ ]; acklist := [ _ ]; write_phase := TRUE */
+	env->phase_over(env->ctx, r, op);
+	clear_lists(op);
+	if (op->kind == ADD_OP_WRITE) {
+		store_then_broadcast(r, env, op);
+	} else if (ADD_MUTANT_ON(ADD_MUTANT_SKIP_WRITE_BACK)) {
+		finish(r, env, op);
+	} else {
+		write_back(r, env, op);
+	}
+}
+
+/* upon event < sl, Deliver | q, [ACK, id] > such that id == op_id and
+ * write_phase  (lines 68-78) */
+void add_reg_on_ack(add_register *r, const add_reg_env *env, uint8_t from,
+		    const uint8_t uuid[ADD_UUID_SIZE])
+{
+	add_op *op = add_reg_running(r);
+
+	assert(from >= 1 && from <= env->n_procs);
+	if (op == NULL || op->phase != ADD_PHASE_WRITE || !same_op(op, uuid))
+		return;
+	if (answered(op, from))
+		return;
+	mark_answered(op, from); /* acklist[q] := Ack */
+	if (!is_majority(env, op->n_answered))
+		return;
+	/* acklist := [ _ ]; write_phase := FALSE; reading/writing := FALSE */
+	env->phase_over(env->ctx, r, op);
+	clear_lists(op);
+	finish(r, env, op);
+}
+
+static void send_ack_when_durable(add_register *r, const add_reg_env *env, uint8_t from,
+				  const uint8_t uuid[ADD_UUID_SIZE])
+{
+	add_ack_waiter *w, *tail = NULL, *oldest = NULL, *oldest_prev = NULL, *prev = NULL;
+	unsigned n_from = 0;
+
+	if (ADD_MUTANT_ON(ADD_MUTANT_ACK_BEFORE_STORE) || r->stores_done == r->stores_submitted) {
+		env->send_ack(env->ctx, r->sector, from, uuid);
+		return;
+	}
+	for (w = r->waiters; w != NULL; prev = w, w = w->next) {
+		tail = w;
+		if (w->rank != from)
+			continue;
+		if (memcmp(w->uuid, uuid, ADD_UUID_SIZE) == 0)
+			return; /* a retransmission: already waiting, and no later */
+		if (n_from++ == 0) {
+			oldest = w;
+			oldest_prev = prev;
+		}
+	}
+	if (n_from >= WAITERS_PER_PROC_MAX) {
+		/* stale duplicates of older operations of `from`: drop the oldest */
+		if (oldest_prev != NULL)
+			oldest_prev->next = oldest->next;
+		else
+			r->waiters = oldest->next;
+		if (tail == oldest)
+			tail = oldest_prev;
+		env->free_waiter(env->ctx, oldest);
+	}
+	w = env->new_waiter(env->ctx);
+	if (w == NULL)
+		return; /* out of memory: the coordinator will retransmit */
+	w->next = NULL;
+	w->rank = from;
+	memcpy(w->uuid, uuid, ADD_UUID_SIZE);
+	w->wait_until = r->stores_submitted;
+	/* appended: ACKs leave in delivery order */
+	if (tail != NULL)
+		tail->next = w;
+	else
+		r->waiters = w;
+}
+
+/* upon event < sbeb, Deliver | p, [WRITE_PROC, id, ts', wr', v'] >
+ * (lines 62-66). The ACK is sent whether or not the value was newer (else
+ * the write-back of an equal value never completes), once the replica's
+ * durable state is >= (ts', wr'). */
+void add_reg_on_write_proc(add_register *r, const add_reg_env *env, uint8_t from,
+			   const uint8_t uuid[ADD_UUID_SIZE], uint64_t ts, uint8_t wr,
+			   const uint8_t *data)
+{
+	uint64_t cur_ts;
+	uint8_t cur_wr;
+
+	assert(from >= 1 && from <= env->n_procs);
+	assert(data != NULL);
+	env->get_meta(env->ctx, r->sector, &cur_ts, &cur_wr);
+	if (add_reg_tag_cmp(ts, wr, cur_ts, cur_wr) > 0)
+		store(r, env, ts, wr, data); /* (ts, wr, val) := (ts', wr', v') */
+	send_ack_when_durable(r, env, from, uuid);
+}
+
+void add_reg_on_store_done(add_register *r, const add_reg_env *env)
+{
+	add_ack_waiter *w, **link;
+	add_op *op;
+
+	assert(r->stores_done < r->stores_submitted);
+	r->stores_done++;
+	/* the ACKs whose stores are now durable */
+	link = &r->waiters;
+	while ((w = *link) != NULL) {
+		if (w->wait_until > r->stores_done) {
+			link = &w->next;
+			continue;
+		}
+		*link = w->next;
+		env->send_ack(env->ctx, r->sector, w->rank, w->uuid);
+		env->free_waiter(env->ctx, w);
+	}
+	/* the writer's own store is durable: now WRITE_PROC may leave */
+	op = add_reg_running(r);
+	if (op != NULL && op->phase == ADD_PHASE_STORING && r->stores_done >= op->store_wait) {
+		op->phase = ADD_PHASE_WRITE;
+		env->broadcast_write_proc(env->ctx, r, op);
+	}
+}

@@ -1,0 +1,157 @@
+/*
+ * core/register: one sector's (N,N)-atomic register, crash-recovery version
+ * (the seed's pseudocode, ../shared/seeds/atomic-disk-drive-assignment.txt).
+ *
+ * An event-driven state machine: operations and messages in, effects out
+ * through add_reg_env (broadcast, send, store, complete). The node owns the
+ * registers, the pools, the wire and the clocks; this file owns the
+ * algorithm. Differences from the pseudocode, all deliberate:
+ *  - (ts, wr, val) live in the store, not in memory: get_meta/read_data
+ *    reflect every store submitted so far, exactly like the pseudocode's
+ *    variables, so an idle register needs no memory at all;
+ *  - readlist is kept as "who answered" (a bitmap) plus the highest value
+ *    seen so far: that is all highest() needs;
+ *  - the writer's store(maxts+1, self, v) must be DURABLE before WRITE_PROC
+ *    leaves (phase STORING), else a crash could let one (ts, rank) carry two
+ *    values;
+ *  - a replica ACKs every WRITE_PROC (newer or not), but only once all the
+ *    stores it submitted up to that delivery are durable (hence its durable
+ *    state is >= (ts', wr')).
+ */
+#ifndef ADD_REGISTER_H
+#define ADD_REGISTER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "wire_constants.h"
+
+#define ADD_REG_BITMAP_WORDS ((ADD_PROCS_MAX + 1 + 63) / 64)
+
+typedef enum add_op_kind {
+	ADD_OP_READ = 1,
+	ADD_OP_WRITE = 2,
+} add_op_kind;
+
+typedef enum add_op_phase {
+	ADD_PHASE_QUEUED = 0, /* waiting behind another op of the sector */
+	ADD_PHASE_READ,       /* READ_PROC sent, collecting VALUEs */
+	ADD_PHASE_STORING,    /* writer: waiting for its own store to be durable */
+	ADD_PHASE_WRITE,      /* WRITE_PROC sent, collecting ACKs */
+	ADD_PHASE_DONE,
+} add_op_phase;
+
+/* One client operation on one sector. Its buffer is the WRITE_PROC message
+ * itself: the client's data (writeval) or the value read (readval) sits at
+ * the data offset from the start, and the header and tag are filled in when
+ * the write phase starts, so the bytes are built once and retransmitted as
+ * they are. */
+typedef struct add_op {
+	add_op_kind kind;
+	add_op_phase phase;
+	uint8_t uuid[ADD_UUID_SIZE];
+	uint64_t sector;
+	/* readlist / acklist of the current phase: who answered (bit = rank) */
+	uint64_t answered[ADD_REG_BITMAP_WORDS];
+	uint32_t n_answered;
+	/* highest (ts, wr) seen in the read phase; for a read, its value is
+	 * in buf at ADD_PEER_OFF_DATA */
+	bool have_max;
+	uint64_t max_ts;
+	uint8_t max_wr;
+	/* the (ts, wr) of the write phase */
+	uint64_t w_ts;
+	uint8_t w_wr;
+	/* STORING: the register's store count that makes our store durable */
+	uint64_t store_wait;
+
+	/* --- owned by the node --- */
+	struct add_op *next_in_sector;         /* FIFO of the sector's ops */
+	struct add_op *prev_all, *next_all;    /* every live op (conn close) */
+	struct add_op *prev_fly, *next_fly;    /* ops in READ or WRITE phase */
+	bool in_flight;
+	uint64_t conn;
+	uint64_t request;
+	bool conn_open;
+	uint64_t retx_at_ns;
+	uint64_t retx_interval_ns;
+	uint8_t read_proc_msg[ADD_PEER_SMALL_SIZE];
+	uint8_t buf[ADD_PEER_VALUE_SIZE];
+} add_op;
+
+/* A replica's ACK that waits until its store is durable. */
+typedef struct add_ack_waiter {
+	struct add_ack_waiter *next;
+	uint8_t rank;
+	uint8_t uuid[ADD_UUID_SIZE];
+	uint64_t wait_until; /* stores_done must reach this */
+} add_ack_waiter;
+
+typedef struct add_register {
+	uint64_t sector;
+	add_op *op_head, *op_tail; /* FIFO; the head runs, the rest are QUEUED */
+	uint64_t stores_submitted;
+	uint64_t stores_done;
+	add_ack_waiter *waiters;
+	struct add_register *next_free; /* node's pool */
+} add_register;
+
+/* Effects of the register, implemented by the node. */
+typedef struct add_reg_env {
+	void *ctx;
+	uint8_t self;    /* rank(self) */
+	uint8_t n_procs; /* N */
+	void (*get_meta)(void *ctx, uint64_t sector, uint64_t *ts, uint8_t *wr);
+	void (*read_data)(void *ctx, uint64_t sector, uint8_t out[ADD_SECTOR_SIZE]);
+	/* store(ts, wr, data) of r's sector; counted in r->stores_submitted by
+	 * the caller (the register). */
+	void (*store)(void *ctx, add_register *r, uint64_t ts, uint8_t wr, const uint8_t *data);
+	/* sbeb Broadcast of op's READ_PROC / WRITE_PROC (w_ts, w_wr, buf data),
+	 * including to self; the node arms its retransmission. */
+	void (*broadcast_read_proc)(void *ctx, add_register *r, add_op *op);
+	void (*broadcast_write_proc)(void *ctx, add_register *r, add_op *op);
+	/* The phase ended: no more retransmission of op's message. */
+	void (*phase_over)(void *ctx, add_register *r, add_op *op);
+	/* sl Send [ACK, uuid] to `rank` (maybe self). */
+	void (*send_ack)(void *ctx, uint64_t sector, uint8_t rank,
+			 const uint8_t uuid[ADD_UUID_SIZE]);
+	/* ReadReturn / WriteReturn: op is already off the register's queue;
+	 * the node answers the client and releases op. */
+	void (*op_done)(void *ctx, add_op *op);
+	/* Waiters come from the node's pool; NULL when memory is exhausted
+	 * (the ACK is then dropped: the coordinator retransmits). */
+	add_ack_waiter *(*new_waiter)(void *ctx);
+	void (*free_waiter)(void *ctx, add_ack_waiter *w);
+} add_reg_env;
+
+void add_reg_init(add_register *r, uint64_t sector);
+
+/* Lexicographic (ts, wr) order: > 0 when a is newer than b. */
+int add_reg_tag_cmp(uint64_t ts_a, uint8_t wr_a, uint64_t ts_b, uint8_t wr_b);
+
+/* Read / Write: append op (kind, uuid, and for a write the data at
+ * buf + ADD_PEER_OFF_DATA, already set) to the sector's queue; it starts at
+ * once if the register is not busy. */
+void add_reg_submit(add_register *r, const add_reg_env *env, add_op *op);
+
+/* sl Deliver [VALUE, uuid, ts, wr, data] from `from` (data NULL from self:
+ * the coordinator's own value is taken at decision time). */
+void add_reg_on_value(add_register *r, const add_reg_env *env, uint8_t from,
+		      const uint8_t uuid[ADD_UUID_SIZE], uint64_t ts, uint8_t wr,
+		      const uint8_t *data);
+/* sl Deliver [ACK, uuid] from `from`. */
+void add_reg_on_ack(add_register *r, const add_reg_env *env, uint8_t from,
+		    const uint8_t uuid[ADD_UUID_SIZE]);
+/* sbeb Deliver [WRITE_PROC, uuid, ts, wr, data] from `from`. */
+void add_reg_on_write_proc(add_register *r, const add_reg_env *env, uint8_t from,
+			   const uint8_t uuid[ADD_UUID_SIZE], uint64_t ts, uint8_t wr,
+			   const uint8_t *data);
+/* The oldest store still in flight for this sector is durable. */
+void add_reg_on_store_done(add_register *r, const add_reg_env *env);
+
+/* Nothing in flight: the register may be freed. */
+bool add_reg_idle(const add_register *r);
+/* The running op (head of the queue, not QUEUED), or NULL. */
+add_op *add_reg_running(const add_register *r);
+
+#endif /* ADD_REGISTER_H */

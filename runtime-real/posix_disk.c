@@ -1,0 +1,405 @@
+/* runtime-real/posix_disk: real files, and fdatasync on a flush thread. */
+#include "posix_disk.h"
+
+#include <assert.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define QMAX ADD_POSIX_DISK_FLUSHES_MAX
+
+typedef struct flush_req {
+	int fd;
+	int result;
+	add_disk_done_fn done;
+	void *arg;
+} flush_req;
+
+/* A ring of QMAX requests: [head, tail) in flight order. */
+typedef struct ring {
+	flush_req r[QMAX];
+	size_t head, n;
+} ring;
+
+struct add_posix_disk {
+	add_disk ops;
+	int dir_fd;
+	int event_fd;
+	pthread_t thread;
+	pthread_mutex_t mu;
+	pthread_cond_t cv_work;
+	ring todo, done;   /* guarded by mu */
+	bool stop;	   /* guarded by mu */
+	size_t pending;	   /* loop thread only: started, not dispatched */
+	flush_req work[QMAX]; /* thread only */
+};
+
+static void ring_push(ring *q, flush_req r)
+{
+	assert(q->n < QMAX);
+	q->r[(q->head + q->n++) % QMAX] = r;
+}
+
+static flush_req ring_pop(ring *q)
+{
+	assert(q->n > 0);
+	flush_req r = q->r[q->head];
+
+	q->head = (q->head + 1) % QMAX;
+	q->n--;
+	return r;
+}
+
+static bool name_ok(const char *name)
+{
+	return name && name[0] && !strchr(name, '/') && strcmp(name, ".") != 0 &&
+	       strcmp(name, "..") != 0;
+}
+
+static int pd_open(void *ctx, const char *name, bool create)
+{
+	add_posix_disk *d = ctx;
+	int fd;
+
+	if (!name_ok(name))
+		return -EINVAL;
+	do
+		fd = openat(d->dir_fd, name, O_RDWR | O_CLOEXEC | (create ? O_CREAT : 0), 0600);
+	while (fd < 0 && errno == EINTR);
+	return fd < 0 ? -errno : fd;
+}
+
+static int pd_close(void *ctx, int h)
+{
+	(void)ctx;
+	/* Linux closes the fd even when close() fails with EINTR: no retry. */
+	return close(h) < 0 && errno != EINTR ? -errno : 0;
+}
+
+static int64_t pd_pread(void *ctx, int h, void *buf, size_t len, uint64_t off)
+{
+	size_t done = 0;
+
+	(void)ctx;
+	while (done < len) {
+		ssize_t n = pread(h, (char *)buf + done, len - done, (off_t)(off + done));
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		if (n == 0)
+			break; /* end of file */
+		done += (size_t)n;
+	}
+	return (int64_t)done;
+}
+
+static int64_t pd_pwrite(void *ctx, int h, const void *buf, size_t len, uint64_t off)
+{
+	size_t done = 0;
+
+	(void)ctx;
+	while (done < len) {
+		ssize_t n = pwrite(h, (const char *)buf + done, len - done, (off_t)(off + done));
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		done += (size_t)n;
+	}
+	return (int64_t)len;
+}
+
+static int pd_truncate(void *ctx, int h, uint64_t size)
+{
+	(void)ctx;
+	while (ftruncate(h, (off_t)size) < 0)
+		if (errno != EINTR)
+			return -errno;
+	return 0;
+}
+
+static int64_t pd_size(void *ctx, int h)
+{
+	struct stat st;
+
+	(void)ctx;
+	if (fstat(h, &st) < 0)
+		return -errno;
+	return (int64_t)st.st_size;
+}
+
+static int pd_sync(void *ctx, int h)
+{
+	(void)ctx;
+	/* EINTR cannot lose the error state of the file: retrying is sound. */
+	while (fdatasync(h) < 0)
+		if (errno != EINTR)
+			return -errno;
+	return 0;
+}
+
+static int pd_sync_async(void *ctx, int h, add_disk_done_fn done, void *arg)
+{
+	add_posix_disk *d = ctx;
+
+	if (h < 0 || !done)
+		return -EINVAL;
+	if (d->pending >= QMAX)
+		return -EBUSY;
+	pthread_mutex_lock(&d->mu);
+	ring_push(&d->todo, (flush_req){ .fd = h, .done = done, .arg = arg });
+	pthread_cond_signal(&d->cv_work);
+	pthread_mutex_unlock(&d->mu);
+	d->pending++;
+	return 0;
+}
+
+static int pd_rename(void *ctx, const char *from, const char *to)
+{
+	add_posix_disk *d = ctx;
+
+	if (!name_ok(from) || !name_ok(to))
+		return -EINVAL;
+	return renameat(d->dir_fd, from, d->dir_fd, to) < 0 ? -errno : 0;
+}
+
+static int pd_unlink(void *ctx, const char *name)
+{
+	add_posix_disk *d = ctx;
+
+	if (!name_ok(name))
+		return -EINVAL;
+	return unlinkat(d->dir_fd, name, 0) < 0 ? -errno : 0;
+}
+
+static int pd_sync_dir(void *ctx)
+{
+	add_posix_disk *d = ctx;
+
+	while (fsync(d->dir_fd) < 0)
+		if (errno != EINTR)
+			return -errno;
+	return 0;
+}
+
+static int pd_list(void *ctx, void (*fn)(void *arg, const char *name), void *arg)
+{
+	add_posix_disk *d = ctx;
+	int fd = openat(d->dir_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	DIR *dir;
+	struct dirent *e;
+
+	if (fd < 0)
+		return -errno;
+	dir = fdopendir(fd);
+	if (!dir) {
+		int err = -errno;
+
+		close(fd);
+		return err;
+	}
+	/* Names are collected first: fn may create, rename or unlink. */
+	size_t n = 0, cap = 64;
+	char **names = malloc(cap * sizeof(*names));
+	int rc = 0;
+
+	while (names && (errno = 0, e = readdir(dir)) != NULL) {
+		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+			continue;
+		if (n == cap) {
+			char **nn = realloc(names, (cap *= 2) * sizeof(*names));
+
+			if (!nn) {
+				rc = -ENOMEM;
+				break;
+			}
+			names = nn;
+		}
+		names[n] = strdup(e->d_name);
+		if (!names[n]) {
+			rc = -ENOMEM;
+			break;
+		}
+		n++;
+	}
+	if (!names)
+		rc = -ENOMEM;
+	else if (rc == 0 && errno != 0)
+		rc = -errno;
+	closedir(dir);
+	for (size_t i = 0; i < n; i++) {
+		if (rc == 0)
+			fn(arg, names[i]);
+		free(names[i]);
+	}
+	free(names);
+	return rc;
+}
+
+/* The flush thread: takes every queued request, runs one fdatasync per
+ * distinct file among them, and posts the results. */
+static void *flush_thread(void *argp)
+{
+	add_posix_disk *d = argp;
+
+	pthread_mutex_lock(&d->mu);
+	for (;;) {
+		while (d->todo.n == 0 && !d->stop)
+			pthread_cond_wait(&d->cv_work, &d->mu);
+		if (d->todo.n == 0 && d->stop)
+			break;
+		size_t n = 0;
+
+		while (d->todo.n > 0)
+			d->work[n++] = ring_pop(&d->todo);
+		pthread_mutex_unlock(&d->mu);
+		for (size_t i = 0; i < n; i++) {
+			size_t j;
+
+			for (j = 0; j < i && d->work[j].fd != d->work[i].fd; j++)
+				;
+			if (j < i) {
+				d->work[i].result = d->work[j].result;
+				continue;
+			}
+			d->work[i].result = pd_sync(NULL, d->work[i].fd);
+		}
+		pthread_mutex_lock(&d->mu);
+		for (size_t i = 0; i < n; i++)
+			ring_push(&d->done, d->work[i]);
+		uint64_t one = 1;
+
+		/* Cannot fail short of a bug: the counter does not overflow. */
+		if (write(d->event_fd, &one, sizeof(one)) != sizeof(one))
+			abort();
+	}
+	pthread_mutex_unlock(&d->mu);
+	return NULL;
+}
+
+size_t add_posix_disk_dispatch(add_posix_disk *d)
+{
+	uint64_t count;
+	flush_req batch[QMAX];
+	size_t n = 0;
+
+	/* Drain the eventfd first: a completion posted after this read is
+	 * either taken below or makes the fd readable again. */
+	if (read(d->event_fd, &count, sizeof(count)) < 0 && errno != EAGAIN && errno != EINTR)
+		abort();
+	pthread_mutex_lock(&d->mu);
+	while (d->done.n > 0)
+		batch[n++] = ring_pop(&d->done);
+	pthread_mutex_unlock(&d->mu);
+	assert(d->pending >= n);
+	d->pending -= n;
+	for (size_t i = 0; i < n; i++)
+		batch[i].done(batch[i].arg, batch[i].result);
+	return n;
+}
+
+int add_posix_disk_event_fd(const add_posix_disk *d)
+{
+	return d->event_fd;
+}
+
+size_t add_posix_disk_pending(const add_posix_disk *d)
+{
+	return d->pending;
+}
+
+const add_disk *add_posix_disk_ops(add_posix_disk *d)
+{
+	return &d->ops;
+}
+
+static void set_err(char *err, size_t err_len, const char *what, const char *dir, int e)
+{
+	if (err && err_len)
+		snprintf(err, err_len, "%s %s: %s", what, dir, strerror(e));
+}
+
+add_posix_disk *add_posix_disk_open(const char *dir, char *err, size_t err_len)
+{
+	add_posix_disk *d = calloc(1, sizeof(*d));
+	int e;
+
+	if (!d) {
+		set_err(err, err_len, "out of memory for", dir, ENOMEM);
+		return NULL;
+	}
+	if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
+		set_err(err, err_len, "cannot create", dir, errno);
+		free(d);
+		return NULL;
+	}
+	d->dir_fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (d->dir_fd < 0) {
+		set_err(err, err_len, "cannot open", dir, errno);
+		free(d);
+		return NULL;
+	}
+	d->event_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (d->event_fd < 0) {
+		set_err(err, err_len, "eventfd for", dir, errno);
+		close(d->dir_fd);
+		free(d);
+		return NULL;
+	}
+	pthread_mutex_init(&d->mu, NULL);
+	pthread_cond_init(&d->cv_work, NULL);
+	e = pthread_create(&d->thread, NULL, flush_thread, d);
+	if (e != 0) {
+		set_err(err, err_len, "flush thread for", dir, e);
+		close(d->event_fd);
+		close(d->dir_fd);
+		free(d);
+		return NULL;
+	}
+	d->ops = (add_disk){
+		.ctx = d,
+		.open = pd_open,
+		.close = pd_close,
+		.pread = pd_pread,
+		.pwrite = pd_pwrite,
+		.truncate = pd_truncate,
+		.size = pd_size,
+		.sync = pd_sync,
+		.sync_async = pd_sync_async,
+		.rename = pd_rename,
+		.unlink = pd_unlink,
+		.sync_dir = pd_sync_dir,
+		.list = pd_list,
+	};
+	return d;
+}
+
+void add_posix_disk_close(add_posix_disk *d)
+{
+	if (!d)
+		return;
+	pthread_mutex_lock(&d->mu);
+	d->stop = true;
+	pthread_cond_signal(&d->cv_work);
+	pthread_mutex_unlock(&d->mu);
+	pthread_join(d->thread, NULL);
+	pthread_mutex_destroy(&d->mu);
+	pthread_cond_destroy(&d->cv_work);
+	close(d->event_fd);
+	close(d->dir_fd);
+	free(d);
+}

@@ -101,7 +101,7 @@ struct atdd_cmd {
 };
 
 struct atdd_dev {
-	spinlock_t lock;
+	spinlock_t lock;		/* commands, conn lists and states */
 	bool dying;			/* dev->lock */
 
 	struct sockaddr_in servers[ATDD_SERVERS_MAX];

@@ -168,10 +168,12 @@ void atdd_copy_sector(struct atdd_cmd *cmd, unsigned int sub, u8 *buf, bool to_r
 			unsigned int len = min(seg_end, end) - from;
 			unsigned int off = bv.bv_offset + (from - pos);
 
+			char *mem = (char *)buf + (from - start);
+
 			if (to_rq)
-				memcpy_to_page(bv.bv_page, off, (char *)buf + (from - start), len);
+				memcpy_to_page(bv.bv_page, off, mem, len);
 			else
-				memcpy_from_page((char *)buf + (from - start), bv.bv_page, off, len);
+				memcpy_from_page(mem, bv.bv_page, off, len);
 			copied += len;
 		}
 		pos = seg_end;
@@ -462,7 +464,12 @@ static int atdd_alloc_disk(struct atdd_dev *dev)
 	dev->tag_set.numa_node = NUMA_NO_NODE;
 	dev->tag_set.cmd_size = sizeof(struct atdd_cmd);
 	dev->tag_set.timeout = dev->timeout_s * HZ;
-	dev->tag_set.flags = BLK_MQ_F_SHOULD_MERGE;
+	/*
+	 * No I/O scheduler by default: the ADD processes order nothing across
+	 * sectors, and the requests behind blk_mq_tag_to_rq() are then the tag
+	 * set's own, which live as long as the device.
+	 */
+	dev->tag_set.flags = BLK_MQ_F_SHOULD_MERGE | BLK_MQ_F_NO_SCHED_BY_DEFAULT;
 	dev->tag_set.driver_data = dev;
 	err = blk_mq_alloc_tag_set(&dev->tag_set);
 	if (err)

@@ -11,7 +11,6 @@ mount -t devtmpfs dev /dev
 mount -t tmpfs tmp /tmp
 mkdir -p /mnt
 ip link set lo up
-echo 2 > /proc/sys/kernel/printk_ratelimit_burst 2>/dev/null
 
 KEY=000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f
 SYSKEY=$KEY$KEY
@@ -173,6 +172,25 @@ check failover_logged "no reconnect in the kernel log" sh -c 'dmesg | grep -q "a
 start_server 1
 wait_port 7001
 
+# A process that stops answering (SIGSTOP): its connections are declared dead
+# after a third of the timeout and their requests go to the others.
+stop_test() {
+	kill -STOP $PID2
+	dd if=/tmp/rand4m of=/dev/atdd bs=65536 seek=256 count=16 oflag=direct 2>/tmp/dd.err ||
+		{ kill -CONT $PID2; cat /tmp/dd.err; return 1; }
+	dd if=/dev/atdd bs=65536 skip=256 count=16 iflag=direct 2>/dev/null |
+		cmp -s - /tmp/rand1m
+	rc=$?
+	kill -CONT $PID2
+	return $rc
+}
+head -c 1048576 /tmp/rand4m > /tmp/rand1m
+t0=$(now_cs)
+check io_completes_with_a_stopped_process "I/O failed or data differs with process 2 stopped" \
+	stop_test
+figure stopped_process_write_read_1MiB_seconds \
+	"$(awk -v a=$t0 -v b=$(now_cs) 'BEGIN { print (b - a) / 100 }')"
+
 # ---- throughput (a figure, not a test) ------------------------------------
 seq_io() { # seq_io NAME BLOCKS DD-ARGS...: BLOCKS of 4 KiB
 	n=$1; blocks=$2; shift 2
@@ -184,13 +202,31 @@ seq_io() { # seq_io NAME BLOCKS DD-ARGS...: BLOCKS of 4 KiB
 		fail "$n" "dd failed"
 	fi
 }
-seq_io seq_write_4k_direct_qd1 512 if=/dev/zero of=/dev/atdd seek=4096 oflag=direct
-seq_io seq_read_4k_direct_qd1 512 if=/dev/atdd of=/dev/null skip=4096 iflag=direct
-seq_io seq_write_4k_buffered 2048 if=/dev/zero of=/dev/atdd seek=4096 conv=fsync
-seq_io seq_read_4k_buffered 2048 if=/dev/atdd of=/dev/null skip=4096
-
+throughput() { # throughput LABEL
+	seq_io "$1_seq_write_4k_direct_qd1" 512 if=/dev/zero of=/dev/atdd seek=4096 oflag=direct
+	seq_io "$1_seq_read_4k_direct_qd1" 512 if=/dev/atdd of=/dev/null skip=4096 iflag=direct
+	seq_io "$1_seq_write_4k_buffered_fsync" 2048 if=/dev/zero of=/dev/atdd seek=4096 conv=fsync
+	seq_io "$1_seq_read_4k_buffered" 2048 if=/dev/atdd of=/dev/null skip=4096
+}
+throughput $SERVER_KIND
+echo "---- kernel log of the cluster phase (connections) ----"
+dmesg | grep -E 'atdd: conn [0-9]+: (connected|connection|no valid)' | tail -n 30
 check rmmod_clean "rmmod failed" sh -c 'rmmod atdd && [ ! -e /sys/block/atdd ]'
 for r in 1 2 3; do eval kill \$PID$r; done
+
+# The driver alone: one in-memory atdd_testsrv, no replication behind it.
+if [ $SERVER_KIND = addd ]; then
+	atdd_testsrv --mode serve --port 7010 --sectors $SECTORS --client-key-file /tmp/client.key &
+	MEMSRV=$!
+	wait_port 7010
+	if insmod $MOD servers=127.0.0.1:7010 client_key=$KEY sectors=$SECTORS; then
+		throughput testsrv
+		rmmod atdd
+	else
+		fail testsrv_insmod "insmod failed"
+	fi
+	kill $MEMSRV
+fi
 
 # ---- a process that never answers: EIO within the timeout ----------------
 atdd_testsrv --mode silent --port 7100 --sectors $SECTORS --client-key-file /tmp/client.key &

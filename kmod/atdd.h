@@ -43,6 +43,7 @@
 #define ATDD_CONNS_MAX 16
 #define ATDD_QUEUE_DEPTH_MAX 1024
 #define ATDD_TIMEOUT_S_MAX 3600
+#define ATDD_STALL_MAX_S 5
 /* Sector commands per block request: one bit each in a u64 mask. */
 #define ATDD_SUBS_PER_RQ_MAX 64
 #define ATDD_KERNEL_SECTORS_PER_ADD (ADD_SECTOR_SIZE >> SECTOR_SHIFT)

@@ -340,6 +340,31 @@ static void atdd_conn_down(struct atdd_conn *conn)
 			atdd_conn_kick(&dev->conns[i]);
 }
 
+/*
+ * The server of @conn stopped answering: drop the other connections to it
+ * too, idle ones included, before a request fails over onto one of them
+ * only to wait for the same silence again.
+ */
+static void atdd_drop_server(struct atdd_conn *conn, unsigned int server)
+{
+	struct atdd_dev *dev = conn->dev;
+	unsigned int i;
+
+	for (i = 0; i < dev->n_conns; i++) {
+		struct atdd_conn *c = &dev->conns[i];
+
+		if (c == conn || READ_ONCE(c->server) != server)
+			continue;
+		spin_lock(&dev->lock);
+		c->state = ATDD_CONN_DOWN;	/* no fail-over onto it meanwhile */
+		spin_unlock(&dev->lock);
+		mutex_lock(&c->tx_mutex);
+		if (c->sock)
+			kernel_sock_shutdown(c->sock, SHUT_RDWR);
+		mutex_unlock(&c->tx_mutex);
+	}
+}
+
 /* Sleep, but wake at once for kthread_stop(). */
 static void atdd_sleep_ms(unsigned int ms)
 {
@@ -367,6 +392,8 @@ static int atdd_conn_thread(void *data)
 
 			atdd_conn_up(conn, sock);
 			err = atdd_rx_loop(conn);
+			if (err == -ETIMEDOUT)
+				atdd_drop_server(conn, conn->server);
 			atdd_conn_down(conn);
 			if (!err)
 				break;
@@ -377,7 +404,7 @@ static int atdd_conn_thread(void *data)
 				failures = 0;
 		}
 		/* Next server; back off once every server has failed in a row. */
-		conn->server = (conn->server + 1) % dev->n_servers;
+		WRITE_ONCE(conn->server, (conn->server + 1) % dev->n_servers);
 		failures++;
 		if (failures % dev->n_servers == 0) {
 			unsigned int round = min(failures / dev->n_servers, 6u);

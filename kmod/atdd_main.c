@@ -140,8 +140,13 @@ static int atdd_parse_params(struct atdd_dev *dev)
 	dev->n_conns = connections;
 	dev->queue_depth = queue_depth;
 	dev->timeout_s = timeout_s;
-	/* A connection with work and no answer for a third of the timeout is dead. */
-	dev->stall_jiffies = max_t(unsigned long, HZ, (unsigned long)timeout_s * HZ / 3);
+	/*
+	 * A connection with work and no valid answer for a third of the
+	 * timeout (1 to 5 s) is dead: its requests fail over while they still
+	 * have time to complete elsewhere.
+	 */
+	dev->stall_jiffies = clamp_t(unsigned long, (unsigned long)timeout_s * HZ / 3,
+				     HZ, ATDD_STALL_MAX_S * HZ);
 	return 0;
 }
 

@@ -192,7 +192,7 @@ static void atdd_rx_parse(struct atdd_conn *conn)
 			break;
 		if (atdd_hmac(dev, p, size - ADD_HMAC_TAG_SIZE, tag) ||
 		    crypto_memneq(tag, p + size - ADD_HMAC_TAG_SIZE, ADD_HMAC_TAG_SIZE)) {
-			pr_warn_ratelimited("conn %u: response with a bad HMAC, dropping %u bytes\n",
+			pr_warn_ratelimited("conn %u: response with a bad HMAC (wrong client_key?), dropping %u bytes\n",
 					    conn->index, size);
 			pos += size;
 			continue;

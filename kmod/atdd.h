@@ -106,6 +106,7 @@ struct atdd_dev {
 	bool dying;			/* dev->lock */
 
 	struct sockaddr_in servers[ATDD_SERVERS_MAX];
+	unsigned long server_last_rx[ATDD_SERVERS_MAX];	/* dev->lock */
 	unsigned int n_servers;
 	u8 client_key[ADD_CLIENT_KEY_SIZE];
 	struct crypto_shash *hmac;	/* keyed once at load, then read-only */

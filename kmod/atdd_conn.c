@@ -28,9 +28,14 @@
 #include <linux/sched/mm.h>
 #include <linux/slab.h>
 #include <linux/tcp.h>
+#include <linux/version.h>
 #include <net/sock.h>
 #include <crypto/algapi.h>
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 12, 0)
+#include <linux/unaligned.h>
+#else
 #include <asm/unaligned.h>
+#endif
 
 #include "atdd.h"
 
@@ -206,7 +211,11 @@ static void atdd_rx_parse(struct atdd_conn *conn)
 	conn->rx_len = len - pos;
 }
 
-/* Work is waiting on @conn and nothing valid has come back for too long. */
+/*
+ * Work has waited on @conn for too long, and its server has answered nothing
+ * valid on any connection meanwhile. A server that is only busy (its queue
+ * deep, other connections served first) keeps answering, so is not stalled.
+ */
 static bool atdd_conn_stalled(struct atdd_conn *conn)
 {
 	struct atdd_dev *dev = conn->dev;
@@ -218,7 +227,8 @@ static bool atdd_conn_stalled(struct atdd_conn *conn)
 		struct atdd_cmd *oldest = list_first_entry(&conn->inflight, struct atdd_cmd, node);
 
 		stalled = time_after(now, oldest->sent_at + dev->stall_jiffies) &&
-			  time_after(now, conn->last_rx + dev->stall_jiffies);
+			  time_after(now, conn->last_rx + dev->stall_jiffies) &&
+			  time_after(now, dev->server_last_rx[conn->server] + dev->stall_jiffies);
 	}
 	spin_unlock(&dev->lock);
 	return stalled;
@@ -247,7 +257,8 @@ static int atdd_rx_loop(struct atdd_conn *conn)
 			return n;
 		}
 		if (atdd_conn_stalled(conn)) {
-			pr_warn("conn %u: no valid response for %u ms, reconnecting\n", conn->index,
+			pr_warn("conn %u: no valid response from %pISpc for %u ms, reconnecting\n",
+				conn->index, &conn->dev->servers[conn->server],
 				jiffies_to_msecs(conn->dev->stall_jiffies));
 			return -ETIMEDOUT;
 		}

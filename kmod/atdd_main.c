@@ -22,7 +22,11 @@
 #include <linux/slab.h>
 #include <linux/string.h>
 #include <linux/version.h>
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 12, 0)
+#include <linux/unaligned.h>
+#else
 #include <asm/unaligned.h>
+#endif
 
 #include "atdd.h"
 
@@ -35,7 +39,7 @@ module_param(servers, charp, 0444);
 MODULE_PARM_DESC(servers, "ADD processes to connect to: IP:PORT,IP:PORT,... (IPv4, at most 16)");
 
 static char *client_key;
-module_param(client_key, charp, 0400);
+module_param(client_key, charp, 0);	/* not shown in sysfs */
 MODULE_PARM_DESC(client_key, "client HMAC-SHA256 key: 64 hex digits (32 bytes)");
 
 static unsigned long sectors;
@@ -102,6 +106,7 @@ static int atdd_parse_servers(struct atdd_dev *dev, const char *list)
 			err = -EINVAL;
 			break;
 		}
+		dev->server_last_rx[dev->n_servers] = jiffies;
 		dev->n_servers++;
 	}
 	kfree(copy);
@@ -288,6 +293,7 @@ void atdd_handle_response(struct atdd_conn *conn, const u8 *msg, unsigned int le
 		goto stale;
 	}
 	conn->last_rx = jiffies;
+	dev->server_last_rx[conn->server] = conn->last_rx;
 	if (status == ADD_STATUS_OK) {
 		if (type == ADD_TYPE_READ_RESPONSE && len == ADD_RSP_READ_SIZE)
 			atdd_copy_sector(cmd, sub, (u8 *)msg + ADD_RSP_OFF_DATA, true);
@@ -474,7 +480,10 @@ static int atdd_alloc_disk(struct atdd_dev *dev)
 	 * sectors, and the requests behind blk_mq_tag_to_rq() are then the tag
 	 * set's own, which live as long as the device.
 	 */
-	dev->tag_set.flags = BLK_MQ_F_SHOULD_MERGE | BLK_MQ_F_NO_SCHED_BY_DEFAULT;
+	dev->tag_set.flags = BLK_MQ_F_NO_SCHED_BY_DEFAULT;
+#if LINUX_VERSION_CODE < KERNEL_VERSION(6, 14, 0)
+	dev->tag_set.flags |= BLK_MQ_F_SHOULD_MERGE;	/* the default from 6.14 on */
+#endif
 	dev->tag_set.driver_data = dev;
 	err = blk_mq_alloc_tag_set(&dev->tag_set);
 	if (err)

@@ -20,6 +20,9 @@ SERVERS=127.0.0.1:7001,127.0.0.1:7002,127.0.0.1:7003
 echo $KEY > /tmp/client.key
 echo $SYSKEY > /tmp/system.key
 MOD=/lib/modules/atdd.ko
+# Under TCG, three addd write some 50 to 100 sectors/s: a burst of writeback
+# (thousands of sectors at once) needs more than the default 30 s.
+TIMEOUT_S=120
 
 pass() { echo "KTEST: PASS $1"; }
 fail() { echo "KTEST: FAIL $1: $2"; }
@@ -86,7 +89,7 @@ refused refuses_huge_queue_depth servers=$SERVERS client_key=$KEY sectors=$SECTO
 check refusal_is_explained "no pr_err for a bad key" sh -c 'dmesg | grep -q "atdd: client_key= must be 64 hex digits"'
 
 # ---- the device ----------------------------------------------------------
-if insmod_atdd connections=4 queue_depth=64 timeout_s=30; then pass insmod; else fail insmod "insmod failed"; fi
+if insmod_atdd connections=4 queue_depth=64 timeout_s=$TIMEOUT_S; then pass insmod; else fail insmod "insmod failed"; fi
 check device_geometry "size or block size wrong" sh -c \
 	"[ -b /dev/atdd ] && [ \$(cat /sys/block/atdd/size) = $((SECTORS * 8)) ] &&
 	 [ \$(cat /sys/block/atdd/queue/logical_block_size) = 4096 ] &&
@@ -128,7 +131,7 @@ verify_sample() {
 check pattern_sample_written "a write failed" write_sample
 check pattern_sample_reads_back_exact "read back differs" verify_sample
 
-reload() { rmmod atdd && insmod_atdd connections=4 queue_depth=64 timeout_s=30; }
+reload() { rmmod atdd && insmod_atdd connections=4 queue_depth=64 timeout_s=$TIMEOUT_S; }
 check module_reloads "rmmod or insmod failed" reload
 check pattern_sample_survives_module_reload "read back differs after reload" verify_sample
 
@@ -205,8 +208,8 @@ seq_io() { # seq_io NAME BLOCKS DD-ARGS...: BLOCKS of 4 KiB
 throughput() { # throughput LABEL
 	seq_io "$1_seq_write_4k_direct_qd1" 512 if=/dev/zero of=/dev/atdd seek=4096 oflag=direct
 	seq_io "$1_seq_read_4k_direct_qd1" 512 if=/dev/atdd of=/dev/null skip=4096 iflag=direct
-	seq_io "$1_seq_write_4k_buffered_fsync" 2048 if=/dev/zero of=/dev/atdd seek=4096 conv=fsync
-	seq_io "$1_seq_read_4k_buffered" 2048 if=/dev/atdd of=/dev/null skip=4096
+	seq_io "$1_seq_write_4k_buffered_fsync" 1024 if=/dev/zero of=/dev/atdd seek=4096 conv=fsync
+	seq_io "$1_seq_read_4k_buffered" 1024 if=/dev/atdd of=/dev/null skip=4096
 }
 throughput $SERVER_KIND
 echo "---- kernel log of the cluster phase (connections) ----"

@@ -251,6 +251,8 @@ static int atdd_rx_loop(struct atdd_conn *conn)
 			atdd_rx_parse(conn);
 			if (WARN_ON_ONCE(conn->rx_len >= ATDD_RX_BUF_SIZE))
 				conn->rx_len = 0;
+		} else if (READ_ONCE(conn->dev->dying)) {
+			return 0;	/* atdd_conns_stop() shut the socket down */
 		} else if (n == 0) {
 			return -ECONNRESET;
 		} else if (n != -EAGAIN && n != -EINTR && n != -ERESTARTSYS) {
@@ -391,10 +393,19 @@ static int atdd_conn_thread(void *data)
 	struct atdd_dev *dev = conn->dev;
 	unsigned int failures = 0;
 
+	/*
+	 * Runs until kthread_stop(): a kthread that returned on its own could
+	 * be gone by the time atdd_conns_stop() stops it.
+	 */
 	while (!kthread_should_stop()) {
-		struct socket *sock = atdd_connect(conn);
+		struct socket *sock;
 		int err;
 
+		if (READ_ONCE(dev->dying)) {
+			atdd_sleep_ms(ATDD_BACKOFF_MAX_MS);
+			continue;
+		}
+		sock = atdd_connect(conn);
 		if (IS_ERR(sock)) {
 			pr_warn_ratelimited("conn %u: cannot connect to %pISpc: %ld\n", conn->index,
 					    &dev->servers[conn->server], PTR_ERR(sock));
@@ -407,7 +418,7 @@ static int atdd_conn_thread(void *data)
 				atdd_drop_server(conn, conn->server);
 			atdd_conn_down(conn);
 			if (!err)
-				break;
+				continue;
 			pr_warn_ratelimited("conn %u: connection to %pISpc lost: %d\n", conn->index,
 					    &dev->servers[conn->server], err);
 			/* A connection that served a while is no failure in a row. */

@@ -31,6 +31,9 @@
 #define REGS_CACHED_MAX 1024u
 #define WAITERS_CACHED_MAX 1024u
 #define SELFQ_CAP_MIN 64u
+/* No correct history reaches this timestamp (2^63 writes): a message above
+ * it is refused, so that maxts + 1 can never wrap around. */
+#define TS_LIMIT (1ull << 63)
 
 /* A message to self: no bytes, no HMAC. A WRITE_PROC's (ts, wr, data) are
  * those of the sender's op, looked up at delivery (if the op is gone, the
@@ -58,7 +61,7 @@ struct add_node {
 	size_t reg_cache_len;
 	add_op *op_cache;
 	size_t op_cache_len;
-	add_ack_waiter *waiter_cache;
+	add_reply_waiter *waiter_cache;
 	size_t waiter_cache_len;
 
 	add_op *all_ops; /* every client op not yet answered */
@@ -183,10 +186,10 @@ static void reg_settle(add_node *n, add_register *r)
 	n->reg_cache_len++;
 }
 
-static add_ack_waiter *env_new_waiter(void *ctx)
+static add_reply_waiter *env_new_waiter(void *ctx)
 {
 	add_node *n = ctx;
-	add_ack_waiter *w = n->waiter_cache;
+	add_reply_waiter *w = n->waiter_cache;
 
 	if (w != NULL) {
 		n->waiter_cache = w->next;
@@ -196,7 +199,7 @@ static add_ack_waiter *env_new_waiter(void *ctx)
 	return malloc(sizeof(*w));
 }
 
-static void env_free_waiter(void *ctx, add_ack_waiter *w)
+static void env_free_waiter(void *ctx, add_reply_waiter *w)
 {
 	add_node *n = ctx;
 
@@ -445,11 +448,13 @@ static void env_op_done(void *ctx, add_op *op)
 
 /* ---- delivery ----------------------------------------------------------- */
 
-/* upon event < sbeb, Deliver | p, [READ_PROC, id] >: VALUE with the current
- * (ts, wr, val), straight from the store; no register is needed. */
-static void on_read_proc(add_node *n, uint8_t from, uint64_t sector,
-			 const uint8_t uuid[ADD_UUID_SIZE])
+/* [VALUE, uuid, ts, wr, val] with the current state, straight from the
+ * store. To self: no data, the coordinator reads its own value when it
+ * decides. */
+static void env_send_value(void *ctx, uint64_t sector, uint8_t rank,
+			   const uint8_t uuid[ADD_UUID_SIZE])
 {
+	add_node *n = ctx;
 	add_peer_msg m = {
 		.type = ADD_TYPE_VALUE,
 		.rank = n->cfg.rank,
@@ -458,8 +463,7 @@ static void on_read_proc(add_node *n, uint8_t from, uint64_t sector,
 	};
 	size_t len;
 
-	if (from == n->cfg.rank) {
-		/* the coordinator reads its own value when it decides */
+	if (rank == n->cfg.rank) {
 		self_send(n, ADD_TYPE_VALUE, sector, uuid);
 		return;
 	}
@@ -468,7 +472,22 @@ static void on_read_proc(add_node *n, uint8_t from, uint64_t sector,
 	env_read_data(n, sector, n->scratch_data);
 	len = add_wire_encode_peer(&m, &n->system_key, n->scratch_msg);
 	assert(len == ADD_PEER_VALUE_SIZE);
-	n->io.send_peer(n->io.ctx, from, n->scratch_msg, len);
+	n->io.send_peer(n->io.ctx, rank, n->scratch_msg, len);
+}
+
+/* upon event < sbeb, Deliver | p, [READ_PROC, id] >: a sector with no
+ * register has nothing in flight, so it answers at once without one. */
+static void on_read_proc(add_node *n, uint8_t from, uint64_t sector,
+			 const uint8_t uuid[ADD_UUID_SIZE])
+{
+	add_register *r = add_sector_map_get(&n->regs, sector);
+
+	if (r == NULL) {
+		env_send_value(n, sector, from, uuid);
+		return;
+	}
+	add_reg_on_read_proc(r, &n->env, from, uuid);
+	reg_settle(n, r);
 }
 
 static void deliver_self(add_node *n, const self_msg *m)
@@ -578,6 +597,7 @@ add_node *add_node_create(const add_node_config *cfg, const add_io *io,
 		.broadcast_write_proc = env_broadcast_write_proc,
 		.phase_over = env_phase_over,
 		.send_ack = env_send_ack,
+		.send_value = env_send_value,
 		.op_done = env_op_done,
 		.new_waiter = env_new_waiter,
 		.free_waiter = env_free_waiter,
@@ -587,10 +607,10 @@ add_node *add_node_create(const add_node_config *cfg, const add_io *io,
 	return n;
 }
 
-static void free_waiters(add_ack_waiter *w)
+static void free_waiters(add_reply_waiter *w)
 {
 	while (w != NULL) {
-		add_ack_waiter *next = w->next;
+		add_reply_waiter *next = w->next;
 
 		free(w);
 		w = next;
@@ -720,7 +740,7 @@ void add_node_on_peer_message(add_node *n, const add_peer_msg *msg, bool hmac_ok
 		return; /* transport acks: the stubborn links do without them */
 	if (msg->sector >= n->cfg.n_sectors ||
 	    ((msg->type == ADD_TYPE_VALUE || msg->type == ADD_TYPE_WRITE_PROC) &&
-	     msg->data == NULL)) {
+	     (msg->data == NULL || msg->ts > TS_LIMIT))) {
 		n->stats.peer_msgs_dropped++;
 		return;
 	}
@@ -772,14 +792,16 @@ void add_node_on_bytes(add_node *n, uint64_t conn, add_wire_decoder *dec,
 		assert(used <= len);
 		bytes += used;
 		len -= used;
-		if (m.kind == ADD_WIRE_NONE)
-			break;
+		if (m.kind == ADD_WIRE_NONE) {
+			if (len == 0 || used == 0)
+				break; /* all consumed (used == 0: never loop forever) */
+			continue;
+		}
 		if (m.kind == ADD_WIRE_CMD)
 			add_node_on_client_command(n, conn, &m.cmd, m.hmac_ok);
 		else if (m.kind == ADD_WIRE_PEER)
 			add_node_on_peer_message(n, &m.peer, m.hmac_ok);
 	}
-	assert(len == 0);
 	leave(n);
 }
 
@@ -848,6 +870,18 @@ void add_node_tick(add_node *n)
 			op->retx_interval_ns = n->cfg.retransmit_max_ns;
 		op->retx_at_ns = now + op->retx_interval_ns;
 	}
+}
+
+uint64_t add_node_next_tick_ns(const add_node *n)
+{
+	uint64_t next = UINT64_MAX;
+
+	if (n->failed)
+		return next;
+	for (const add_op *op = n->flying; op != NULL; op = op->next_fly)
+		if (op->retx_at_ns < next)
+			next = op->retx_at_ns;
+	return next;
 }
 
 bool add_node_accepting_clients(const add_node *n)

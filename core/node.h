@@ -7,6 +7,27 @@
  *
  * Pure: everything goes through add_io (io.h) and add_store_ops
  * (store_ops.h). Single-threaded; a runtime calls these from its loop.
+ *
+ * What a runtime must honour:
+ *  - Reentrancy: never call into the node from inside an add_io or
+ *    add_store_ops callback (queue the event instead); in particular a
+ *    store's completion is reported later, never from inside store().
+ *    The node's messages to itself never reach the runtime: they are
+ *    delivered (no bytes, no HMAC) before the entry point returns.
+ *  - Time: call add_node_tick about every ADD_NODE_TICK_NS (or at
+ *    add_node_next_tick_ns()); it only resends what is due.
+ *  - Links: call add_node_on_peer_connected(rank) whenever the outbound
+ *    connection to `rank` is (re)established (first connect included);
+ *    send_peer may drop anything, the node retransmits.
+ *  - Connections: `conn` is an opaque id the node only echoes in
+ *    send_client. Ids of live connections must be distinct; an id may be
+ *    reused only after add_node_on_connection_closed(id).
+ *  - Stores: report each completion once, in submission order, with its
+ *    cookie. After add_node_destroy (a crash), completions of stores that
+ *    node submitted must not reach a new node: recreate the store over
+ *    what is durable (the node never asks about them again).
+ *  - Failure: after add_node_failed() is true, exit (or, in the simulator,
+ *    treat the process as crashed).
  */
 #ifndef ADD_NODE_H
 #define ADD_NODE_H
@@ -71,6 +92,12 @@ void add_node_on_peer_connected(add_node *node, uint8_t rank);
 void add_node_on_store_done(add_node *node, uint64_t cookie);
 /* Called about every ADD_NODE_TICK_NS: retransmissions that are due. */
 void add_node_tick(add_node *node);
+/* The earliest time (now_ns clock) at which add_node_tick has something to
+ * do, UINT64_MAX when nothing is owed. A runtime may sleep until then
+ * instead of ticking periodically; it must ask again after every call into
+ * the node (new operations arm new deadlines). Ticking more often is
+ * harmless. O(operations in flight). */
+uint64_t add_node_next_tick_ns(const add_node *node);
 
 /* True once the node hit a fatal error (a store or read_data failed, or
  * memory ran out where work cannot be dropped): it has stopped like a crashed
@@ -79,7 +106,8 @@ void add_node_tick(add_node *node);
 bool add_node_failed(const add_node *node);
 
 /* False when the bound on pending client commands is reached: the runtime
- * stops reading client connections until it is true again (backpressure). */
+ * stops reading client connections until it is true again (backpressure).
+ * The bound is soft: commands already read are still accepted. */
 bool add_node_accepting_clients(const add_node *node);
 
 typedef struct add_node_stats {

@@ -150,6 +150,7 @@ static void write_back(add_register *r, const add_reg_env *env, add_op *op)
  * writer could reuse (maxts + 1, rank(self)) for another value. */
 static void store_then_broadcast(add_register *r, const add_reg_env *env, add_op *op)
 {
+	assert(op->max_ts < UINT64_MAX); /* the node refuses absurd timestamps */
 	op->w_ts = op->max_ts + 1;
 	op->w_wr = env->self;
 	store(r, env, op->w_ts, op->w_wr, op->buf + ADD_PEER_OFF_DATA);
@@ -233,29 +234,27 @@ void add_reg_on_ack(add_register *r, const add_reg_env *env, uint8_t from,
 	finish(r, env, op);
 }
 
-static void send_ack_when_durable(add_register *r, const add_reg_env *env, uint8_t from,
-				  const uint8_t uuid[ADD_UUID_SIZE])
+/* Queues a reply until it may leave (see add_reply_waiter). A duplicate
+ * request (a retransmission) is already waiting and is not queued twice. */
+static void add_waiter(add_register *r, const add_reg_env *env, uint8_t type, uint8_t from,
+		       const uint8_t uuid[ADD_UUID_SIZE])
 {
-	add_ack_waiter *w, *tail = NULL, *oldest = NULL, *oldest_prev = NULL, *prev = NULL;
+	add_reply_waiter *w, *tail = NULL, *oldest = NULL, *oldest_prev = NULL, *prev = NULL;
 	unsigned n_from = 0;
 
-	if (ADD_MUTANT_ON(ADD_MUTANT_ACK_BEFORE_STORE) || r->stores_done == r->stores_submitted) {
-		env->send_ack(env->ctx, r->sector, from, uuid);
-		return;
-	}
 	for (w = r->waiters; w != NULL; prev = w, w = w->next) {
 		tail = w;
 		if (w->rank != from)
 			continue;
-		if (memcmp(w->uuid, uuid, ADD_UUID_SIZE) == 0)
-			return; /* a retransmission: already waiting, and no later */
+		if (w->type == type && memcmp(w->uuid, uuid, ADD_UUID_SIZE) == 0)
+			return;
 		if (n_from++ == 0) {
 			oldest = w;
 			oldest_prev = prev;
 		}
 	}
 	if (n_from >= WAITERS_PER_PROC_MAX) {
-		/* stale duplicates of older operations of `from`: drop the oldest */
+		/* stale requests of older operations of `from`: drop the oldest */
 		if (oldest_prev != NULL)
 			oldest_prev->next = oldest->next;
 		else
@@ -268,14 +267,34 @@ static void send_ack_when_durable(add_register *r, const add_reg_env *env, uint8
 	if (w == NULL)
 		return; /* out of memory: the coordinator will retransmit */
 	w->next = NULL;
+	w->type = type;
 	w->rank = from;
 	memcpy(w->uuid, uuid, ADD_UUID_SIZE);
 	w->wait_until = r->stores_submitted;
-	/* appended: ACKs leave in delivery order */
+	/* appended: replies leave in delivery order */
 	if (tail != NULL)
 		tail->next = w;
 	else
 		r->waiters = w;
+}
+
+/* The own write's new value is in the store but not durable yet. */
+static bool own_write_storing(const add_register *r)
+{
+	const add_op *op = add_reg_running(r);
+
+	return op != NULL && op->phase == ADD_PHASE_STORING;
+}
+
+/* upon event < sbeb, Deliver | p, [READ_PROC, id] >  (lines 36-37) */
+void add_reg_on_read_proc(add_register *r, const add_reg_env *env, uint8_t from,
+			  const uint8_t uuid[ADD_UUID_SIZE])
+{
+	assert(from >= 1 && from <= env->n_procs);
+	if (own_write_storing(r))
+		add_waiter(r, env, ADD_TYPE_VALUE, from, uuid);
+	else
+		env->send_value(env->ctx, r->sector, from, uuid);
 }
 
 /* upon event < sbeb, Deliver | p, [WRITE_PROC, id, ts', wr', v'] >
@@ -294,31 +313,41 @@ void add_reg_on_write_proc(add_register *r, const add_reg_env *env, uint8_t from
 	env->get_meta(env->ctx, r->sector, &cur_ts, &cur_wr);
 	if (add_reg_tag_cmp(ts, wr, cur_ts, cur_wr) > 0)
 		store(r, env, ts, wr, data); /* (ts, wr, val) := (ts', wr', v') */
-	send_ack_when_durable(r, env, from, uuid);
+	/* trigger < sl, Send | p, [ACK, id] >, once durable */
+	if (ADD_MUTANT_ON(ADD_MUTANT_ACK_BEFORE_STORE) || r->stores_done == r->stores_submitted)
+		env->send_ack(env->ctx, r->sector, from, uuid);
+	else
+		add_waiter(r, env, ADD_TYPE_ACK, from, uuid);
 }
 
 void add_reg_on_store_done(add_register *r, const add_reg_env *env)
 {
-	add_ack_waiter *w, **link;
+	add_reply_waiter *w, **link;
 	add_op *op;
 
 	assert(r->stores_done < r->stores_submitted);
 	r->stores_done++;
-	/* the ACKs whose stores are now durable */
-	link = &r->waiters;
-	while ((w = *link) != NULL) {
-		if (w->wait_until > r->stores_done) {
-			link = &w->next;
-			continue;
-		}
-		*link = w->next;
-		env->send_ack(env->ctx, r->sector, w->rank, w->uuid);
-		env->free_waiter(env->ctx, w);
-	}
 	/* the writer's own store is durable: now WRITE_PROC may leave */
 	op = add_reg_running(r);
 	if (op != NULL && op->phase == ADD_PHASE_STORING && r->stores_done >= op->store_wait) {
 		op->phase = ADD_PHASE_WRITE;
 		env->broadcast_write_proc(env->ctx, r, op);
+	}
+	/* the replies that may leave now */
+	link = &r->waiters;
+	while ((w = *link) != NULL) {
+		bool go = w->type == ADD_TYPE_ACK ? w->wait_until <= r->stores_done
+						  : !own_write_storing(r);
+
+		if (!go) {
+			link = &w->next;
+			continue;
+		}
+		*link = w->next;
+		if (w->type == ADD_TYPE_ACK)
+			env->send_ack(env->ctx, r->sector, w->rank, w->uuid);
+		else
+			env->send_value(env->ctx, r->sector, w->rank, w->uuid);
+		env->free_waiter(env->ctx, w);
 	}
 }

@@ -79,20 +79,28 @@ typedef struct add_op {
 	uint8_t buf[ADD_PEER_VALUE_SIZE];
 } add_op;
 
-/* A replica's ACK that waits until its store is durable. */
-typedef struct add_ack_waiter {
-	struct add_ack_waiter *next;
+/* A replica's reply that waits for durability:
+ *  - ACK: until every store submitted up to the WRITE_PROC's delivery is
+ *    durable (then the durable state is >= (ts', wr'));
+ *  - VALUE: while this process's own write is STORING, its store already
+ *    shows (maxts + 1, self, v), which is not durable yet: revealing it
+ *    could let a crash lose it while others hold it, and the restarted
+ *    writer reuse (maxts + 1, self) for another value. The seed's store()
+ *    blocks, so there no READ_PROC is answered in between either. */
+typedef struct add_reply_waiter {
+	struct add_reply_waiter *next;
+	uint8_t type; /* ADD_TYPE_ACK or ADD_TYPE_VALUE */
 	uint8_t rank;
 	uint8_t uuid[ADD_UUID_SIZE];
-	uint64_t wait_until; /* stores_done must reach this */
-} add_ack_waiter;
+	uint64_t wait_until; /* ACK: stores_done must reach this */
+} add_reply_waiter;
 
 typedef struct add_register {
 	uint64_t sector;
 	add_op *op_head, *op_tail; /* FIFO; the head runs, the rest are QUEUED */
 	uint64_t stores_submitted;
 	uint64_t stores_done;
-	add_ack_waiter *waiters;
+	add_reply_waiter *waiters;
 	struct add_register *next_free; /* node's pool */
 } add_register;
 
@@ -115,13 +123,16 @@ typedef struct add_reg_env {
 	/* sl Send [ACK, uuid] to `rank` (maybe self). */
 	void (*send_ack)(void *ctx, uint64_t sector, uint8_t rank,
 			 const uint8_t uuid[ADD_UUID_SIZE]);
+	/* sl Send [VALUE, uuid, ts, wr, val] (current state) to `rank`. */
+	void (*send_value)(void *ctx, uint64_t sector, uint8_t rank,
+			   const uint8_t uuid[ADD_UUID_SIZE]);
 	/* ReadReturn / WriteReturn: op is already off the register's queue;
 	 * the node answers the client and releases op. */
 	void (*op_done)(void *ctx, add_op *op);
 	/* Waiters come from the node's pool; NULL when memory is exhausted
-	 * (the ACK is then dropped: the coordinator retransmits). */
-	add_ack_waiter *(*new_waiter)(void *ctx);
-	void (*free_waiter)(void *ctx, add_ack_waiter *w);
+	 * (the reply is then dropped: the coordinator retransmits). */
+	add_reply_waiter *(*new_waiter)(void *ctx);
+	void (*free_waiter)(void *ctx, add_reply_waiter *w);
 } add_reg_env;
 
 void add_reg_init(add_register *r, uint64_t sector);
@@ -142,6 +153,10 @@ void add_reg_on_value(add_register *r, const add_reg_env *env, uint8_t from,
 /* sl Deliver [ACK, uuid] from `from`. */
 void add_reg_on_ack(add_register *r, const add_reg_env *env, uint8_t from,
 		    const uint8_t uuid[ADD_UUID_SIZE]);
+/* sbeb Deliver [READ_PROC, uuid] from `from`: VALUE now, or once the own
+ * write's store is durable. (Without a register, a node answers at once.) */
+void add_reg_on_read_proc(add_register *r, const add_reg_env *env, uint8_t from,
+			  const uint8_t uuid[ADD_UUID_SIZE]);
 /* sbeb Deliver [WRITE_PROC, uuid, ts, wr, data] from `from`. */
 void add_reg_on_write_proc(add_register *r, const add_reg_env *env, uint8_t from,
 			   const uint8_t uuid[ADD_UUID_SIZE], uint64_t ts, uint8_t wr,

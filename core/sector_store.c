@@ -953,7 +953,7 @@ void add_sector_store_close(add_sector_store *s)
 {
 	if (!s)
 		return;
-	if (!s->fatal && s->state == ST_IDLE && s->h_journal >= 0 && s->jsize > JHDR_SIZE) {
+	if (!s->fatal && add_sector_store_idle(s) && s->h_journal >= 0 && s->jsize > JHDR_SIZE) {
 		/* Best effort: a failure leaves the journal, which recovery replays. */
 		if (s->disk->sync(s->disk->ctx, s->h_data) == 0 &&
 		    s->disk->sync(s->disk->ctx, s->h_meta) == 0 && journal_reset(s) == 0)

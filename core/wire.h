@@ -24,7 +24,8 @@
 /* ---- HMAC-SHA256 -------------------------------------------------------- */
 
 /* A keyed HMAC-SHA256 context, prepared once per key. Opaque storage so that
- * it can live inside other structs; see wire_hmac.c for the layout. */
+ * it can live inside other structs; see wire_hmac.c for the layout. Signing
+ * uses scratch state inside the key: one thread at a time per key. */
 typedef struct add_hmac_key {
 	void *impl; /* owned; freed by add_hmac_key_free */
 } add_hmac_key;
@@ -96,7 +97,9 @@ typedef enum add_wire_mode {
 	/* A process's listening side: client commands (client key) and
 	 * internal messages incl. transport acks (system key). */
 	ADD_WIRE_MODE_PROCESS = 1,
-	/* A client's side: responses 0x41 / 0x42 (client key). */
+	/* A client's side: responses 0x41 / 0x42 (client key). A response
+	 * with an unknown status (> 2) is framed like a failure (48 bytes) and
+	 * yielded as decoded: the caller decides what to do with it. */
 	ADD_WIRE_MODE_CLIENT = 2,
 } add_wire_mode;
 

@@ -29,7 +29,9 @@ const char add_addd_usage[] =
 	"  --log-level LEVEL     error, warn, info (default), debug, trace\n"
 	"  --help                this text\n"
 	"Key files should be readable by their owner only (chmod 600).\n"
-	"SIGTERM or SIGINT stop the process cleanly.\n";
+	"SIGTERM or SIGINT stop the process cleanly.\n"
+	"Environment: ADD_JOURNAL_MAX_MB=N sets the journal size that triggers a\n"
+	"checkpoint of the sector store (default 64).\n";
 
 static void set_err(char *err, size_t err_len, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));

@@ -3,6 +3,7 @@
 
 #include <assert.h>
 #include <errno.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,7 +26,11 @@
 #define READ_CHUNK (64u * 1024)
 /* Output bounds: a client that does not read its replies is closed; a peer
  * link that is this far behind drops (the node retransmits). */
-#define CLIENT_OUT_MAX (4u * 1024 * 1024)
+#define CLIENT_OUT_MAX (8u * 1024 * 1024)
+/* A client whose replies back up beyond this is not read until they drain:
+ * with at most CLIENT_CMDS_MAX commands answered after that, its buffer
+ * stays under CLIENT_OUT_MAX, so a slow reader is slowed, never cut off. */
+#define CLIENT_OUT_PAUSE (1u * 1024 * 1024)
 #define PEER_OUT_MAX (16u * 1024 * 1024)
 /* A connection accepted while every client slot is taken gets this long to
  * prove it is a peer (peers say hello at once). */
@@ -36,6 +41,13 @@
 #define FDS_RESERVED 64
 #define CONNS_MAX 1000
 #define RANDOM_POOL 4096
+/* Client commands accepted and not yet answered, all connections together;
+ * beyond it clients are not read (backpressure). 16 clients x 64 deep. */
+#define CLIENT_CMDS_MAX 1024u
+/* Checkpoint the store (journal trimmed, disk use within the 1.1x bound)
+ * once it has been idle this long; checked every IDLE_CHECK_NS. */
+#define IDLE_CHECKPOINT_NS (1000ull * 1000 * 1000)
+#define IDLE_CHECK_NS (250ull * 1000 * 1000)
 
 typedef enum conn_kind {
 	CONN_FREE = 0,
@@ -90,6 +102,9 @@ typedef struct addd_state {
 	bool clients_paused;
 	int exit_code;
 	peer_link links[ADD_PROCS_MAX + 1];
+	uint64_t last_stats_ns;    /* last debug stats line */
+	uint64_t last_stores;      /* stores_durable at the last idle check */
+	uint64_t last_activity_ns; /* when it last changed */
 	uint8_t hello[ADD_TACK_SIZE];
 	size_t random_used;
 	uint8_t random_pool[RANDOM_POOL];
@@ -102,6 +117,7 @@ static addd_state *the_daemon;
 
 static void conn_close(addd_state *d, conn *c, const char *why);
 static void link_schedule(addd_state *d, uint8_t rank);
+static void link_try(addd_state *d, uint8_t rank);
 
 /* ---- connections ------------------------------------------------------ */
 
@@ -128,8 +144,10 @@ static bool conn_reads(const addd_state *d, const conn *c)
 	if (c->connecting || c->close_pending)
 		return false;
 	/* Backpressure applies to client commands only: peers always flow. */
-	if (d->clients_paused && (c->kind == CONN_CLIENT || c->kind == CONN_UNKNOWN))
-		return false;
+	if (c->kind == CONN_CLIENT || c->kind == CONN_UNKNOWN) {
+		if (d->clients_paused || add_outbuf_pending(&c->out) > CLIENT_OUT_PAUSE)
+			return false;
+	}
 	return true;
 }
 
@@ -179,7 +197,9 @@ static conn *conn_open(addd_state *d, int fd, conn_kind kind)
 	c->connecting = false;
 	c->want_write = false;
 	c->close_pending = false;
-	c->in_flush_list = false;
+	/* in_flush_list / next_flush are left alone: a slot closed and reused
+	 * within one iteration may still be on the flush list, and must stay
+	 * linked exactly once (flush_all then sends the new connection's). */
 	c->probation_timer = 0;
 	add_outbuf_init(&c->out, kind == CONN_PEER_OUT ? PEER_OUT_MAX : CLIENT_OUT_MAX);
 	if (add_loop_add_fd(d->loop, fd, ADD_LOOP_READABLE, conn_event, c) != 0) {
@@ -224,14 +244,29 @@ static void conn_close(addd_state *d, conn *c, const char *why)
 	}
 }
 
+/* At most one line a second, however many connections are refused. */
+static void log_refusal(void)
+{
+	static uint64_t last_ns, suppressed;
+	uint64_t now = add_now_ns();
+
+	if (last_ns != 0 && now - last_ns < 1000000000ull) {
+		suppressed++;
+		return;
+	}
+	add_info("refused a client connection: %d clients already connected (%llu more "
+		 "refused since the last line)", ADD_CLIENTS_MAX, (unsigned long long)suppressed);
+	last_ns = now;
+	suppressed = 0;
+}
+
 static uint64_t probation_expired(add_loop *loop, uint64_t id, void *arg)
 {
 	conn *c = arg;
 	(void)loop;
 	if (c->kind == CONN_PROBATION && c->probation_timer == id) {
 		c->probation_timer = 0;
-		add_info("refused a client connection: %d clients already connected",
-			 ADD_CLIENTS_MAX);
+		log_refusal();
 		conn_close(the_daemon, c, "client limit");
 	}
 	return ADD_TIMER_STOP;
@@ -251,11 +286,21 @@ static bool classify(addd_state *d, conn *c, const add_wire_msg *m)
 			c->probation_timer = 0;
 		}
 		c->kind = CONN_PEER_IN;
+		/* That peer is up: if our link to it waits in backoff, try now
+		 * (after a restart, the link is back in a round trip, not a
+		 * backoff period). */
+		uint8_t r = m->peer.rank;
+		if (r >= 1 && r <= d->cfg->n_procs && r != d->cfg->rank && d->links[r].c == NULL &&
+		    d->links[r].timer != 0) {
+			add_loop_del_timer(d->loop, d->links[r].timer);
+			d->links[r].timer = 0;
+			d->links[r].backoff_ns = BACKOFF_MIN_NS;
+			link_try(d, r);
+		}
 		return true;
 	}
 	if (c->kind == CONN_PROBATION) {
-		add_info("refused a client connection: %d clients already connected",
-			 ADD_CLIENTS_MAX);
+		log_refusal();
 		conn_close(d, c, "client limit");
 		return false;
 	}
@@ -533,10 +578,8 @@ static void flush_all(addd_state *d)
 			conn_close(d, c, strerror(-rc));
 			continue;
 		}
-		if (rc == 1) {
-			c->want_write = true;
-			conn_update_mask(d, c);
-		}
+		c->want_write = rc == 1;
+		conn_update_mask(d, c);
 	}
 }
 
@@ -578,18 +621,70 @@ static uint64_t tick_timer(add_loop *loop, uint64_t id, void *arg)
 	return ADD_NODE_TICK_NS;
 }
 
+static uint64_t idle_timer(add_loop *loop, uint64_t id, void *arg)
+{
+	addd_state *d = arg;
+	add_sector_store_stats st;
+	uint64_t now = add_now_ns();
+
+	(void)loop;
+	(void)id;
+	add_sector_store_get_stats(d->store, &st);
+	if (add_log_get_level() >= ADD_LOG_DEBUG && now - d->last_stats_ns >= 1000000000ull) {
+		add_node_stats ns;
+		add_node_get_stats(d->node, &ns);
+		add_debug("stats: ops %llu, registers %llu, pending cmds %llu, retransmissions "
+			  "%llu, bad hmac peer/client %llu/%llu; store: flushes %llu, durable "
+			  "%llu, checkpoints %llu, journal %llu B; conns %u, clients %u",
+			  (unsigned long long)ns.ops_completed,
+			  (unsigned long long)ns.registers_active,
+			  (unsigned long long)ns.client_cmds_pending,
+			  (unsigned long long)ns.retransmissions,
+			  (unsigned long long)ns.bad_hmac_peer, (unsigned long long)ns.bad_hmac_client,
+			  (unsigned long long)st.journal_flushes, (unsigned long long)st.stores_durable,
+			  (unsigned long long)st.checkpoints, (unsigned long long)st.journal_bytes,
+			  d->conns_open, d->client_slots_used);
+		d->last_stats_ns = now;
+	}
+	if (st.stores_durable != d->last_stores || !add_sector_store_idle(d->store)) {
+		d->last_stores = st.stores_durable;
+		d->last_activity_ns = now;
+	} else if (now - d->last_activity_ns >= IDLE_CHECKPOINT_NS) {
+		if (add_sector_store_checkpoint(d->store))
+			add_debug("idle: checkpoint started (journal %llu bytes)",
+				  (unsigned long long)st.journal_bytes);
+		d->last_activity_ns = now;
+	}
+	return IDLE_CHECK_NS;
+}
+
+static uint64_t listen_resume(add_loop *loop, uint64_t id, void *arg)
+{
+	addd_state *d = arg;
+	(void)id;
+	(void)add_loop_set_mask(loop, d->listen_fd, ADD_LOOP_READABLE);
+	return ADD_TIMER_STOP;
+}
+
 static void listen_event(add_loop *loop, int fd, void *arg, uint32_t events)
 {
 	addd_state *d = arg;
 
-	(void)loop;
 	(void)events;
 	for (int i = 0; i < 64; i++) {
 		int cfd = add_net_accept(fd);
 		if (cfd < 0) {
-			if (cfd != -EAGAIN && cfd != -EWOULDBLOCK && cfd != -EINTR &&
-			    cfd != -ECONNABORTED)
+			if (cfd == -EMFILE || cfd == -ENFILE || cfd == -ENOBUFS || cfd == -ENOMEM) {
+				/* Level-triggered: stop listening a while rather than
+				 * spin on a pending connection we cannot take. */
+				add_warn("accept: %s: pausing accepts for 100 ms", strerror(-cfd));
+				(void)add_loop_set_mask(loop, fd, 0);
+				if (add_loop_add_timer(loop, 100000000ull, listen_resume, d) == 0)
+					(void)add_loop_set_mask(loop, fd, ADD_LOOP_READABLE);
+			} else if (cfd != -EAGAIN && cfd != -EWOULDBLOCK && cfd != -EINTR &&
+				   cfd != -ECONNABORTED) {
 				add_warn("accept: %s", strerror(-cfd));
+			}
 			return;
 		}
 		bool full = d->client_slots_used >= ADD_CLIENTS_MAX;
@@ -653,6 +748,17 @@ static void store_fatal(void *arg, const char *why)
 
 /* ---- startup / shutdown ----------------------------------------------- */
 
+/* ADD_JOURNAL_MAX_MB (environment, for experiments): checkpoint threshold. */
+static uint64_t journal_max_bytes(void)
+{
+	const char *s = getenv("ADD_JOURNAL_MAX_MB");
+	uint64_t mb;
+
+	if (s == NULL || add_parse_u64(s, 1, 4096, &mb) != 0)
+		return 0; /* the store's default */
+	return mb << 20;
+}
+
 static int make_signal_fd(void)
 {
 	sigset_t set;
@@ -678,11 +784,28 @@ static uint32_t conns_bound(void)
 	return n > CONNS_MAX ? CONNS_MAX : (uint32_t)n;
 }
 
+/* Lets the flushes in flight finish (their completions reach the node,
+ * whose replies are dropped: the connections are closed), so that no file is
+ * closed under the flush thread. Bounded: 5 s. */
+static void drain_flushes(addd_state *d)
+{
+	uint64_t end = add_now_ns() + 5000000000ull;
+
+	while (add_posix_disk_pending(d->pdisk) > 0 && add_now_ns() < end) {
+		struct pollfd p = {.fd = d->disk_fd, .events = POLLIN};
+		if (poll(&p, 1, 100) < 0 && errno != EINTR)
+			break;
+		(void)add_posix_disk_dispatch(d->pdisk);
+	}
+}
+
 static void shutdown_daemon(addd_state *d)
 {
 	for (uint32_t i = 0; d->conns && i < d->conns_max; i++)
 		if (d->conns[i].kind != CONN_FREE)
 			conn_close(d, &d->conns[i], "shutting down");
+	if (d->pdisk && d->store && d->node && d->disk_fd >= 0)
+		drain_flushes(d);
 	if (d->node)
 		add_node_destroy(d->node);
 	if (d->store)
@@ -742,6 +865,15 @@ int add_daemon_run(add_addd_config *cfg)
 		.on_durable = store_durable,
 		.on_fatal = store_fatal,
 		.arg = d,
+		.journal_max_bytes = journal_max_bytes(),
+		/* Every process may have CLIENT_CMDS_MAX operations in flight, each
+		 * asking this one for at most one store at a time: room for all of
+		 * them twice over (store() refusing would be fatal). */
+		.batch_max = (uint32_t)(2u * cfg->n_procs * CLIENT_CMDS_MAX < 16384u
+						? 16384u
+						: 2u * cfg->n_procs * CLIENT_CMDS_MAX < 65536u
+						? 2u * cfg->n_procs * CLIENT_CMDS_MAX
+						: 65536u),
 	};
 	d->store = add_sector_store_open(&scfg, err, sizeof(err));
 	if (d->store == NULL) {
@@ -761,6 +893,7 @@ int add_daemon_run(add_addd_config *cfg)
 		.rank = cfg->rank,
 		.n_procs = cfg->n_procs,
 		.n_sectors = cfg->n_sectors,
+		.client_cmds_max = CLIENT_CMDS_MAX,
 	};
 	memcpy(ncfg.client_key, cfg->client_key, sizeof(ncfg.client_key));
 	memcpy(ncfg.system_key, cfg->system_key, sizeof(ncfg.system_key));
@@ -792,7 +925,8 @@ int add_daemon_run(add_addd_config *cfg)
 	if (add_loop_add_fd(d->loop, d->listen_fd, ADD_LOOP_READABLE, listen_event, d) != 0 ||
 	    add_loop_add_fd(d->loop, d->signal_fd, ADD_LOOP_READABLE, signal_event, d) != 0 ||
 	    add_loop_add_fd(d->loop, d->disk_fd, ADD_LOOP_READABLE, disk_event, d) != 0 ||
-	    add_loop_add_timer(d->loop, ADD_NODE_TICK_NS, tick_timer, d) == 0) {
+	    add_loop_add_timer(d->loop, ADD_NODE_TICK_NS, tick_timer, d) == 0 ||
+	    add_loop_add_timer(d->loop, IDLE_CHECK_NS, idle_timer, d) == 0) {
 		add_err("cannot register with the event loop");
 		goto out;
 	}

@@ -18,7 +18,10 @@
 #define READ_CHUNK (64u * 1024)
 #define RETRY_NS (100ull * 1000 * 1000)
 #define DRAIN_NS (10ull * 1000 * 1000 * 1000)
-#define HIST_US_MAX 200000 /* 1 us buckets up to 200 ms; above: one bucket */
+/* Latency histogram: 1 us buckets below 100 ms, then 100 us buckets to 10 s. */
+#define HIST_FINE_US 100000u
+#define HIST_COARSE_US 100u
+#define HIST_BUCKETS (HIST_FINE_US + 99000u + 1u)
 #define UNKNOWN_MAX (1u << 20)
 #define DEPTH_MAX 1024
 #define VERIFY_BATCH 64
@@ -115,6 +118,8 @@ static bool data_ok(lg *g, uint64_t sector, const uint8_t *data)
 	uint64_t abs = g->cfg->first_sector + sector;
 	uint64_t wid;
 
+	bool prior = g->cfg->prior_writes && !(g->inflight[sector] & TOUCHED);
+
 	if (memcmp(data, zeros, ADD_SECTOR_SIZE) == 0)
 		return g->acked[sector] == 0;
 	if (add_get_be64(data) != abs)
@@ -125,13 +130,15 @@ static bool data_ok(lg *g, uint64_t sector, const uint8_t *data)
 	fill_data(g->expect, abs, wid);
 	if (memcmp(data, g->expect, ADD_SECTOR_SIZE) != 0)
 		return false;
-	return wid == g->acked[sector] || is_unknown(g, sector, wid);
+	return prior || wid == g->acked[sector] || is_unknown(g, sector, wid);
 }
 
 static void hist_add(lg *g, uint64_t ns)
 {
-	uint64_t us = ns / 1000;
-	g->hist[us < HIST_US_MAX ? us : HIST_US_MAX]++;
+	uint64_t us = ns / 1000, b;
+
+	b = us < HIST_FINE_US ? us : HIST_FINE_US + (us - HIST_FINE_US) / HIST_COARSE_US;
+	g->hist[b < HIST_BUCKETS ? b : HIST_BUCKETS - 1]++;
 	g->hist_n++;
 	if ((double)us > g->res->lat_max_us)
 		g->res->lat_max_us = (double)us;
@@ -144,12 +151,13 @@ static double hist_pct(const lg *g, double p)
 		return 0;
 	if (want == 0)
 		want = 1;
-	for (uint32_t i = 0; i <= HIST_US_MAX; i++) {
+	for (uint32_t i = 0; i < HIST_BUCKETS; i++) {
 		seen += g->hist[i];
 		if (seen >= want)
-			return i;
+			return i < HIST_FINE_US ? i
+					       : HIST_FINE_US + (double)(i - HIST_FINE_US) * HIST_COARSE_US;
 	}
-	return HIST_US_MAX;
+	return g->res->lat_max_us;
 }
 
 /* ---- connections ------------------------------------------------------ */
@@ -539,7 +547,7 @@ int add_loadgen_run(const add_loadgen_config *cfg, add_loadgen_result *res)
 	g->acked = calloc(cfg->sectors, sizeof(*g->acked));
 	g->inflight = calloc(cfg->sectors, 1);
 	g->unknown = calloc(UNKNOWN_MAX, sizeof(*g->unknown));
-	g->hist = calloc(HIST_US_MAX + 1, sizeof(*g->hist));
+	g->hist = calloc(HIST_BUCKETS, sizeof(*g->hist));
 	if (g->epfd < 0 || !g->conns || !g->acked || !g->inflight || !g->unknown || !g->hist) {
 		fprintf(stderr, "bench: out of memory\n");
 		lg_free(g);

@@ -7,9 +7,10 @@
 #include <string.h>
 
 #define PAGE 4096u
-#define NAME_MAX_LEN 63
+#define NAME_MAX_LEN 127
 #define FILES_MAX 4096	 /* names in one directory */
 #define HANDLES_MAX 1024 /* open handles */
+#define EPOCHS ((uint32_t)(INT32_MAX / HANDLES_MAX))
 #define NO_CRASH_POINT UINT64_MAX
 
 /* ---- sparse page map: page number -> 4 KiB page, linear probing ---- */
@@ -49,12 +50,8 @@ static void pm_put_raw(page_map *pm, uint64_t key, uint8_t *page)
 	pm->count++;
 }
 
-static uint8_t *pm_get_or_alloc(page_map *pm, uint64_t pno)
+static void pm_reserve_one(page_map *pm)
 {
-	uint8_t *p = pm_get(pm, pno);
-
-	if (p)
-		return p;
 	if ((pm->count + 1) * 2 > pm->cap) {
 		page_map n = { 0 };
 
@@ -69,26 +66,37 @@ static uint8_t *pm_get_or_alloc(page_map *pm, uint64_t pno)
 		free(pm->pages);
 		*pm = n;
 	}
+}
+
+static uint8_t *pm_get_or_alloc(page_map *pm, uint64_t pno)
+{
+	uint8_t *p = pm_get(pm, pno);
+
+	if (p)
+		return p;
+	pm_reserve_one(pm);
 	p = calloc(1, PAGE);
 	assert(p);
 	pm_put_raw(pm, pno + 1, p);
 	return p;
 }
 
-/* Backward-shift deletion keeps probe chains intact without tombstones. */
-static void pm_del(page_map *pm, uint64_t pno)
+/* Removes a page and returns it (NULL if absent). Backward-shift deletion
+ * keeps probe chains intact without tombstones. */
+static uint8_t *pm_take(page_map *pm, uint64_t pno)
 {
 	size_t i;
+	uint8_t *page;
 
 	if (pm->cap == 0)
-		return;
+		return NULL;
 	for (i = pm_slot(pno + 1, pm->cap);; i = (i + 1) & (pm->cap - 1)) {
 		if (pm->keys[i] == 0)
-			return;
+			return NULL;
 		if (pm->keys[i] == pno + 1)
 			break;
 	}
-	free(pm->pages[i]);
+	page = pm->pages[i];
 	pm->count--;
 	for (size_t j = (i + 1) & (pm->cap - 1); pm->keys[j]; j = (j + 1) & (pm->cap - 1)) {
 		size_t home = pm_slot(pm->keys[j], pm->cap);
@@ -102,6 +110,15 @@ static void pm_del(page_map *pm, uint64_t pno)
 	}
 	pm->keys[i] = 0;
 	pm->pages[i] = NULL;
+	return page;
+}
+
+/* Puts a page in (replacing and freeing any page already there). */
+static void pm_insert(page_map *pm, uint64_t pno, uint8_t *page)
+{
+	free(pm_take(pm, pno));
+	pm_reserve_one(pm);
+	pm_put_raw(pm, pno + 1, page);
 }
 
 static void pm_free(page_map *pm)
@@ -121,7 +138,9 @@ typedef struct undo_rec {
 	bool is_truncate;
 	uint64_t off, len; /* the range written (write), or [new, old) size (truncate) */
 	uint64_t old_size;
-	uint8_t *old; /* old bytes of [off, min(off+len, old_size)); NULL if none */
+	uint8_t *old; /* write: old bytes of [off, min(off+len, old_size)); NULL if none */
+	page_map cut;  /* truncate: the pages it dropped, whole (sparse) */
+	uint8_t *tail; /* truncate: copy of the page holding the new end, or NULL */
 } undo_rec;
 
 typedef struct inode {
@@ -164,8 +183,9 @@ static void ino_write(inode *f, const uint8_t *buf, uint64_t len, uint64_t off)
 	/* size is the caller's business */
 }
 
-/* Sets the size, dropping pages wholly beyond it and zeroing a partial tail. */
-static void ino_set_size(inode *f, uint64_t size)
+/* Sets the size, dropping pages wholly beyond it (into `cut` if not NULL,
+ * else freed) and zeroing a partial tail. */
+static void ino_set_size_cut(inode *f, uint64_t size, page_map *cut)
 {
 	if (size < f->size) {
 		uint64_t first_dead = (size + PAGE - 1) / PAGE;
@@ -174,14 +194,28 @@ static void ino_set_size(inode *f, uint64_t size)
 		if (last - first_dead > f->pm.count * 2) {
 			/* Sparse: walk the map instead of the range. */
 			for (size_t i = 0; i < f->pm.cap;) {
-				if (f->pm.keys[i] && f->pm.keys[i] - 1 >= first_dead)
-					pm_del(&f->pm, f->pm.keys[i] - 1); /* may shift into i */
-				else
+				uint64_t pno = f->pm.keys[i] - 1;
+
+				if (f->pm.keys[i] && pno >= first_dead) {
+					uint8_t *page = pm_take(&f->pm, pno); /* may shift into i */
+
+					if (cut)
+						pm_insert(cut, pno, page);
+					else
+						free(page);
+				} else {
 					i++;
+				}
 			}
 		} else {
-			for (uint64_t p = first_dead; p < last; p++)
-				pm_del(&f->pm, p);
+			for (uint64_t p = first_dead; p < last; p++) {
+				uint8_t *page = pm_take(&f->pm, p);
+
+				if (page && cut)
+					pm_insert(cut, p, page);
+				else
+					free(page);
+			}
 		}
 		if (size % PAGE) {
 			uint8_t *p = pm_get(&f->pm, size / PAGE);
@@ -193,10 +227,18 @@ static void ino_set_size(inode *f, uint64_t size)
 	f->size = size;
 }
 
+static void ino_set_size(inode *f, uint64_t size)
+{
+	ino_set_size_cut(f, size, NULL);
+}
+
 static void undo_free(undo_rec *u)
 {
 	free(u->old);
 	u->old = NULL;
+	free(u->tail);
+	u->tail = NULL;
+	pm_free(&u->cut);
 }
 
 static undo_rec *undo_push(inode *f)
@@ -222,14 +264,22 @@ static void undo_commit(inode *f, uint64_t upto)
 }
 
 /* Undoes the bytes [off + keep, off + len) of a write (keep = 0: all of it). */
-static void undo_apply(inode *f, const undo_rec *u, uint64_t keep)
+static void undo_apply(inode *f, undo_rec *u, uint64_t keep)
 {
 	if (u->is_truncate) {
 		if (u->old_size < f->size)
 			ino_set_size(f, u->old_size);
 		f->size = u->old_size;
-		if (u->old)
-			ino_write(f, u->old, u->len, u->off);
+		/* Give the dropped pages back (moved, not copied). */
+		for (size_t i = 0; i < u->cut.cap; i++) {
+			if (u->cut.keys[i]) {
+				pm_insert(&f->pm, u->cut.keys[i] - 1, u->cut.pages[i]);
+				u->cut.pages[i] = NULL;
+			}
+		}
+		pm_free(&u->cut);
+		if (u->tail)
+			memcpy(pm_get_or_alloc(&f->pm, u->off / PAGE), u->tail, PAGE);
 		return;
 	}
 	uint64_t from = u->off + keep, end = u->off + u->len;
@@ -367,6 +417,7 @@ struct add_sim_disk {
 	dirop *dirlog;
 	size_t n_dirlog, cap_dirlog;
 	inode *handles[HANDLES_MAX];
+	uint32_t epoch; /* crashes so far, modulo EPOCHS */
 	pending_flush *flushes;
 	size_t n_flushes, cap_flushes;
 	bool fail_next;
@@ -392,13 +443,18 @@ static uint64_t rng_below(add_sim_disk *d, uint64_t n)
 }
 
 /* Counts one mutating operation; returns its index. */
-static uint64_t op_begin(add_sim_disk *d, const char *op, const char *name)
+static uint64_t op_begin2(add_sim_disk *d, const char *op, const char *name, const char *to)
 {
 	uint64_t seq = ++d->op_count;
 
 	if (d->trace)
-		d->trace(d->trace_arg, seq, op, name ? name : "");
+		d->trace(d->trace_arg, seq, op, name ? name : ".", to);
 	return seq;
+}
+
+static uint64_t op_begin(add_sim_disk *d, const char *op, const char *name)
+{
+	return op_begin2(d, op, name, NULL);
 }
 
 static bool op_lost(const add_sim_disk *d, uint64_t seq)
@@ -413,11 +469,14 @@ static bool name_ok(const char *name)
 	return n > 0 && n <= NAME_MAX_LEN && !strchr(name, '/');
 }
 
+/* A handle is slot + HANDLES_MAX * epoch; a crash starts a new epoch, so a
+ * handle from before it is never mistaken for a later one (an owner closing
+ * its store after a crash must not touch files opened since). */
 static inode *handle_get(add_sim_disk *d, int h)
 {
-	if (h < 0 || h >= HANDLES_MAX)
+	if (h < 0 || (uint32_t)h / HANDLES_MAX != d->epoch)
 		return NULL;
-	return d->handles[h];
+	return d->handles[h % HANDLES_MAX];
 }
 
 static const char *handle_name(add_sim_disk *d, int h)
@@ -509,7 +568,7 @@ static int sd_open(void *ctx, const char *name, bool create)
 		dirlog_push(d, seq, DIROP_CREATE, name, NULL, f);
 	}
 	d->handles[h] = f;
-	return h;
+	return h + (int)(d->epoch * HANDLES_MAX);
 }
 
 static int sd_close(void *ctx, int h)
@@ -518,7 +577,7 @@ static int sd_close(void *ctx, int h)
 
 	if (!handle_get(d, h))
 		return -EBADF;
-	d->handles[h] = NULL;
+	d->handles[h % HANDLES_MAX] = NULL;
 	return 0;
 }
 
@@ -581,12 +640,18 @@ static int sd_truncate(void *ctx, int h, uint64_t size)
 	u->old_size = f->size;
 	u->off = size;
 	if (size < f->size) {
+		const uint8_t *p = size % PAGE ? pm_get(&f->pm, size / PAGE) : NULL;
+
 		u->len = f->size - size;
-		u->old = malloc(u->len);
-		assert(u->old);
-		ino_read(f, u->old, u->len, size);
+		if (p) {
+			u->tail = malloc(PAGE);
+			assert(u->tail);
+			memcpy(u->tail, p, PAGE);
+		}
+		ino_set_size_cut(f, size, &u->cut);
+	} else {
+		ino_set_size(f, size);
 	}
-	ino_set_size(f, size);
 	return 0;
 }
 
@@ -651,7 +716,7 @@ static int sd_rename(void *ctx, const char *from, const char *to)
 	e = dir_find(&d->written, from);
 	if (!e)
 		return -ENOENT;
-	uint64_t seq = op_begin(d, "rename", from);
+	uint64_t seq = op_begin2(d, "rename", from, to);
 	inode *ino = e->ino;
 
 	dir_remove(&d->written, from);
@@ -856,6 +921,7 @@ void add_sim_disk_crash(add_sim_disk *d)
 
 	d->n_flushes = 0;
 	memset(d->handles, 0, sizeof(d->handles));
+	d->epoch = (d->epoch + 1) % EPOCHS;
 	for (inode *f = d->inodes; f; f = f->next)
 		crash_inode(d, f);
 	while (live < d->n_dirlog && d->dirlog[live].seq <= d->crash_after)
@@ -875,13 +941,15 @@ void add_sim_disk_crash(add_sim_disk *d)
 	gc_inodes(d);
 }
 
+void add_sim_disk_set_crash_mode(add_sim_disk *d, add_sim_crash_mode mode)
+{
+	d->mode = mode;
+}
+
 void add_sim_disk_crash_mode(add_sim_disk *d, add_sim_crash_mode mode)
 {
-	add_sim_crash_mode saved = d->mode;
-
 	d->mode = mode;
 	add_sim_disk_crash(d);
-	d->mode = saved;
 }
 
 uint64_t add_sim_disk_op_count(const add_sim_disk *d)

@@ -64,8 +64,13 @@ bool add_sim_disk_complete_one(add_sim_disk *d);
 /* The next flush reports -EIO (and makes nothing durable). */
 void add_sim_disk_fail_next_flush(add_sim_disk *d);
 
-/* Power cut (see above). Handles become invalid; the disk is usable again. */
+/* Power cut (see above) with the disk's crash mode (default RANDOM). Handles
+ * become invalid; the disk is usable again. */
 void add_sim_disk_crash(add_sim_disk *d);
+/* Sets the crash mode of later add_sim_disk_crash() calls. */
+void add_sim_disk_set_crash_mode(add_sim_disk *d, add_sim_crash_mode mode);
+/* Power cut with `mode`, which also becomes the disk's crash mode (so on a
+ * fresh disk it just sets the mode). */
 void add_sim_disk_crash_mode(add_sim_disk *d, add_sim_crash_mode mode);
 
 /* Recorder. */
@@ -75,8 +80,10 @@ uint64_t add_sim_disk_op_count(const add_sim_disk *d);
 void add_sim_disk_set_crash_after(add_sim_disk *d, uint64_t k);
 /* True once more than k operations were issued with a crash point k. */
 bool add_sim_disk_past_crash_point(const add_sim_disk *d);
+/* `name` is the file (the directory: "."); `to` is the new name of a rename,
+ * else NULL. */
 typedef void (*add_sim_disk_trace_fn)(void *arg, uint64_t op_index, const char *op,
-				      const char *name);
+				      const char *name, const char *to);
 void add_sim_disk_set_trace(add_sim_disk *d, add_sim_disk_trace_fn fn, void *arg);
 
 /* Flushes issued so far (sync + sync_async; not sync_dir). */

@@ -131,7 +131,7 @@ Test(sector_store_posix, disk_space_once_idle_is_within_1_1_times_the_written_se
 		memset(buf, (int)(i & 0xff) | 1, sizeof(buf));
 		/* spread over the whole 2^21-sector device */
 		cr_assert_eq(ops->store(f.store, (i * 2654435761u) % N_SECTORS, 1, 1, buf, i), 0);
-		if (i % 256 == 255)
+		if (i % 1024 == 1023)
 			drain(&f);
 	}
 	drain(&f);

@@ -511,3 +511,54 @@ Test(wire_stream, data_of_a_buffered_message_points_into_the_decoder)
 	cr_assert_eq(m.peer.data, d.buf + 48);
 	cr_assert_arr_eq(m.peer.data, sector_a, 4096);
 }
+
+Test(wire_stream, client_mode_response_split_at_every_byte_boundary_decodes_once)
+{
+	static uint8_t s[4144 + 48];
+	size_t n = put_rsp(s, ADD_TYPE_READ_RESPONSE, ADD_STATUS_OK, 21);
+	n += put_rsp(s + n, ADD_TYPE_READ_RESPONSE, ADD_STATUS_INVALID_SECTOR_INDEX, 22);
+	for (size_t split = 0; split <= n; split++) {
+		add_wire_decoder d = client_dec();
+		cr_assert_eq(feed_split(&d, s, n, split), 2, "split at %zu", split);
+		cr_assert(gots[0].m.hmac_ok && gots[1].m.hmac_ok);
+		cr_assert_eq(gots[0].m.rsp.request, 21);
+		cr_assert_arr_eq(gots[0].data, sector_a, 4096);
+		cr_assert_eq(gots[1].m.rsp.request, 22);
+		cr_assert_not(gots[1].has_data);
+	}
+}
+
+Test(wire_stream, custom_types_from_0x80_are_invalid_for_the_decoder)
+{
+	uint8_t s[8 + 64];
+	memcpy(s, "atdd\0\0\x01\x80", 8);
+	size_t n = 8 + put_peer(s + 8, ADD_TYPE_READ_PROC, 1);
+	add_wire_decoder d = process_dec();
+	cr_assert_eq(feed_all(&d, s, n, 0), 1);
+	cr_assert_eq(d.stats.invalid_types, 1);
+	cr_assert_eq(gots[0].m.peer.type, ADD_TYPE_READ_PROC);
+}
+
+Test(wire_stream, stats_account_for_every_byte_fed)
+{
+	static uint8_t s[16 + 8 + 4152 + 64 + 3];
+	size_t n = 0;
+	memcpy(s, "0123456789abcdef", 16); /* 16 skipped */
+	n += 16;
+	memcpy(s + n, "atdd\0\0\0\x47", 8); /* one invalid type */
+	n += 8;
+	size_t w = put_write_cmd(s + n, 1, 1);
+	s[n + 30] ^= 1; /* bad HMAC */
+	n += w;
+	n += put_peer(s + n, ADD_TYPE_ACK, 2);
+	memcpy(s + n, "atd", 3); /* kept buffered */
+	n += 3;
+	add_wire_decoder d = process_dec();
+	cr_assert_eq(feed_all(&d, s, n, 13), 2);
+	cr_assert_eq(d.stats.skipped_bytes, 16);
+	cr_assert_eq(d.stats.invalid_types, 1);
+	cr_assert_eq(d.stats.messages, 2);
+	cr_assert_eq(d.stats.bad_hmac, 1);
+	cr_assert_eq(d.have, 3);
+	cr_assert_eq(d.stats.skipped_bytes + 8 * d.stats.invalid_types + w + 64 + d.have, n);
+}

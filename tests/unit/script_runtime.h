@@ -1,0 +1,139 @@
+/*
+ * tests/unit/script_runtime: a scripted, deterministic runtime for the node
+ * tests. N processes of the real core (add_node), a network that is a plain
+ * list of messages the test delivers, drops, duplicates or reorders by hand,
+ * a fake clock, and per process an in-memory store (store_ops) whose
+ * completions the test releases (or lets run automatically). A crash
+ * destroys a node and keeps only the durable part of its store; a restart
+ * creates a new node over it.
+ *
+ * Linked into every unit test binary: every name starts with srt_.
+ */
+#ifndef SRT_SCRIPT_RUNTIME_H
+#define SRT_SCRIPT_RUNTIME_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "node.h"
+
+#define SRT_PROCS_MAX 8
+
+typedef struct srt_msg {
+	uint8_t from, to;
+	uint8_t type; /* byte 7 of the message */
+	size_t len;
+	uint8_t *bytes;
+} srt_msg;
+
+typedef struct srt_reply {
+	uint8_t proc; /* rank of the process that answered */
+	uint64_t conn;
+	uint8_t type, status;
+	uint64_t request;
+	size_t len;
+	bool hmac_ok;
+	uint8_t data[ADD_SECTOR_SIZE]; /* READ ok */
+} srt_reply;
+
+typedef struct srt_sector {
+	uint64_t sector, ts;
+	uint8_t wr;
+	uint8_t data[ADD_SECTOR_SIZE];
+} srt_sector;
+
+typedef struct srt_store {
+	srt_sector *cur, *dur; /* submitted / durable (sparse, unsorted) */
+	size_t n_cur, n_dur, cap_cur, cap_dur;
+	struct srt_pending {
+		srt_sector s;
+		uint64_t cookie;
+	} *pending; /* FIFO of stores not yet durable */
+	size_t n_pending, cap_pending;
+	bool auto_complete; /* stores durable right after the event that made them */
+	uint64_t stores_total;
+} srt_store;
+
+typedef struct srt_world srt_world;
+
+typedef struct srt_proc {
+	srt_world *w;
+	uint8_t rank;
+	add_node *node; /* NULL while crashed */
+	srt_store store;
+	add_io io;
+	uint64_t incarnations;
+	uint64_t peer_sends; /* send_peer calls */
+} srt_proc;
+
+struct srt_world {
+	uint8_t n;
+	add_node_config cfg; /* rank filled per process */
+	srt_proc procs[SRT_PROCS_MAX + 1]; /* by rank */
+	srt_msg *msgs;
+	size_t n_msgs, cap_msgs;
+	srt_reply *replies;
+	size_t n_replies, cap_replies;
+	uint64_t now_ns;
+	bool link_down[SRT_PROCS_MAX + 1][SRT_PROCS_MAX + 1]; /* [from][to]: dropped at send */
+	uint64_t log_warnings; /* WARN or ERROR lines */
+};
+
+/* n processes, all up, auto-completing stores. */
+srt_world *srt_new(uint8_t n, uint64_t n_sectors);
+void srt_free(srt_world *w);
+add_node *srt_node(srt_world *w, uint8_t rank);
+srt_store *srt_store_of(srt_world *w, uint8_t rank);
+
+void srt_crash(srt_world *w, uint8_t rank);
+void srt_restart(srt_world *w, uint8_t rank);
+
+/* Client commands (signed with the client key, through add_node_on_bytes). */
+void srt_client_read(srt_world *w, uint8_t rank, uint64_t conn, uint64_t request,
+		     uint64_t sector);
+void srt_client_write(srt_world *w, uint8_t rank, uint64_t conn, uint64_t request,
+		      uint64_t sector, const uint8_t data[ADD_SECTOR_SIZE]);
+/* The same with a corrupted tag. */
+void srt_client_bad_hmac(srt_world *w, uint8_t rank, uint64_t conn, uint64_t request,
+			 uint8_t type, uint64_t sector);
+/* The reply to (rank, request), or NULL. */
+const srt_reply *srt_reply_for(const srt_world *w, uint8_t rank, uint64_t request);
+
+/* Network. Index-based; messages keep send order. */
+const srt_msg *srt_msg_at(const srt_world *w, size_t i);
+/* First message matching (type, from, to); 0 = any. -1 if none. */
+long srt_find(const srt_world *w, uint8_t type, uint8_t from, uint8_t to);
+size_t srt_count(const srt_world *w, uint8_t type, uint8_t from, uint8_t to);
+void srt_deliver(srt_world *w, size_t i); /* to a crashed process: lost */
+void srt_drop(srt_world *w, size_t i);
+void srt_dup(srt_world *w, size_t i); /* appends a copy */
+/* Delivers messages in order and (for auto stores) completes stores until
+ * nothing is left; returns the number of steps. */
+size_t srt_run(srt_world *w);
+/* Delivers everything currently queued, in reverse order, once. */
+void srt_deliver_all_reversed(srt_world *w);
+
+/* Store. */
+size_t srt_store_pending(const srt_world *w, uint8_t rank);
+/* Completes the oldest pending store of `rank`; false if none. */
+bool srt_store_complete(srt_world *w, uint8_t rank);
+/* Durable / current (submitted) (ts, wr, data) of a sector; data may be NULL. */
+void srt_durable(const srt_world *w, uint8_t rank, uint64_t sector, uint64_t *ts, uint8_t *wr,
+		 uint8_t *data);
+void srt_current(const srt_world *w, uint8_t rank, uint64_t sector, uint64_t *ts, uint8_t *wr,
+		 uint8_t *data);
+
+/* Puts a durable (ts, wr, data) in a process's store (test setup). */
+void srt_seed(srt_world *w, uint8_t rank, uint64_t sector, uint64_t ts, uint8_t wr,
+	      const uint8_t data[ADD_SECTOR_SIZE]);
+/* Restarts every process with w->cfg (after a test changed it). */
+void srt_reconfigure(srt_world *w);
+
+/* Clock: advances and ticks every live node. */
+void srt_advance(srt_world *w, uint64_t ns);
+
+void srt_fill(uint8_t data[ADD_SECTOR_SIZE], uint8_t seed);
+add_node_stats srt_stats(const srt_world *w, uint8_t rank);
+
+#endif /* SRT_SCRIPT_RUNTIME_H */

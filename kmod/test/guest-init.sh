@@ -194,6 +194,23 @@ check io_completes_with_a_stopped_process "I/O failed or data differs with proce
 figure stopped_process_write_read_1MiB_seconds \
 	"$(awk -v a=$t0 -v b=$(now_cs) 'BEGIN { print (b - a) / 100 }')"
 
+# Readers in parallel, with requests of 1 to 64 sectors, over what the kill -9
+# test wrote: replies of many requests interleave on the connections.
+parallel_test() {
+	for bs in 4096 16384 65536 262144; do
+		dd if=/dev/atdd bs=$bs skip=$((8388608 / bs)) count=$((1048576 / bs)) iflag=direct \
+			2>/dev/null > /tmp/par$bs &
+		eval P$bs=\$!
+	done
+	rc=0
+	for bs in 4096 16384 65536 262144; do
+		eval wait \$P$bs || rc=1
+		cmp -s /tmp/par$bs /tmp/rand1m || { echo "bs=$bs differs"; rc=1; }
+	done
+	return $rc
+}
+check parallel_readers_read_exact "a parallel read failed or differs" parallel_test
+
 # ---- throughput (a figure, not a test) ------------------------------------
 seq_io() { # seq_io NAME BLOCKS DD-ARGS...: BLOCKS of 4 KiB
 	n=$1; blocks=$2; shift 2

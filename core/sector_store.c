@@ -897,8 +897,9 @@ static int create_files(add_sector_store *s)
 	    (rc = open_file(s, JOURNAL_NAME[1], &s->j[1].h)) < 0 ||
 	    (rc = open_file(s, "journal-a.new", &s->j[0].h)) < 0)
 		return rc;
-	if ((rc = s->disk->truncate(s->disk->ctx, s->h_data, 0)) < 0 ||
-	    (rc = s->disk->truncate(s->disk->ctx, s->h_meta, 0)) < 0)
+	/* An empty meta is an empty store, whatever "data" holds: data is not
+	 * truncated, so a runtime may preallocate it (contiguous blocks). */
+	if ((rc = s->disk->truncate(s->disk->ctx, s->h_meta, 0)) < 0)
 		return rc;
 	s->j[0].gen = s->j[1].gen = 0;
 	if ((rc = journal_reset(s, 0, true)) < 0 || (rc = journal_reset(s, 1, true)) < 0)

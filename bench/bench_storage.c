@@ -10,7 +10,8 @@
  *
  * Files live in a fresh directory under /var/tmp (removed at the end).
  * Environment: BENCH_SECONDS (per throughput run, default 1.5),
- * BENCH_RECOVERY_SECTORS (default 1000000).
+ * BENCH_RECOVERY_SECTORS (default 1000000), BENCH_VERBOSE (prints the time
+ * of each closing checkpoint). About 15-25 s in all on this machine.
  */
 #include <errno.h>
 #include <fcntl.h>

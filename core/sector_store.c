@@ -411,6 +411,47 @@ static int write_home(add_sector_store *s, uint64_t sector, uint32_t slot, uint6
 	return write_meta_slot(s, slot, sector, ts, wr);
 }
 
+#define META_RUN_MAX 256
+
+/* Writes a flushed batch home (page cache): one pwrite per record into
+ * data; meta entries of consecutive slots (the first writes of new sectors,
+ * which take slots in order) in one pwrite. Order is kept: a record never
+ * overtakes an earlier one of its slot. */
+static int write_batch_home(add_sector_store *s, const batch *b)
+{
+	uint8_t run[META_RUN_MAX * META_ENTRY_SIZE];
+	size_t run_len = 0;
+	uint64_t run_slot = 0;
+	int64_t rc;
+
+	for (size_t i = 0; i <= b->n; i++) {
+		const uint8_t *r = b->recs + i * JREC_SIZE;
+		uint32_t slot = i < b->n ? get_u32(r + 40) : 0;
+
+		if (run_len > 0 && (i == b->n || slot != run_slot + run_len ||
+				    run_len == META_RUN_MAX)) {
+			rc = s->disk->pwrite(s->disk->ctx, s->h_meta, run, run_len * META_ENTRY_SIZE,
+					     run_slot * META_ENTRY_SIZE);
+			if (rc < 0)
+				return (int)rc;
+			run_len = 0;
+		}
+		if (i == b->n)
+			break;
+		uint64_t sector = get_u64(r + 24);
+
+		rc = s->disk->pwrite(s->disk->ctx, s->h_data, r + JREC_HDR_SIZE, SECTOR,
+				     sector * SECTOR);
+		if (rc < 0)
+			return (int)rc;
+		if (run_len == 0)
+			run_slot = slot;
+		meta_encode(run + run_len * META_ENTRY_SIZE, sector, get_u64(r + 32), r[44]);
+		run_len++;
+	}
+	return 0;
+}
+
 /* ---- group commit and checkpoints ---- */
 
 static const char *const JOURNAL_NAME[2] = { "journal-a", "journal-b" };
@@ -528,14 +569,9 @@ static void flush_done(void *arg, int result)
 		if (s->cfg.on_durable)
 			s->cfg.on_durable(s->cfg.arg, b->cookies[i]);
 	}
-	for (size_t i = 0; i < b->n; i++) {
-		const uint8_t *r = b->recs + i * JREC_SIZE;
-
-		if (write_home(s, get_u64(r + 24), get_u32(r + 40), get_u64(r + 32), r[44],
-			       r + JREC_HDR_SIZE) < 0) {
-			store_fatal(s, "sector store: home write failed");
-			return;
-		}
+	if (write_batch_home(s, b) < 0) {
+		store_fatal(s, "sector store: home write failed");
+		return;
 	}
 	batch_clear(b);
 	s->flushing = false;

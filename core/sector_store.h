@@ -86,7 +86,9 @@ const add_store_ops *add_sector_store_ops(void);
  * calls it once per event-loop iteration (before sleeping). */
 void add_sector_store_kick(add_sector_store *s);
 
-/* True when nothing is pending or in flight. */
+/* True when nothing is pending or in flight. (A batch made durable is
+ * written home by the next kick(), overlapped with the next batch's flush
+ * if there is one; until then the store is not idle.) */
 bool add_sector_store_idle(const add_sector_store *s);
 
 /* Number of distinct sectors ever stored (durable or pending). */

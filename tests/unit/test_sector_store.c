@@ -180,6 +180,7 @@ Test(sector_store, on_durable_comes_only_after_the_flush_completes)
 	cr_assert(add_sim_disk_complete_one(h.disk));
 	cr_assert_eq(h.n_durable, 1);
 	cr_assert_eq(h.durable[0], 42);
+	add_sector_store_kick(h.store); /* writes the batch home */
 	cr_assert(add_sector_store_idle(h.store));
 	teardown(&h);
 }

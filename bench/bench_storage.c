@@ -225,7 +225,8 @@ static double bench_store(add_posix_disk *pd, unsigned inflight, uint64_t *seed)
 
 			memcpy(data, seed, sizeof(*seed));
 			r.submit_t[r.submitted % LAT_MAX] = now_s();
-			if (ops->store(r.store, sector, r.submitted + 1, 1, data, r.submitted) < 0) {
+			if (ops->store(r.store, sector, r.submitted + 1, 1, data,
+				       r.submitted) < 0) {
 				fprintf(stderr, "bench_storage: store refused\n");
 				exit(1);
 			}

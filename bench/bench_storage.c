@@ -192,6 +192,8 @@ static void loop_once(add_posix_disk *pd, run *r)
 	struct pollfd p = { .fd = add_posix_disk_event_fd(pd), .events = POLLIN };
 
 	add_sector_store_kick(r->store);
+	if (add_posix_disk_pending(pd) == 0)
+		return; /* nothing to wait for */
 	if (poll(&p, 1, 1000) < 0 && errno != EINTR)
 		die("poll");
 	add_posix_disk_dispatch(pd);

@@ -1,6 +1,7 @@
 /* runtime-real/net: see net.h. */
 #include "net.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netdb.h>
@@ -35,6 +36,23 @@ static int resolve(const add_hostport *hp, int flags, add_sockaddr *out, char *e
 	char port[8];
 	int rc;
 
+	/* Numeric addresses need no resolver (nor NSS modules, which a static
+	 * addd in an initramfs does not have). */
+	memset(&out->ss, 0, sizeof(out->ss));
+	struct sockaddr_in *v4 = (struct sockaddr_in *)&out->ss;
+	struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)&out->ss;
+	if (inet_pton(AF_INET, hp->host, &v4->sin_addr) == 1) {
+		v4->sin_family = AF_INET;
+		v4->sin_port = htons(hp->port);
+		out->len = sizeof(*v4);
+		return 0;
+	}
+	if (inet_pton(AF_INET6, hp->host, &v6->sin6_addr) == 1) {
+		v6->sin6_family = AF_INET6;
+		v6->sin6_port = htons(hp->port);
+		out->len = sizeof(*v6);
+		return 0;
+	}
 	snprintf(port, sizeof(port), "%u", hp->port);
 	rc = getaddrinfo(hp->host, port, &hints, &res);
 	if (rc != 0 || res == NULL) {

@@ -9,6 +9,7 @@
 #include <netinet/tcp.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 int add_net_set_nonblock(int fd)
@@ -125,7 +126,7 @@ int add_net_connect_result(int fd)
 	return -e;
 }
 
-int add_net_connect_blocking(const add_hostport *hp, char *err, size_t err_len)
+int add_net_connect_blocking(const add_hostport *hp, int timeout_ms, char *err, size_t err_len)
 {
 	add_sockaddr a;
 	int fd;
@@ -136,6 +137,12 @@ int add_net_connect_blocking(const add_hostport *hp, char *err, size_t err_len)
 	if (fd < 0) {
 		snprintf(err, err_len, "socket: %s", strerror(errno));
 		return -1;
+	}
+	if (timeout_ms > 0) {
+		struct timeval tv = {.tv_sec = timeout_ms / 1000,
+				     .tv_usec = (timeout_ms % 1000) * 1000};
+		(void)setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+		(void)setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	}
 	if (connect(fd, (struct sockaddr *)&a.ss, a.len) != 0) {
 		snprintf(err, err_len, "cannot connect to %s:%u: %s", hp->host, hp->port,

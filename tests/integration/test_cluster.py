@@ -234,6 +234,24 @@ def garbage_and_an_invalid_type_before_a_command_are_skipped(ctx):
 
 
 @test
+def a_megabyte_of_random_bytes_then_a_command_is_answered(ctx):
+    cl = ctx.three
+    rng = random.Random(11)
+    junk = bytes(rng.getrandbits(8) for _ in range(1 << 20))
+    half = cl.client(1)
+    half.send(encode_cmd(cl.ckey, WRITE, 1, 1, ZERO)[:1000])  # then hang up mid-message
+    half.close()
+    c = cl.client(1)
+    c.send(junk + encode_cmd(cl.ckey, READ, 4242, 2))
+    r = c.recv_response()
+    while r.request != 4242:  # commands hidden in the junk would be answered too
+        r = c.recv_response()
+    check(r.tag_ok and r.status == OK, "bad reply %r" % r)
+    c.close()
+    check(all(p.poll() is None for p in cl.procs.values()), "a process died")
+
+
+@test
 def nonzero_command_padding_is_accepted(ctx):
     cl = ctx.three
     c = cl.client(1)

@@ -234,6 +234,24 @@ def garbage_and_an_invalid_type_before_a_command_are_skipped(ctx):
 
 
 @test
+def a_megabyte_of_random_bytes_then_a_command_is_answered(ctx):
+    cl = ctx.three
+    rng = random.Random(11)
+    junk = bytes(rng.getrandbits(8) for _ in range(1 << 20))
+    half = cl.client(1)
+    half.send(encode_cmd(cl.ckey, WRITE, 1, 1, ZERO)[:1000])  # then hang up mid-message
+    half.close()
+    c = cl.client(1)
+    c.send(junk + encode_cmd(cl.ckey, READ, 4242, 2))
+    r = c.recv_response()
+    while r.request != 4242:  # commands hidden in the junk would be answered too
+        r = c.recv_response()
+    check(r.tag_ok and r.status == OK, "bad reply %r" % r)
+    c.close()
+    check(all(p.poll() is None for p in cl.procs.values()), "a process died")
+
+
+@test
 def nonzero_command_padding_is_accepted(ctx):
     cl = ctx.three
     c = cl.client(1)
@@ -626,6 +644,21 @@ def addctl_reports_status_and_connection_errors(ctx):
                         "--client-key-file", cl.ckey_path, "--sector", "1"],
                        capture_output=True, text=True)
     check(p.returncode != 0 and "connect" in p.stderr, "got %r" % p.stderr)
+
+
+@test
+def addctl_gives_up_after_its_timeout_without_a_majority(ctx):
+    cl = Cluster(2, sectors=16)
+    ctx.extra.append(cl)
+    cl.start(1)  # rank 2 never starts: no majority
+    t0 = time.monotonic()
+    p = subprocess.run([os.path.join(BUILD, "addctl"), "write", "--peer",
+                        "127.0.0.1:%d" % cl.ports[0], "--client-key-file", cl.ckey_path,
+                        "--sector", "1", "--timeout", "1"], input=b"x",
+                       capture_output=True, text=False, timeout=20)
+    dt = time.monotonic() - t0
+    check(p.returncode != 0 and b"no reply" in p.stderr, "got %r" % p.stderr)
+    check(dt < 5, "gave up only after %.1f s" % dt)
 
 
 @test

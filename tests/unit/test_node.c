@@ -793,3 +793,46 @@ Test(node, the_client_bound_is_soft_commands_already_read_are_accepted)
 	srt_run(w);
 	cr_assert_not_null(srt_reply_for(w, 1, 2));
 }
+
+Test(node, stray_replies_and_transport_acks_create_nothing)
+{
+	uint8_t v[ADD_SECTOR_SIZE];
+	add_peer_msg m = { .rank = 2, .sector = 3, .ts = 1, .wr = 2, .data = v };
+
+	w = srt_new(3, 16);
+	srt_fill(v, 24);
+	m.type = ADD_TYPE_VALUE;
+	add_node_on_peer_message(srt_node(w, 1), &m, true);
+	m.type = ADD_TYPE_ACK;
+	m.data = NULL;
+	add_node_on_peer_message(srt_node(w, 1), &m, true);
+	for (uint8_t t = ADD_TYPE_READ_PROC_TACK; t <= ADD_TYPE_ACK_TACK; t++) {
+		m.type = t;
+		add_node_on_peer_message(srt_node(w, 1), &m, true);
+	}
+	cr_assert_eq(srt_stats(w, 1).registers_active, 0);
+	cr_assert_eq(srt_stats(w, 1).peer_msgs_dropped, 0, "valid, merely stale or unused");
+	cr_assert_eq(w->n_msgs, 0);
+	cr_assert_eq(srt_store_of(w, 1)->stores_total, 0);
+}
+
+Test(node, internal_message_for_a_sector_out_of_range_is_dropped)
+{
+	add_peer_msg m = { .type = ADD_TYPE_READ_PROC, .rank = 2, .sector = 16 };
+
+	w = srt_new(3, 16);
+	add_node_on_peer_message(srt_node(w, 1), &m, true);
+	cr_assert_eq(w->n_msgs, 0, "no VALUE");
+	cr_assert_eq(srt_stats(w, 1).peer_msgs_dropped, 1);
+}
+
+Test(node, a_sector_never_written_reads_as_zeros_everywhere)
+{
+	uint8_t zero[ADD_SECTOR_SIZE] = { 0 };
+
+	w = srt_new(3, ADD_N_SECTORS_MAX);
+	expect_read(1, 1, ADD_N_SECTORS_MAX - 1, zero);
+	expect_read(3, 2, 0, zero);
+	for (uint8_t p = 1; p <= 3; p++)
+		cr_assert_eq(srt_store_of(w, p)->stores_total, 0, "reading stored nothing");
+}

@@ -17,7 +17,7 @@ while IFS= read -r line; do
   fi
 done < <(grep -HE '^[[:space:]]*#[[:space:]]*include' core/*.c core/*.h)
 
-allowed_syms='^(malloc|calloc|realloc|free|memcpy|memmove|memset|memcmp|memchr|strlen|strcmp|strncmp|strchr|strrchr|strnlen|strstr|strtoul|strtoull|strtol|strtoll|snprintf|vsnprintf|abort|qsort|bsearch|__assert_fail|__stack_chk_fail|__memcpy_chk|__memset_chk|__memmove_chk|__snprintf_chk|__vsnprintf_chk|__ctype_b_loc|__ctype_tolower_loc|__ctype_toupper_loc|__errno_location|__isoc99_sscanf|__isoc23_strtoul|__isoc23_strtoull|__isoc23_strtol|__isoc23_strtoll|CRYPTO_memcmp|(EVP|HMAC|OSSL|ERR|OPENSSL|SHA256|CRYPTO)_[A-Za-z0-9_]+|_GLOBAL_OFFSET_TABLE_|__ubsan_[a-z0-9_]+|__asan_[a-z0-9_]+|__sanitizer_[a-z0-9_]+)$'
+allowed_syms='^(malloc|calloc|realloc|free|memcpy|memmove|memset|memcmp|memchr|strlen|strcmp|strncmp|strchr|strrchr|strnlen|strstr|strtoul|strtoull|strtol|strtoll|snprintf|vsnprintf|abort|qsort|bsearch|__assert_fail|__stack_chk_fail|__memcpy_chk|__memset_chk|__memmove_chk|__snprintf_chk|__vsnprintf_chk|__ctype_b_loc|__ctype_tolower_loc|__ctype_toupper_loc|__errno_location|__isoc99_sscanf|__isoc23_strtoul|__isoc23_strtoull|__isoc23_strtol|__isoc23_strtoll|CRYPTO_memcmp|(EVP|HMAC|OSSL|ERR|OPENSSL|SHA256|CRYPTO)_[A-Za-z0-9_]+|_GLOBAL_OFFSET_TABLE_|__ubsan_[a-z0-9_]+|__asan_[a-z0-9_]+|__sanitizer_[a-z0-9_]+|__cpu_model|__cpu_indicator_init)$'
 if [[ -f "$lib" ]]; then
   defined=$(nm -g --defined-only "$lib" 2>/dev/null | awk 'NF==3{print $3}' | sort -u)
   while IFS= read -r sym; do

@@ -98,6 +98,7 @@ static void start(add_register *r, const add_reg_env *env, add_op *op)
 	assert(op->phase == ADD_PHASE_QUEUED);
 	clear_lists(op);
 	op->have_max = false;
+	op->have_min = false;
 	op->phase = ADD_PHASE_READ; /* reading := TRUE / writing := TRUE */
 	env->broadcast_read_proc(env->ctx, r, op);
 }
@@ -163,6 +164,36 @@ static void store_then_broadcast(add_register *r, const add_reg_env *env, add_op
 	op->phase = ADD_PHASE_STORING;
 }
 
+/* A read may return without its write-back when the write-back could not
+ * change anything: every reply of its read majority (the peers' VALUEs and
+ * the own value taken now) carries the same (ts, wr), and each is durable at
+ * its process. Peers answer VALUE only from durable state (a replica defers
+ * VALUE while any store of the sector is in flight: add_reg_on_read_proc),
+ * and the own value is durable when no own store of the sector is in flight.
+ *
+ * Why it stays linearizable: the write-back's only effect is that a majority
+ * holds >= (ts, wr) durably when the read returns (its ACKs say exactly that).
+ * Here a majority already does: durable states only grow (a replica stores
+ * only newer tags, and a restart recovers the durable state), so it still
+ * does when the read returns. Any later operation's read majority intersects
+ * it and sees >= (ts, wr), as after a write-back; and one (ts, wr) names one
+ * value (the writer stores it durably before anyone sees it). A reply whose
+ * value is only in flight at its replica could be lost in a crash, hence the
+ * durability condition; a quorum that disagrees needs the write-back to make
+ * the highest value reach a majority (mutant SKIP_WRITE_BACK skips it anyway,
+ * and the simulator catches it). */
+static bool quorum_holds_max_durably(const add_register *r, const add_op *op, uint64_t own_ts,
+				     uint8_t own_wr)
+{
+	assert(op->kind == ADD_OP_READ && op->have_max);
+	if (r->stores_done != r->stores_submitted)
+		return false; /* the own value may not be durable */
+	if (add_reg_tag_cmp(own_ts, own_wr, op->max_ts, op->max_wr) != 0)
+		return false;
+	/* every peer's reply is between min and max */
+	return !op->have_min || add_reg_tag_cmp(op->min_ts, op->min_wr, op->max_ts, op->max_wr) == 0;
+}
+
 /* upon event < sl, Deliver | q, [VALUE, id, ts', wr', v'] > such that
  * id == op_id and !write_phase  (lines 39-52) */
 void add_reg_on_value(add_register *r, const add_reg_env *env, uint8_t from,
@@ -180,6 +211,12 @@ void add_reg_on_value(add_register *r, const add_reg_env *env, uint8_t from,
 		return; /* a duplicate: each process counts once */
 	/* readlist[q] := (ts', wr', v'): only the highest matters */
 	mark_answered(op, from);
+	if (from != env->self &&
+	    (!op->have_min || add_reg_tag_cmp(ts, wr, op->min_ts, op->min_wr) < 0)) {
+		op->have_min = true;
+		op->min_ts = ts;
+		op->min_wr = wr;
+	}
 	if (from != env->self &&
 	    (!op->have_max || add_reg_tag_cmp(ts, wr, op->max_ts, op->max_wr) > 0)) {
 		assert(data != NULL);
@@ -208,6 +245,8 @@ void add_reg_on_value(add_register *r, const add_reg_env *env, uint8_t from,
 		store_then_broadcast(r, env, op);
 	} else if (ADD_MUTANT_ON(ADD_MUTANT_SKIP_WRITE_BACK)) {
 		finish(r, env, op);
+	} else if (quorum_holds_max_durably(r, op, own_ts, own_wr)) {
+		finish(r, env, op); /* the write-back would change nothing */
 	} else {
 		write_back(r, env, op);
 	}
@@ -278,20 +317,33 @@ static void add_waiter(add_register *r, const add_reg_env *env, uint8_t type, ui
 		r->waiters = w;
 }
 
-/* The own write's new value is in the store but not durable yet. */
-static bool own_write_storing(const add_register *r)
+/* Some store of the sector is not durable yet: the state get_meta shows
+ * (which reflects every submitted store) might not survive a crash. This
+ * includes the own write's new value while it is STORING. */
+static bool storing(const add_register *r)
 {
 	const add_op *op = add_reg_running(r);
 
-	return op != NULL && op->phase == ADD_PHASE_STORING;
+	assert(r->stores_done <= r->stores_submitted);
+	assert(op == NULL || op->phase != ADD_PHASE_STORING ||
+	       r->stores_done < r->stores_submitted);
+	(void)op;
+	return r->stores_done != r->stores_submitted;
 }
 
-/* upon event < sbeb, Deliver | p, [READ_PROC, id] >  (lines 36-37) */
+/* upon event < sbeb, Deliver | p, [READ_PROC, id] >  (lines 36-37).
+ * VALUE reveals only durable state: it waits while any store of the sector
+ * is in flight. That covers the own write (a value becomes visible only once
+ * its writer cannot lose it) and lets a reader skip its write-back when its
+ * whole majority agrees (quorum_holds_max_durably). Delaying a reply is
+ * always allowed (links may delay). It cannot wait forever: the stores in
+ * flight complete (or the process fails), and new ones for this sector need
+ * new WRITE_PROCs, i.e. writes that passed their own read phases. */
 void add_reg_on_read_proc(add_register *r, const add_reg_env *env, uint8_t from,
 			  const uint8_t uuid[ADD_UUID_SIZE])
 {
 	assert(from >= 1 && from <= env->n_procs);
-	if (own_write_storing(r))
+	if (storing(r))
 		add_waiter(r, env, ADD_TYPE_VALUE, from, uuid);
 	else
 		env->send_value(env->ctx, r->sector, from, uuid);
@@ -337,7 +389,7 @@ void add_reg_on_store_done(add_register *r, const add_reg_env *env)
 	link = &r->waiters;
 	while ((w = *link) != NULL) {
 		bool go = w->type == ADD_TYPE_ACK ? w->wait_until <= r->stores_done
-						  : !own_write_storing(r);
+						  : !storing(r);
 
 		if (!go) {
 			link = &w->next;

@@ -17,10 +17,14 @@
  *  - a replica ACKs every WRITE_PROC (newer or not), but only once all the
  *    stores it submitted up to that delivery are durable (hence its durable
  *    state is >= (ts', wr'));
- *  - while its own write is STORING, a process defers its VALUE replies for
- *    that sector until the store is durable: a value becomes visible only
- *    once its writer cannot lose it (the seed's store() blocks, so there,
- *    too, no READ_PROC is answered in between).
+ *  - while any store of a sector is in flight (its own write STORING, or a
+ *    WRITE_PROC's value), a process defers its VALUE replies for that sector
+ *    until the stores are durable: a value becomes visible only once its
+ *    holder cannot lose it (the seed's store() blocks, so there, too, no
+ *    READ_PROC is answered in between);
+ *  - hence a read whose majority all answered the same (ts, wr), durably,
+ *    returns without its write-back: the write-back would change nothing
+ *    (register.c, quorum_holds_max_durably, says why that is linearizable).
  * Messages to self carry no data: the coordinator's own value is read from
  * the store when it decides (readlist[self] := (ts, wr, val)).
  */
@@ -65,6 +69,10 @@ typedef struct add_op {
 	bool have_max;
 	uint64_t max_ts;
 	uint8_t max_wr;
+	/* lowest (ts, wr) among the peers' VALUEs of the read phase */
+	bool have_min;
+	uint64_t min_ts;
+	uint8_t min_wr;
 	/* the (ts, wr) of the write phase */
 	uint64_t w_ts;
 	uint8_t w_wr;
@@ -88,11 +96,13 @@ typedef struct add_op {
 /* A replica's reply that waits for durability:
  *  - ACK: until every store submitted up to the WRITE_PROC's delivery is
  *    durable (then the durable state is >= (ts', wr'));
- *  - VALUE: while this process's own write is STORING, its store already
- *    shows (maxts + 1, self, v), which is not durable yet: revealing it
- *    could let a crash lose it while others hold it, and the restarted
- *    writer reuse (maxts + 1, self) for another value. The seed's store()
- *    blocks, so there no READ_PROC is answered in between either. */
+ *  - VALUE: while any store of the sector is in flight. E.g. while this
+ *    process's own write is STORING, its store already shows (maxts + 1,
+ *    self, v), which is not durable yet: revealing it could let a crash lose
+ *    it while others hold it, and the restarted writer reuse (maxts + 1,
+ *    self) for another value. And a reader that skips its write-back relies
+ *    on every VALUE being durable. The seed's store() blocks, so there no
+ *    READ_PROC is answered in between either. */
 typedef struct add_reply_waiter {
 	struct add_reply_waiter *next;
 	uint8_t type; /* ADD_TYPE_ACK or ADD_TYPE_VALUE */

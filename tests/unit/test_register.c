@@ -274,8 +274,9 @@ Test(register, replica_acks_a_write_proc_that_is_not_newer)
 	w = srt_new(3, 16);
 	srt_fill(v, 6);
 	srt_seed(w, 2, 3, 4, 1, v);
-	srt_seed(w, 1, 3, 4, 1, v);
-	/* a read's write-back of the value the replica already holds */
+	srt_seed(w, 1, 3, 2, 1, v);
+	/* a read's write-back of the value the replica already holds (the
+	 * majority {1, 2} disagrees, so the write-back is needed) */
 	srt_client_read(w, 1, 1, 1, 3);
 	deliver_first(ADD_TYPE_READ_PROC, 1, 2);
 	deliver_first(ADD_TYPE_VALUE, 2, 1);
@@ -284,6 +285,101 @@ Test(register, replica_acks_a_write_proc_that_is_not_newer)
 	cr_assert_eq(srt_count(w, ADD_TYPE_ACK, 2, 1), 1, "but an ACK all the same");
 	deliver_first(ADD_TYPE_ACK, 2, 1);
 	cr_assert_arr_eq(srt_reply_for(w, 1, 1)->data, v, ADD_SECTOR_SIZE);
+}
+
+Test(register, read_skips_the_write_back_when_its_majority_agrees_durably)
+{
+	uint8_t v[ADD_SECTOR_SIZE];
+
+	w = srt_new(3, 16);
+	srt_fill(v, 21);
+	srt_seed(w, 1, 5, 7, 2, v);
+	srt_seed(w, 2, 5, 7, 2, v);
+	srt_client_read(w, 1, 1, 1, 5);
+	deliver_first(ADD_TYPE_READ_PROC, 1, 2);
+	deliver_first(ADD_TYPE_VALUE, 2, 1);
+	cr_assert_not_null(srt_reply_for(w, 1, 1), "returned on the majority {1, 2}");
+	cr_assert_arr_eq(srt_reply_for(w, 1, 1)->data, v, ADD_SECTOR_SIZE);
+	cr_assert_eq(srt_count(w, ADD_TYPE_WRITE_PROC, 1, 0), 0, "no write-back");
+}
+
+Test(register, read_writes_back_when_a_peer_of_its_majority_holds_an_older_value)
+{
+	uint8_t v[ADD_SECTOR_SIZE], old[ADD_SECTOR_SIZE];
+
+	w = srt_new(5, 16);
+	srt_fill(v, 22);
+	srt_fill(old, 23);
+	srt_seed(w, 1, 5, 7, 2, v);
+	srt_seed(w, 2, 5, 7, 2, v);
+	srt_seed(w, 3, 5, 6, 2, old);
+	srt_client_read(w, 1, 1, 1, 5);
+	deliver_first(ADD_TYPE_READ_PROC, 1, 2);
+	deliver_first(ADD_TYPE_READ_PROC, 1, 3);
+	deliver_first(ADD_TYPE_VALUE, 2, 1);
+	deliver_first(ADD_TYPE_VALUE, 3, 1);
+	cr_assert_null(srt_reply_for(w, 1, 1), "only 1 and 2 of 5 hold (7, 2)");
+	cr_assert_eq(srt_count(w, ADD_TYPE_WRITE_PROC, 1, 0), 4);
+	srt_run(w);
+	cr_assert_arr_eq(srt_reply_for(w, 1, 1)->data, v, ADD_SECTOR_SIZE);
+}
+
+Test(register, read_writes_back_when_its_own_value_is_not_durable)
+{
+	uint8_t v[ADD_SECTOR_SIZE], v2[ADD_SECTOR_SIZE];
+
+	w = srt_new(3, 16);
+	srt_fill(v, 24);
+	srt_fill(v2, 25);
+	srt_seed(w, 1, 5, 7, 2, v);
+	srt_seed(w, 2, 5, 7, 2, v);
+	srt_seed(w, 3, 5, 7, 2, v);
+	srt_store_of(w, 1)->auto_complete = false;
+	/* a write by 3 reaches 1 (stored, not durable) and 2 (durable) while
+	 * 1 reads: 1 and 2 agree on (8, 3), but 1's copy could still be lost */
+	srt_client_read(w, 1, 1, 1, 5);
+	srt_client_write(w, 3, 1, 1, 5, v2);
+	deliver_first(ADD_TYPE_READ_PROC, 3, 2);
+	deliver_first(ADD_TYPE_VALUE, 2, 3);
+	deliver_first(ADD_TYPE_WRITE_PROC, 3, 1);
+	deliver_first(ADD_TYPE_WRITE_PROC, 3, 2); /* 2 holds (8, 3) durably */
+	cr_assert_eq(srt_store_pending(w, 1), 1);
+	deliver_first(ADD_TYPE_READ_PROC, 1, 2);
+	deliver_first(ADD_TYPE_VALUE, 2, 1);
+	cr_assert_null(srt_reply_for(w, 1, 1), "own (8, 3) not durable: no shortcut");
+	cr_assert_gt(srt_count(w, ADD_TYPE_WRITE_PROC, 1, 0), 0, "written back");
+	srt_store_of(w, 1)->auto_complete = true;
+	while (srt_store_complete(w, 1))
+		;
+	srt_run(w);
+	cr_assert_arr_eq(srt_reply_for(w, 1, 1)->data, v2, ADD_SECTOR_SIZE);
+}
+
+Test(register, replica_defers_value_while_a_store_of_the_sector_is_in_flight)
+{
+	uint8_t v[ADD_SECTOR_SIZE], got[ADD_SECTOR_SIZE];
+	long i;
+
+	w = srt_new(3, 16);
+	srt_fill(v, 26);
+	srt_store_of(w, 2)->auto_complete = false;
+	srt_client_write(w, 1, 1, 1, 0, v);
+	deliver_first(ADD_TYPE_READ_PROC, 1, 3);
+	deliver_first(ADD_TYPE_VALUE, 3, 1);
+	deliver_first(ADD_TYPE_WRITE_PROC, 1, 2);
+	cr_assert_eq(srt_store_pending(w, 2), 1, "2 is storing 1's value");
+	srt_client_read(w, 3, 1, 2, 0);
+	deliver_first(ADD_TYPE_READ_PROC, 3, 2);
+	cr_assert_eq(srt_count(w, ADD_TYPE_VALUE, 2, 3), 0, "no VALUE from a store in flight");
+	cr_assert(srt_store_complete(w, 2));
+	cr_assert_eq(srt_count(w, ADD_TYPE_VALUE, 2, 3), 1, "answered once durable");
+	i = srt_find(w, ADD_TYPE_VALUE, 2, 3);
+	cr_assert_eq(add_get_be64(srt_msg_at(w, (size_t)i)->bytes + ADD_PEER_OFF_TS), 1);
+	memcpy(got, srt_msg_at(w, (size_t)i)->bytes + ADD_PEER_OFF_DATA, ADD_SECTOR_SIZE);
+	cr_assert_arr_eq(got, v, ADD_SECTOR_SIZE);
+	srt_store_of(w, 2)->auto_complete = true;
+	srt_run(w);
+	cr_assert_arr_eq(srt_reply_for(w, 3, 2)->data, v, ADD_SECTOR_SIZE);
 }
 
 Test(register, stale_value_of_an_older_operation_is_ignored)

@@ -336,8 +336,10 @@ static void send_to_peers(add_node *n, const uint8_t *msg, size_t len)
 static void env_broadcast_read_proc(void *ctx, add_register *r, add_op *op)
 {
 	add_node *n = ctx;
+	/* a write's read phase needs only (ts, wr): READ_PROC_META, answered
+	 * by 80-byte VALUE_METAs instead of 4176-byte VALUEs */
 	add_peer_msg m = {
-		.type = ADD_TYPE_READ_PROC,
+		.type = op->kind == ADD_OP_WRITE ? ADD_TYPE_READ_PROC_META : ADD_TYPE_READ_PROC,
 		.rank = n->cfg.rank,
 		.sector = r->sector,
 	};
@@ -446,44 +448,47 @@ static void env_op_done(void *ctx, add_op *op)
 /* ---- delivery ----------------------------------------------------------- */
 
 /* [VALUE, uuid, ts, wr, val] with the current state, straight from the
- * store. To self: no data, the coordinator reads its own value when it
- * decides. */
+ * store, or [VALUE_META, uuid, ts, wr] (type). To self: no data, the
+ * coordinator reads its own value when it decides. */
 static void env_send_value(void *ctx, uint64_t sector, uint8_t rank,
-			   const uint8_t uuid[ADD_UUID_SIZE])
+			   const uint8_t uuid[ADD_UUID_SIZE], uint8_t type)
 {
 	add_node *n = ctx;
 	add_peer_msg m = {
-		.type = ADD_TYPE_VALUE,
+		.type = type,
 		.rank = n->cfg.rank,
 		.sector = sector,
-		.data = n->scratch_data,
 	};
 	size_t len;
 
+	assert(type == ADD_TYPE_VALUE || type == ADD_TYPE_VALUE_META);
 	if (rank == n->cfg.rank) {
 		self_send(n, ADD_TYPE_VALUE, sector, uuid);
 		return;
 	}
 	memcpy(m.uuid, uuid, ADD_UUID_SIZE);
 	n->store->get_meta(n->store_ctx, sector, &m.ts, &m.wr);
-	env_read_data(n, sector, n->scratch_data);
+	if (type == ADD_TYPE_VALUE) {
+		env_read_data(n, sector, n->scratch_data);
+		m.data = n->scratch_data;
+	}
 	len = add_wire_encode_peer(&m, &n->system_key, n->scratch_msg);
-	assert(len == ADD_PEER_VALUE_SIZE);
+	assert(len == (type == ADD_TYPE_VALUE ? ADD_PEER_VALUE_SIZE : ADD_PEER_META_SIZE));
 	n->io.send_peer(n->io.ctx, rank, n->scratch_msg, len);
 }
 
 /* upon event < sbeb, Deliver | p, [READ_PROC, id] >: a sector with no
  * register has nothing in flight, so it answers at once without one. */
 static void on_read_proc(add_node *n, uint8_t from, uint64_t sector,
-			 const uint8_t uuid[ADD_UUID_SIZE])
+			 const uint8_t uuid[ADD_UUID_SIZE], uint8_t reply_type)
 {
 	add_register *r = add_sector_map_get(&n->regs, sector);
 
 	if (r == NULL) {
-		env_send_value(n, sector, from, uuid);
+		env_send_value(n, sector, from, uuid, reply_type);
 		return;
 	}
-	add_reg_on_read_proc(r, &n->env, from, uuid);
+	add_reg_on_read_proc(r, &n->env, from, uuid, reply_type);
 	reg_settle(n, r);
 }
 
@@ -494,7 +499,7 @@ static void deliver_self(add_node *n, const self_msg *m)
 	add_op *op;
 
 	if (m->type == ADD_TYPE_READ_PROC) {
-		on_read_proc(n, self, m->sector, m->uuid);
+		on_read_proc(n, self, m->sector, m->uuid, ADD_TYPE_VALUE);
 		return;
 	}
 	r = add_sector_map_get(&n->regs, m->sector);
@@ -739,20 +744,26 @@ void add_node_on_peer_message(add_node *n, const add_peer_msg *msg, bool hmac_ok
 		return; /* transport acks: the stubborn links do without them */
 	if (msg->sector >= n->cfg.n_sectors ||
 	    ((msg->type == ADD_TYPE_VALUE || msg->type == ADD_TYPE_WRITE_PROC) &&
-	     (msg->data == NULL || msg->ts > TS_LIMIT))) {
+	     (msg->data == NULL || msg->ts > TS_LIMIT)) ||
+	    (msg->type == ADD_TYPE_VALUE_META && msg->ts > TS_LIMIT)) {
 		n->stats.peer_msgs_dropped++;
 		return;
 	}
 	enter(n);
 	switch (msg->type) {
 	case ADD_TYPE_READ_PROC:
-		on_read_proc(n, msg->rank, msg->sector, msg->uuid);
+		on_read_proc(n, msg->rank, msg->sector, msg->uuid, ADD_TYPE_VALUE);
+		break;
+	case ADD_TYPE_READ_PROC_META:
+		on_read_proc(n, msg->rank, msg->sector, msg->uuid, ADD_TYPE_VALUE_META);
 		break;
 	case ADD_TYPE_VALUE:
+	case ADD_TYPE_VALUE_META: /* data NULL: only a write's read phase takes it */
 		r = add_sector_map_get(&n->regs, msg->sector);
 		if (r == NULL)
 			break; /* no operation on that sector: stale */
-		add_reg_on_value(r, &n->env, msg->rank, msg->uuid, msg->ts, msg->wr, msg->data);
+		add_reg_on_value(r, &n->env, msg->rank, msg->uuid, msg->ts, msg->wr,
+				 msg->type == ADD_TYPE_VALUE ? msg->data : NULL);
 		reg_settle(n, r);
 		break;
 	case ADD_TYPE_WRITE_PROC:

@@ -209,6 +209,8 @@ void add_reg_on_value(add_register *r, const add_reg_env *env, uint8_t from,
 		return;
 	if (answered(op, from))
 		return; /* a duplicate: each process counts once */
+	if (from != env->self && data == NULL && op->kind == ADD_OP_READ)
+		return; /* a VALUE_META (no value) answers a write's read phase only */
 	/* readlist[q] := (ts', wr', v'): only the highest matters */
 	mark_answered(op, from);
 	if (from != env->self &&
@@ -219,7 +221,7 @@ void add_reg_on_value(add_register *r, const add_reg_env *env, uint8_t from,
 	}
 	if (from != env->self &&
 	    (!op->have_max || add_reg_tag_cmp(ts, wr, op->max_ts, op->max_wr) > 0)) {
-		assert(data != NULL);
+		assert(data != NULL || op->kind == ADD_OP_WRITE);
 		op->have_max = true;
 		op->max_ts = ts;
 		op->max_wr = wr;
@@ -331,7 +333,8 @@ static bool storing(const add_register *r)
 	return r->stores_done != r->stores_submitted;
 }
 
-/* upon event < sbeb, Deliver | p, [READ_PROC, id] >  (lines 36-37).
+/* upon event < sbeb, Deliver | p, [READ_PROC, id] >  (lines 36-37);
+ * reply_type is VALUE, or VALUE_META for a READ_PROC_META.
  * VALUE reveals only durable state: it waits while any store of the sector
  * is in flight. That covers the own write (a value becomes visible only once
  * its writer cannot lose it) and lets a reader skip its write-back when its
@@ -340,13 +343,14 @@ static bool storing(const add_register *r)
  * flight complete (or the process fails), and new ones for this sector need
  * new WRITE_PROCs, i.e. writes that passed their own read phases. */
 void add_reg_on_read_proc(add_register *r, const add_reg_env *env, uint8_t from,
-			  const uint8_t uuid[ADD_UUID_SIZE])
+			  const uint8_t uuid[ADD_UUID_SIZE], uint8_t reply_type)
 {
 	assert(from >= 1 && from <= env->n_procs);
+	assert(reply_type == ADD_TYPE_VALUE || reply_type == ADD_TYPE_VALUE_META);
 	if (storing(r))
-		add_waiter(r, env, ADD_TYPE_VALUE, from, uuid);
+		add_waiter(r, env, reply_type, from, uuid);
 	else
-		env->send_value(env->ctx, r->sector, from, uuid);
+		env->send_value(env->ctx, r->sector, from, uuid, reply_type);
 }
 
 /* upon event < sbeb, Deliver | p, [WRITE_PROC, id, ts', wr', v'] >
@@ -399,7 +403,7 @@ void add_reg_on_store_done(add_register *r, const add_reg_env *env)
 		if (w->type == ADD_TYPE_ACK)
 			env->send_ack(env->ctx, r->sector, w->rank, w->uuid);
 		else
-			env->send_value(env->ctx, r->sector, w->rank, w->uuid);
+			env->send_value(env->ctx, r->sector, w->rank, w->uuid, w->type);
 		env->free_waiter(env->ctx, w);
 	}
 }

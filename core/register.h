@@ -105,7 +105,7 @@ typedef struct add_op {
  *    READ_PROC is answered in between either. */
 typedef struct add_reply_waiter {
 	struct add_reply_waiter *next;
-	uint8_t type; /* ADD_TYPE_ACK or ADD_TYPE_VALUE */
+	uint8_t type; /* ADD_TYPE_ACK, ADD_TYPE_VALUE or ADD_TYPE_VALUE_META */
 	uint8_t rank;
 	uint8_t uuid[ADD_UUID_SIZE];
 	uint64_t wait_until; /* ACK: stores_done must reach this */
@@ -139,9 +139,10 @@ typedef struct add_reg_env {
 	/* sl Send [ACK, uuid] to `rank` (maybe self). */
 	void (*send_ack)(void *ctx, uint64_t sector, uint8_t rank,
 			 const uint8_t uuid[ADD_UUID_SIZE]);
-	/* sl Send [VALUE, uuid, ts, wr, val] (current state) to `rank`. */
+	/* sl Send [VALUE, uuid, ts, wr, val] (current state) to `rank`; with
+	 * type ADD_TYPE_VALUE_META, only (ts, wr) (a write's read phase). */
 	void (*send_value)(void *ctx, uint64_t sector, uint8_t rank,
-			   const uint8_t uuid[ADD_UUID_SIZE]);
+			   const uint8_t uuid[ADD_UUID_SIZE], uint8_t type);
 	/* ReadReturn / WriteReturn: op is already off the register's queue;
 	 * the node answers the client and releases op. */
 	void (*op_done)(void *ctx, add_op *op);
@@ -162,17 +163,19 @@ int add_reg_tag_cmp(uint64_t ts_a, uint8_t wr_a, uint64_t ts_b, uint8_t wr_b);
 void add_reg_submit(add_register *r, const add_reg_env *env, add_op *op);
 
 /* sl Deliver [VALUE, uuid, ts, wr, data] from `from` (data NULL from self:
- * the coordinator's own value is taken at decision time). */
+ * the coordinator's own value is taken at decision time; data NULL from a
+ * peer: a VALUE_META, which only a write's read phase accepts). */
 void add_reg_on_value(add_register *r, const add_reg_env *env, uint8_t from,
 		      const uint8_t uuid[ADD_UUID_SIZE], uint64_t ts, uint8_t wr,
 		      const uint8_t *data);
 /* sl Deliver [ACK, uuid] from `from`. */
 void add_reg_on_ack(add_register *r, const add_reg_env *env, uint8_t from,
 		    const uint8_t uuid[ADD_UUID_SIZE]);
-/* sbeb Deliver [READ_PROC, uuid] from `from`: VALUE now, or once the own
- * write's store is durable. (Without a register, a node answers at once.) */
+/* sbeb Deliver [READ_PROC, uuid] from `from`: reply_type (VALUE, or
+ * VALUE_META for a READ_PROC_META) now, or once no store of the sector is in
+ * flight. (Without a register, a node answers at once.) */
 void add_reg_on_read_proc(add_register *r, const add_reg_env *env, uint8_t from,
-			  const uint8_t uuid[ADD_UUID_SIZE]);
+			  const uint8_t uuid[ADD_UUID_SIZE], uint8_t reply_type);
 /* sbeb Deliver [WRITE_PROC, uuid, ts, wr, data] from `from`. */
 void add_reg_on_write_proc(add_register *r, const add_reg_env *env, uint8_t from,
 			   const uint8_t uuid[ADD_UUID_SIZE], uint64_t ts, uint8_t wr,

@@ -45,7 +45,10 @@ size_t add_wire_peer_size(uint8_t type)
 	switch (type) {
 	case ADD_TYPE_READ_PROC:
 	case ADD_TYPE_ACK:
+	case ADD_TYPE_READ_PROC_META:
 		return ADD_PEER_SMALL_SIZE;
+	case ADD_TYPE_VALUE_META:
+		return ADD_PEER_META_SIZE;
 	case ADD_TYPE_VALUE:
 	case ADD_TYPE_WRITE_PROC:
 		return ADD_PEER_VALUE_SIZE;
@@ -128,11 +131,12 @@ size_t add_wire_encode_peer(const add_peer_msg *msg, const add_hmac_key *system_
 		return sign(system_key, out, size); /* no sector, no content */
 
 	add_put_be64(out + ADD_PEER_OFF_SECTOR, msg->sector);
-	if (with_value) {
+	if (with_value || size == ADD_PEER_META_SIZE) {
 		add_put_be64(out + ADD_PEER_OFF_TS, msg->ts);
 		memset(out + ADD_PEER_OFF_TS_PADDING, 0, ADD_PEER_TS_PADDING_SIZE);
 		out[ADD_PEER_OFF_WR] = msg->wr;
-		memcpy(out + ADD_PEER_OFF_DATA, msg->data, ADD_SECTOR_SIZE);
 	}
+	if (with_value)
+		memcpy(out + ADD_PEER_OFF_DATA, msg->data, ADD_SECTOR_SIZE);
 	return sign(system_key, out, size);
 }

@@ -59,15 +59,17 @@ typedef struct add_client_rsp {
 	const uint8_t *data; /* 4096 bytes for a successful READ; else NULL */
 } add_client_rsp;
 
-/* Process -> process message: READ_PROC, VALUE, WRITE_PROC, ACK (0x03..0x06)
- * or a transport acknowledgement (0x43..0x46, no sector, no content). */
+/* Process -> process message: READ_PROC, VALUE, WRITE_PROC, ACK (0x03..0x06),
+ * the project's READ_PROC_META / VALUE_META (0x80, 0x81: VALUE_META has ts
+ * and wr, no data) or a transport acknowledgement (0x43..0x46, no sector, no
+ * content). */
 typedef struct add_peer_msg {
 	uint8_t type;
 	uint8_t rank; /* sender's rank (1-based) */
 	uint8_t uuid[ADD_UUID_SIZE];
 	uint64_t sector;     /* 0 for transport acks */
-	uint64_t ts;         /* VALUE / WRITE_PROC only */
-	uint8_t wr;          /* VALUE / WRITE_PROC only */
+	uint64_t ts;         /* VALUE / WRITE_PROC / VALUE_META only */
+	uint8_t wr;          /* VALUE / WRITE_PROC / VALUE_META only */
 	const uint8_t *data; /* VALUE / WRITE_PROC: 4096 bytes; else NULL */
 } add_peer_msg;
 

@@ -49,6 +49,13 @@
 #define ADD_TYPE_ACK_TACK 0x46
 /* Types >= this are free for the project's own messages. */
 #define ADD_TYPE_CUSTOM_MIN 0x80
+/* The project's own internal messages (system key), only between ADD
+ * processes. A write's read phase needs only the replicas' (ts, wr), not
+ * their 4 KiB values: READ_PROC_META (laid out like READ_PROC) is answered
+ * by VALUE_META (VALUE without the data). No transport acks are defined for
+ * them (0x80 + 0x40 does not fit the 0x40 scheme). */
+#define ADD_TYPE_READ_PROC_META 0x80
+#define ADD_TYPE_VALUE_META 0x81
 
 /* ---- status codes (response byte 6) ------------------------------------- */
 #define ADD_STATUS_OK 0x00
@@ -89,6 +96,7 @@
  * magic(4) | padding(2) | sender rank(1) | type(1) | uuid(16) | sector(8)
  * | content | hmac(32)
  * VALUE / WRITE_PROC content: ts(8) | padding(7) | write rank(1) | data(4096)
+ * VALUE_META content: ts(8) | padding(7) | write rank(1)
  */
 #define ADD_PEER_OFF_MAGIC 0
 #define ADD_PEER_OFF_PADDING 4
@@ -106,6 +114,7 @@
 #define ADD_PEER_OFF_DATA 48
 #define ADD_PEER_SMALL_SIZE 64  /* READ_PROC, ACK: 32 + 32 */
 #define ADD_PEER_VALUE_SIZE 4176 /* VALUE, WRITE_PROC: 48 + 4096 + 32 */
+#define ADD_PEER_META_SIZE 80    /* VALUE_META: 48 + 32 (ts, padding, wr) */
 
 /* ---- transport acknowledgement of an internal message (system key) -----
  * magic(4) | padding(2) | acking rank(1) | type = orig + 0x40 (1)

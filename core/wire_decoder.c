@@ -85,11 +85,12 @@ static void decode(add_wire_decoder *dec, const uint8_t *p, size_t size,
 		memcpy(out->peer.uuid, p + ADD_PEER_OFF_UUID, ADD_UUID_SIZE);
 		if (size != ADD_TACK_SIZE)
 			out->peer.sector = add_get_be64(p + ADD_PEER_OFF_SECTOR);
-		if (size == ADD_PEER_VALUE_SIZE) {
+		if (size == ADD_PEER_VALUE_SIZE || size == ADD_PEER_META_SIZE) {
 			out->peer.ts = add_get_be64(p + ADD_PEER_OFF_TS);
 			out->peer.wr = p[ADD_PEER_OFF_WR];
-			out->peer.data = p + ADD_PEER_OFF_DATA;
 		}
+		if (size == ADD_PEER_VALUE_SIZE)
+			out->peer.data = p + ADD_PEER_OFF_DATA;
 	}
 	out->hmac_ok = add_hmac_verify(key, p, size - ADD_HMAC_TAG_SIZE,
 				       p + size - ADD_HMAC_TAG_SIZE);

@@ -57,7 +57,7 @@ static void io_send_peer(void *ctx, uint8_t rank, const uint8_t *msg, size_t len
 	(void)ctx;
 	if (rank < 1 || rank > n_procs || rank == 1)
 		abort();
-	if (len != ADD_PEER_SMALL_SIZE && len != ADD_PEER_VALUE_SIZE)
+	if (len != ADD_PEER_SMALL_SIZE && len != ADD_PEER_VALUE_SIZE && len != ADD_PEER_META_SIZE)
 		abort();
 	if (msg[ADD_PEER_OFF_RANK] != 1)
 		abort();
@@ -168,6 +168,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			};
 			uint8_t u = next();
 
+			if ((t & 0x70) == 0x70) /* the project's READ_PROC_META, VALUE_META */
+				m.type = (uint8_t)(ADD_TYPE_READ_PROC_META + (t & 1));
 			if (u & 0x80)
 				m.ts = UINT64_MAX - (u & 3);
 			if (u & 0x40)

@@ -53,8 +53,8 @@ typedef struct item {
 	uint8_t data[ADD_SECTOR_SIZE];
 } item;
 
-static const uint8_t process_types[] = { 0x01, 0x02, 0x03, 0x04, 0x05,
-					 0x06, 0x43, 0x44, 0x45, 0x46 };
+static const uint8_t process_types[] = { 0x01, 0x02, 0x03, 0x04, 0x05, 0x06,
+					 0x43, 0x44, 0x45, 0x46, 0x80, 0x81 };
 
 static void read_item(reader *r, item *it)
 {
@@ -87,14 +87,16 @@ static void read_item(reader *r, item *it)
 	it->peer.rank = rd8(r);
 	for (int i = 0; i < ADD_UUID_SIZE; i++)
 		it->peer.uuid[i] = rd8(r);
-	bool tack = type >= ADD_TYPE_READ_PROC_TACK;
+	bool tack = type >= ADD_TYPE_READ_PROC_TACK && type <= ADD_TYPE_ACK_TACK;
 	bool value = type == ADD_TYPE_VALUE || type == ADD_TYPE_WRITE_PROC;
+	bool meta = type == ADD_TYPE_VALUE_META; /* (ts, wr), no data */
 	it->peer.sector = tack ? 0 : rd64(r);
-	if (value) {
+	if (value || meta) {
 		it->peer.ts = rd64(r);
 		it->peer.wr = rd8(r);
-		it->peer.data = it->data;
 	}
+	if (value)
+		it->peer.data = it->data;
 }
 
 static size_t encode(const item *it, uint8_t *out)

@@ -59,10 +59,12 @@ static size_t fz_ref_size(add_wire_mode mode, const uint8_t *p, int *is_system)
 	if (t == 0x02)
 		return 4152;
 	*is_system = 1;
-	if (t == 0x03 || t == 0x06)
+	if (t == 0x03 || t == 0x06 || t == 0x80) /* 0x80: READ_PROC_META */
 		return 64;
 	if (t == 0x04 || t == 0x05)
 		return 4176;
+	if (t == 0x81) /* VALUE_META: header, ts, padding, wr */
+		return 80;
 	if (t >= 0x43 && t <= 0x46)
 		return 56;
 	return 0;
@@ -152,6 +154,8 @@ static void fz_check_msg(add_wire_mode mode, const add_wire_msg *m, const uint8_
 			CHECK(m->peer.ts == add_get_be64(p + 32) && m->peer.wr == p[47]);
 			CHECK(memcmp(m->peer.data, p + 48, 4096) == 0);
 		}
+		if (r->size == 80)
+			CHECK(m->peer.ts == add_get_be64(p + 32) && m->peer.wr == p[47]);
 		CHECK(add_wire_peer_size(m->peer.type) == r->size);
 	}
 }

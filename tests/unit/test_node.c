@@ -162,7 +162,7 @@ Test(node, different_sectors_proceed_concurrently)
 	srt_fill(b, 2);
 	srt_client_write(w, 1, 1, 1, 3, a);
 	srt_client_write(w, 1, 2, 2, 4, b);
-	cr_assert_eq(srt_count(w, ADD_TYPE_READ_PROC, 1, 0), 4, "both ops broadcast at once");
+	cr_assert_eq(srt_count(w, ADD_TYPE_READ_PROC_META, 1, 0), 4, "both ops broadcast at once");
 	/* the second completes while the first has not even left its read phase */
 	deliver_sector(4);
 	cr_assert_not_null(srt_reply_for(w, 1, 2));
@@ -181,7 +181,7 @@ Test(node, same_sector_commands_complete_in_fifo_order)
 		srt_client_write(w, 1, (uint64_t)(1 + i), (uint64_t)(1 + i), 5, v[i]);
 	}
 	srt_client_read(w, 1, 4, 4, 5);
-	cr_assert_eq(srt_count(w, ADD_TYPE_READ_PROC, 1, 0), 2, "one op at a time per sector");
+	cr_assert_eq(srt_count(w, ADD_TYPE_READ_PROC_META, 1, 0), 2, "one op at a time per sector");
 	cr_assert_eq(srt_stats(w, 1).client_cmds_pending, 4);
 	srt_run(w);
 	cr_assert_eq(w->n_replies, 4);
@@ -228,9 +228,9 @@ Test(node, registers_exist_only_while_work_is_in_flight)
 		srt_client_write(w, 1, 1, i, i * 20011 % ADD_N_SECTORS_MAX, v);
 	cr_assert_eq(srt_stats(w, 1).registers_active, 100);
 	/* a replica answers READ_PROC straight from its store */
-	for (long i; (i = srt_find(w, ADD_TYPE_READ_PROC, 1, 2)) >= 0;)
+	for (long i; (i = srt_find(w, ADD_TYPE_READ_PROC_META, 1, 2)) >= 0;)
 		srt_deliver(w, (size_t)i);
-	cr_assert_eq(srt_count(w, ADD_TYPE_VALUE, 2, 1), 100);
+	cr_assert_eq(srt_count(w, ADD_TYPE_VALUE_META, 2, 1), 100);
 	cr_assert_eq(srt_stats(w, 2).registers_active, 0);
 	srt_run(w);
 	cr_assert_eq(w->n_replies, 100);
@@ -336,8 +336,8 @@ Test(node, writer_crash_before_its_store_is_durable_loses_only_that_write)
 	srt_run(w);
 	srt_store_of(w, 1)->auto_complete = false;
 	srt_client_write(w, 1, 1, 2, 0, y);
-	deliver_first(ADD_TYPE_READ_PROC, 1, 2);
-	deliver_first(ADD_TYPE_VALUE, 2, 1);
+	deliver_first(ADD_TYPE_READ_PROC_META, 1, 2);
+	deliver_first(ADD_TYPE_VALUE_META, 2, 1);
 	cr_assert_eq(srt_store_pending(w, 1), 1);
 	cr_assert_eq(srt_count(w, ADD_TYPE_WRITE_PROC, 0, 0), 0);
 	srt_crash(w, 1);
@@ -364,8 +364,8 @@ Test(node, coordinator_crash_mid_write_then_restart_stays_linearizable)
 	srt_run(w);
 	/* y reaches 1 (durable) and 2, not 3; then 1 crashes before any ACK */
 	srt_client_write(w, 1, 1, 2, 0, y);
-	deliver_first(ADD_TYPE_READ_PROC, 1, 2);
-	deliver_first(ADD_TYPE_VALUE, 2, 1);
+	deliver_first(ADD_TYPE_READ_PROC_META, 1, 2);
+	deliver_first(ADD_TYPE_VALUE_META, 2, 1);
 	deliver_first(ADD_TYPE_WRITE_PROC, 1, 2);
 	drop_all(ADD_TYPE_WRITE_PROC, 1, 3);
 	srt_crash(w, 1);
@@ -404,8 +404,8 @@ Test(node, interrupted_write_is_either_old_or_new_never_flipping_back)
 	srt_run(w);
 	/* y reaches only 1 (durable); 1 crashes and stays down */
 	srt_client_write(w, 1, 1, 2, 0, y);
-	deliver_first(ADD_TYPE_READ_PROC, 1, 2);
-	deliver_first(ADD_TYPE_VALUE, 2, 1);
+	deliver_first(ADD_TYPE_READ_PROC_META, 1, 2);
+	deliver_first(ADD_TYPE_VALUE_META, 2, 1);
 	srt_crash(w, 1);
 	drop_all(0, 0, 0); /* its WRITE_PROCs never got out */
 	/* 2 and 3 have not seen y: reads return x */
@@ -466,11 +466,11 @@ Test(node, only_the_processes_that_have_not_answered_get_retransmissions)
 	srt_fill(v, 12);
 	w->link_down[1][4] = w->link_down[1][5] = true;
 	srt_client_write(w, 1, 1, 1, 0, v);
-	deliver_first(ADD_TYPE_READ_PROC, 1, 2);
-	deliver_first(ADD_TYPE_VALUE, 2, 1);
+	deliver_first(ADD_TYPE_READ_PROC_META, 1, 2);
+	deliver_first(ADD_TYPE_VALUE_META, 2, 1);
 	srt_advance(w, 100 * MS);
-	cr_assert_eq(srt_count(w, ADD_TYPE_READ_PROC, 1, 2), 0, "2 answered");
-	cr_assert_eq(srt_count(w, ADD_TYPE_READ_PROC, 1, 3), 2, "3 did not (yet)");
+	cr_assert_eq(srt_count(w, ADD_TYPE_READ_PROC_META, 1, 2), 0, "2 answered");
+	cr_assert_eq(srt_count(w, ADD_TYPE_READ_PROC_META, 1, 3), 2, "3 did not (yet)");
 	cr_assert_eq(srt_stats(w, 1).retransmissions, 3);
 }
 
@@ -500,8 +500,8 @@ Test(node, write_proc_is_retransmitted_until_a_majority_acks)
 	w = srt_new(3, 16);
 	srt_fill(v, 13);
 	srt_client_write(w, 1, 1, 1, 0, v);
-	deliver_first(ADD_TYPE_READ_PROC, 1, 2);
-	deliver_first(ADD_TYPE_VALUE, 2, 1);
+	deliver_first(ADD_TYPE_READ_PROC_META, 1, 2);
+	deliver_first(ADD_TYPE_VALUE_META, 2, 1);
 	drop_all(0, 0, 0);
 	cr_assert_eq(srt_stats(w, 1).retransmissions, 0);
 	srt_advance(w, 100 * MS);
@@ -519,8 +519,8 @@ Test(node, peer_reconnection_triggers_an_immediate_retransmission)
 	srt_client_write(w, 1, 1, 1, 0, v);
 	drop_all(0, 0, 0);
 	add_node_on_peer_connected(srt_node(w, 1), 3);
-	cr_assert_eq(srt_count(w, ADD_TYPE_READ_PROC, 1, 3), 1);
-	cr_assert_eq(srt_count(w, ADD_TYPE_READ_PROC, 1, 2), 0);
+	cr_assert_eq(srt_count(w, ADD_TYPE_READ_PROC_META, 1, 3), 1);
+	cr_assert_eq(srt_count(w, ADD_TYPE_READ_PROC_META, 1, 2), 0);
 	srt_run(w);
 	cr_assert_eq(srt_reply_for(w, 1, 1)->status, ADD_STATUS_OK);
 }
@@ -536,8 +536,8 @@ Test(node, write_survives_a_replica_restart_in_the_middle)
 	srt_crash(w, 3);
 	srt_store_of(w, 2)->auto_complete = false;
 	srt_client_write(w, 1, 1, 1, 0, v);
-	deliver_first(ADD_TYPE_READ_PROC, 1, 2);
-	deliver_first(ADD_TYPE_VALUE, 2, 1);
+	deliver_first(ADD_TYPE_READ_PROC_META, 1, 2);
+	deliver_first(ADD_TYPE_VALUE_META, 2, 1);
 	deliver_first(ADD_TYPE_WRITE_PROC, 1, 2);
 	/* 2 crashes with the store (and so its ACK) pending, then returns */
 	srt_crash(w, 2);
@@ -668,9 +668,9 @@ Test(node, a_write_costs_one_store_per_process_and_n_minus_1_sends_per_broadcast
 	srt_client_write(w, 1, 1, 1, 0, v);
 	cr_assert_eq(w->procs[1].peer_sends, 4, "READ_PROC to the 4 others, none to self");
 	for (uint8_t p = 2; p <= 5; p++)
-		deliver_first(ADD_TYPE_READ_PROC, 1, p);
-	deliver_first(ADD_TYPE_VALUE, 2, 1);
-	deliver_first(ADD_TYPE_VALUE, 3, 1);
+		deliver_first(ADD_TYPE_READ_PROC_META, 1, p);
+	deliver_first(ADD_TYPE_VALUE_META, 2, 1);
+	deliver_first(ADD_TYPE_VALUE_META, 3, 1);
 	cr_assert_eq(w->procs[1].peer_sends, 8, "then WRITE_PROC to the 4 others");
 	/* one encoding per broadcast: every peer gets the same bytes */
 	a = srt_find(w, ADD_TYPE_WRITE_PROC, 1, 2);
@@ -708,8 +708,8 @@ Test(node, retransmitted_write_proc_is_reused_byte_for_byte)
 	w = srt_new(3, 16);
 	srt_fill(v, 20);
 	srt_client_write(w, 1, 1, 1, 0, v);
-	deliver_first(ADD_TYPE_READ_PROC, 1, 2);
-	deliver_first(ADD_TYPE_VALUE, 2, 1);
+	deliver_first(ADD_TYPE_READ_PROC_META, 1, 2);
+	deliver_first(ADD_TYPE_VALUE_META, 2, 1);
 	i = srt_find(w, ADD_TYPE_WRITE_PROC, 1, 3);
 	memcpy(first, w->msgs[i].bytes, sizeof(first));
 	drop_all(0, 0, 0);
@@ -835,4 +835,53 @@ Test(node, a_sector_never_written_reads_as_zeros_everywhere)
 	expect_read(3, 2, 0, zero);
 	for (uint8_t p = 1; p <= 3; p++)
 		cr_assert_eq(srt_store_of(w, p)->stores_total, 0, "reading stored nothing");
+}
+
+Test(node, a_write_reads_only_tags_and_a_read_reads_values)
+{
+	uint8_t v[ADD_SECTOR_SIZE];
+	long i;
+
+	w = srt_new(3, 16);
+	srt_fill(v, 31);
+	srt_client_write(w, 1, 1, 1, 0, v);
+	cr_assert_eq(srt_count(w, ADD_TYPE_READ_PROC, 1, 0), 0);
+	cr_assert_eq(srt_count(w, ADD_TYPE_READ_PROC_META, 1, 0), 2);
+	i = srt_find(w, ADD_TYPE_READ_PROC_META, 1, 2);
+	cr_assert_eq(srt_msg_at(w, (size_t)i)->len, ADD_PEER_SMALL_SIZE);
+	deliver_first(ADD_TYPE_READ_PROC_META, 1, 2);
+	i = srt_find(w, ADD_TYPE_VALUE_META, 2, 1);
+	cr_assert_geq(i, 0, "answered with a VALUE_META");
+	cr_assert_eq(srt_msg_at(w, (size_t)i)->len, ADD_PEER_META_SIZE);
+	cr_assert_eq(srt_count(w, ADD_TYPE_VALUE, 2, 1), 0);
+	srt_run(w);
+	cr_assert_eq(srt_reply_for(w, 1, 1)->status, ADD_STATUS_OK);
+	srt_client_read(w, 2, 1, 2, 0);
+	cr_assert_eq(srt_count(w, ADD_TYPE_READ_PROC, 2, 0), 2, "a read asks for values");
+	deliver_first(ADD_TYPE_READ_PROC, 2, 1);
+	i = srt_find(w, ADD_TYPE_VALUE, 1, 2);
+	cr_assert_eq(srt_msg_at(w, (size_t)i)->len, ADD_PEER_VALUE_SIZE);
+	srt_run(w);
+	cr_assert_arr_eq(srt_reply_for(w, 2, 2)->data, v, ADD_SECTOR_SIZE);
+}
+
+Test(node, a_read_does_not_count_a_value_meta_as_a_value)
+{
+	uint8_t v[ADD_SECTOR_SIZE];
+	add_peer_msg m = { .type = ADD_TYPE_VALUE_META, .rank = 2, .sector = 0, .ts = 9,
+			   .wr = 2 };
+	long i;
+
+	w = srt_new(3, 16);
+	srt_fill(v, 32);
+	srt_seed(w, 2, 0, 1, 1, v);
+	srt_client_read(w, 1, 1, 1, 0);
+	i = srt_find(w, ADD_TYPE_READ_PROC, 1, 2);
+	memcpy(m.uuid, srt_msg_at(w, (size_t)i)->bytes + ADD_PEER_OFF_UUID, ADD_UUID_SIZE);
+	add_node_on_peer_message(srt_node(w, 1), &m, true);
+	cr_assert_null(srt_reply_for(w, 1, 1), "no value, no answer");
+	cr_assert_eq(srt_count(w, ADD_TYPE_WRITE_PROC, 1, 0), 0, "still in its read phase");
+	deliver_first(ADD_TYPE_READ_PROC, 1, 2);
+	srt_run(w);
+	cr_assert_arr_eq(srt_reply_for(w, 1, 1)->data, v, ADD_SECTOR_SIZE);
 }

@@ -210,8 +210,8 @@ Test(register, write_uses_the_highest_ts_plus_one_and_own_rank)
 	srt_fill(v, 2);
 	srt_seed(w, 3, 1, 9, 3, a);
 	srt_client_write(w, 2, 1, 1, 1, v);
-	deliver_first(ADD_TYPE_READ_PROC, 2, 3);
-	deliver_first(ADD_TYPE_VALUE, 3, 2);
+	deliver_first(ADD_TYPE_READ_PROC_META, 2, 3);
+	deliver_first(ADD_TYPE_VALUE_META, 3, 2);
 	srt_current(w, 2, 1, &ts, &wr, NULL);
 	cr_assert_eq(ts, 10);
 	cr_assert_eq(wr, 2);
@@ -231,8 +231,8 @@ Test(register, writer_does_not_broadcast_write_proc_before_its_store_is_durable)
 	srt_store_of(w, 1)->auto_complete = false;
 	srt_fill(v, 4);
 	srt_client_write(w, 1, 1, 1, 0, v);
-	deliver_first(ADD_TYPE_READ_PROC, 1, 2);
-	deliver_first(ADD_TYPE_VALUE, 2, 1);
+	deliver_first(ADD_TYPE_READ_PROC_META, 1, 2);
+	deliver_first(ADD_TYPE_VALUE_META, 2, 1);
 	cr_assert_eq(srt_store_pending(w, 1), 1, "the writer stored (maxts + 1, rank, v)");
 	cr_assert_eq(srt_count(w, ADD_TYPE_WRITE_PROC, 0, 0), 0, "WRITE_PROC waits for it");
 	srt_advance(w, 5ull * 1000 * 1000 * 1000);
@@ -251,9 +251,9 @@ Test(register, ack_waits_for_the_replicas_durable_store)
 	srt_store_of(w, 2)->auto_complete = false;
 	srt_fill(v, 5);
 	srt_client_write(w, 1, 1, 1, 0, v);
-	deliver_first(ADD_TYPE_READ_PROC, 1, 2);
-	deliver_first(ADD_TYPE_VALUE, 2, 1);
-	drop_all(ADD_TYPE_READ_PROC, 1, 3);
+	deliver_first(ADD_TYPE_READ_PROC_META, 1, 2);
+	deliver_first(ADD_TYPE_VALUE_META, 2, 1);
+	drop_all(ADD_TYPE_READ_PROC_META, 1, 3);
 	deliver_first(ADD_TYPE_WRITE_PROC, 1, 2);
 	cr_assert_eq(srt_store_pending(w, 2), 1);
 	cr_assert_eq(srt_count(w, ADD_TYPE_ACK, 2, 1), 0, "no ACK before the store is durable");
@@ -339,8 +339,8 @@ Test(register, read_writes_back_when_its_own_value_is_not_durable)
 	 * 1 reads: 1 and 2 agree on (8, 3), but 1's copy could still be lost */
 	srt_client_read(w, 1, 1, 1, 5);
 	srt_client_write(w, 3, 1, 1, 5, v2);
-	deliver_first(ADD_TYPE_READ_PROC, 3, 2);
-	deliver_first(ADD_TYPE_VALUE, 2, 3);
+	deliver_first(ADD_TYPE_READ_PROC_META, 3, 2);
+	deliver_first(ADD_TYPE_VALUE_META, 2, 3);
 	deliver_first(ADD_TYPE_WRITE_PROC, 3, 1);
 	deliver_first(ADD_TYPE_WRITE_PROC, 3, 2); /* 2 holds (8, 3) durably */
 	cr_assert_eq(srt_store_pending(w, 1), 1);
@@ -364,8 +364,8 @@ Test(register, replica_defers_value_while_a_store_of_the_sector_is_in_flight)
 	srt_fill(v, 26);
 	srt_store_of(w, 2)->auto_complete = false;
 	srt_client_write(w, 1, 1, 1, 0, v);
-	deliver_first(ADD_TYPE_READ_PROC, 1, 3);
-	deliver_first(ADD_TYPE_VALUE, 3, 1);
+	deliver_first(ADD_TYPE_READ_PROC_META, 1, 3);
+	deliver_first(ADD_TYPE_VALUE_META, 3, 1);
 	deliver_first(ADD_TYPE_WRITE_PROC, 1, 2);
 	cr_assert_eq(srt_store_pending(w, 2), 1, "2 is storing 1's value");
 	srt_client_read(w, 3, 1, 2, 0);
@@ -398,7 +398,7 @@ Test(register, stale_value_of_an_older_operation_is_ignored)
 	cr_assert_eq(srt_count(w, ADD_TYPE_VALUE, 3, 1), 1, "A's VALUE from 3 still held");
 	/* op B: a write; only the own VALUE counted so far */
 	srt_client_write(w, 1, 1, 2, 0, v);
-	cr_assert_eq(srt_count(w, ADD_TYPE_READ_PROC, 1, 0), 2);
+	cr_assert_eq(srt_count(w, ADD_TYPE_READ_PROC_META, 1, 0), 2);
 	deliver_first(ADD_TYPE_VALUE, 3, 1); /* stale: A's */
 	cr_assert_eq(srt_store_pending(w, 1) + srt_count(w, ADD_TYPE_WRITE_PROC, 1, 0), 0,
 		     "a stale VALUE does not make a majority");
@@ -416,10 +416,10 @@ Test(register, stale_ack_of_an_older_operation_is_ignored)
 	srt_fill(v2, 9);
 	/* op A: a write whose ACK from 3 is held back */
 	srt_client_write(w, 1, 1, 1, 0, v1);
-	deliver_first(ADD_TYPE_READ_PROC, 1, 2);
-	deliver_first(ADD_TYPE_VALUE, 2, 1);
-	deliver_first(ADD_TYPE_READ_PROC, 1, 3);
-	drop_all(ADD_TYPE_VALUE, 3, 1);
+	deliver_first(ADD_TYPE_READ_PROC_META, 1, 2);
+	deliver_first(ADD_TYPE_VALUE_META, 2, 1);
+	deliver_first(ADD_TYPE_READ_PROC_META, 1, 3);
+	drop_all(ADD_TYPE_VALUE_META, 3, 1);
 	deliver_first(ADD_TYPE_WRITE_PROC, 1, 3);
 	deliver_first(ADD_TYPE_WRITE_PROC, 1, 2);
 	deliver_first(ADD_TYPE_ACK, 2, 1);
@@ -427,8 +427,8 @@ Test(register, stale_ack_of_an_older_operation_is_ignored)
 	cr_assert_eq(srt_count(w, ADD_TYPE_ACK, 3, 1), 1);
 	/* op B reaches its write phase with only the own ACK */
 	srt_client_write(w, 1, 1, 2, 0, v2);
-	deliver_first(ADD_TYPE_READ_PROC, 1, 2);
-	deliver_first(ADD_TYPE_VALUE, 2, 1);
+	deliver_first(ADD_TYPE_READ_PROC_META, 1, 2);
+	deliver_first(ADD_TYPE_VALUE_META, 2, 1);
 	cr_assert_eq(srt_count(w, ADD_TYPE_WRITE_PROC, 1, 0), 2, "op B in its write phase");
 	deliver_first(ADD_TYPE_ACK, 3, 1); /* stale: A's */
 	cr_assert_null(srt_reply_for(w, 1, 2), "a stale ACK does not complete op B");
@@ -446,13 +446,13 @@ Test(register, each_process_is_counted_once_in_a_phase)
 	w = srt_new(5, 16); /* majority: 3 */
 	srt_fill(v, 10);
 	srt_client_write(w, 1, 1, 1, 0, v);
-	deliver_first(ADD_TYPE_READ_PROC, 1, 2);
-	i = srt_find(w, ADD_TYPE_VALUE, 2, 1);
+	deliver_first(ADD_TYPE_READ_PROC_META, 1, 2);
+	i = srt_find(w, ADD_TYPE_VALUE_META, 2, 1);
 	srt_dup(w, (size_t)i);
 	srt_dup(w, (size_t)i);
-	deliver_first(ADD_TYPE_VALUE, 2, 1);
-	deliver_first(ADD_TYPE_VALUE, 2, 1);
-	deliver_first(ADD_TYPE_VALUE, 2, 1);
+	deliver_first(ADD_TYPE_VALUE_META, 2, 1);
+	deliver_first(ADD_TYPE_VALUE_META, 2, 1);
+	deliver_first(ADD_TYPE_VALUE_META, 2, 1);
 	cr_assert_eq(srt_store_pending(w, 1) + srt_count(w, ADD_TYPE_WRITE_PROC, 1, 0), 0,
 		     "self + 2 counted once = 2 < 3");
 	srt_run(w);
@@ -469,8 +469,8 @@ Test(register, writer_does_not_reveal_its_value_before_it_is_durable)
 	srt_store_of(w, 1)->auto_complete = false;
 	srt_fill(v, 11);
 	srt_client_write(w, 1, 1, 1, 0, v);
-	deliver_first(ADD_TYPE_READ_PROC, 1, 2);
-	deliver_first(ADD_TYPE_VALUE, 2, 1);
+	deliver_first(ADD_TYPE_READ_PROC_META, 1, 2);
+	deliver_first(ADD_TYPE_VALUE_META, 2, 1);
 	cr_assert_eq(srt_store_pending(w, 1), 1, "1 is storing (1, 1, v)");
 	/* a read at 2 asks 1 */
 	srt_client_read(w, 2, 1, 2, 0);
@@ -508,8 +508,8 @@ Test(register, a_restarted_writer_never_reuses_a_tag_for_another_value)
 	srt_store_of(w, 1)->auto_complete = false;
 	srt_store_of(w, 2)->auto_complete = false;
 	srt_client_write(w, 1, 1, 1, 0, v1);
-	deliver_first(ADD_TYPE_READ_PROC, 1, 2);
-	deliver_first(ADD_TYPE_VALUE, 2, 1);
+	deliver_first(ADD_TYPE_READ_PROC_META, 1, 2);
+	deliver_first(ADD_TYPE_VALUE_META, 2, 1);
 	/* 2 reads while 1 stores v1; its majority is {2, 1} if 1 answers */
 	srt_client_read(w, 2, 1, 2, 0);
 	deliver_first(ADD_TYPE_READ_PROC, 2, 1);
@@ -527,7 +527,7 @@ Test(register, a_restarted_writer_never_reuses_a_tag_for_another_value)
 	srt_restart(w, 2);
 	/* 1 writes v2 with the majority {1, 2} */
 	srt_client_write(w, 1, 1, 3, 0, v2);
-	drop_all(ADD_TYPE_READ_PROC, 1, 3);
+	drop_all(ADD_TYPE_READ_PROC_META, 1, 3);
 	srt_run(w);
 	srt_durable(w, 1, 0, &ts1, &wr1, d1);
 	srt_durable(w, 3, 0, &ts3, &wr3, d3);

@@ -118,7 +118,14 @@ Test(wire_codec, sizes_match_protocol_tables)
 	cr_assert_eq(add_wire_peer_size(0x01), 0);
 	cr_assert_eq(add_wire_peer_size(0x07), 0);
 	cr_assert_eq(add_wire_peer_size(0x47), 0);
-	cr_assert_eq(add_wire_peer_size(0x80), 0);
+	/* the project's own: READ_PROC_META, VALUE_META; no transport acks */
+	cr_assert_eq(add_wire_peer_size(0x80), 64);
+	cr_assert_eq(add_wire_peer_size(0x81), 80);
+	cr_assert_eq(add_wire_peer_size(0x82), 0);
+	cr_assert_eq(add_wire_peer_size(0xc0), 0);
+	cr_assert_eq(add_wire_peer_size(0xc1), 0);
+	cr_assert_eq(add_wire_cmd_size(0x80), 0);
+	cr_assert_eq(add_wire_rsp_size(0x81, 0), 0);
 	cr_assert_eq(ADD_WIRE_MSG_SIZE_MAX, 4176);
 }
 
@@ -381,6 +388,47 @@ Test(wire_codec, read_proc_encodes_and_decodes_as_64_bytes_of_the_table)
 Test(wire_codec, ack_encodes_and_decodes_as_64_bytes_of_the_table)
 {
 	check_small_peer(0x06);
+}
+
+Test(wire_codec, read_proc_meta_encodes_and_decodes_as_64_bytes_like_read_proc)
+{
+	check_small_peer(0x80);
+}
+
+Test(wire_codec, value_meta_encodes_and_decodes_as_80_bytes_without_data)
+{
+	/* magic | 0 0 | rank | 0x81 | uuid | sector | ts | 7 x 0 | wr | hmac */
+	static const uint8_t head[48] = {
+		0x61, 0x74, 0x64, 0x64, 0x00, 0x00, 0x02, 0x81,
+		0x00, 0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77,
+		0x88, 0x99, 0xaa, 0xbb, 0xcc, 0xdd, 0xee, 0xff,
+		0x00, 0x00, 0x00, 0x00, 0x00, 0x1f, 0xff, 0xff,
+		0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x08,
+		0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x11,
+	};
+	uint8_t exp[80], out[80];
+
+	memcpy(exp, head, 48);
+	openssl_sign(system_secret, 64, exp, 80);
+	/* data is not part of a VALUE_META: ignored */
+	add_peer_msg p = { .type = 0x81, .rank = 2, .sector = 2097151,
+			   .ts = 0x0102030405060708ull, .wr = 17, .data = sector_a };
+	memcpy(p.uuid, uuid_a, 16);
+	cr_assert_eq(add_wire_encode_peer(&p, &system_key, out), 80);
+	cr_assert_arr_eq(out, exp, 80);
+
+	add_wire_msg m = decode_process(exp, 80);
+	cr_assert_eq(m.kind, ADD_WIRE_PEER);
+	cr_assert(m.hmac_ok);
+	cr_assert_eq(m.peer.type, 0x81);
+	cr_assert_eq(m.peer.rank, 2);
+	cr_assert_arr_eq(m.peer.uuid, uuid_a, 16);
+	cr_assert_eq(m.peer.sector, 2097151);
+	cr_assert_eq(m.peer.ts, 0x0102030405060708ull);
+	cr_assert_eq(m.peer.wr, 17);
+	cr_assert_null(m.peer.data);
+	exp[47] ^= 1;
+	cr_assert_not(decode_process(exp, 80).hmac_ok, "the HMAC covers (ts, wr)");
 }
 
 static void check_value_peer(uint8_t type)

@@ -528,10 +528,10 @@ Test(wire_stream, client_mode_response_split_at_every_byte_boundary_decodes_once
 	}
 }
 
-Test(wire_stream, custom_types_from_0x80_are_invalid_for_the_decoder)
+Test(wire_stream, unassigned_custom_types_are_invalid_for_the_decoder)
 {
 	uint8_t s[8 + 64];
-	memcpy(s, "atdd\0\0\x01\x80", 8);
+	memcpy(s, "atdd\0\0\x01\x82", 8); /* 0x80, 0x81 are the project's own */
 	size_t n = 8 + put_peer(s + 8, ADD_TYPE_READ_PROC, 1);
 	add_wire_decoder d = process_dec();
 	cr_assert_eq(feed_all(&d, s, n, 0), 1);

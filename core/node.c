@@ -337,9 +337,12 @@ static void env_broadcast_read_proc(void *ctx, add_register *r, add_op *op)
 {
 	add_node *n = ctx;
 	/* a write's read phase needs only (ts, wr): READ_PROC_META, answered
-	 * by 80-byte VALUE_METAs instead of 4176-byte VALUEs */
+	 * by 80-byte VALUE_METAs instead of 4176-byte VALUEs; so does a read's
+	 * first round, unless a peer turns out to hold a newer value than this
+	 * process (then the round is redone with READ_PROC, read_full) */
 	add_peer_msg m = {
-		.type = op->kind == ADD_OP_WRITE ? ADD_TYPE_READ_PROC_META : ADD_TYPE_READ_PROC,
+		.type = op->kind == ADD_OP_READ && op->read_full ? ADD_TYPE_READ_PROC
+							       : ADD_TYPE_READ_PROC_META,
 		.rank = n->cfg.rank,
 		.sector = r->sector,
 	};

@@ -99,7 +99,25 @@ static void start(add_register *r, const add_reg_env *env, add_op *op)
 	clear_lists(op);
 	op->have_max = false;
 	op->have_min = false;
+	op->max_data = false;
+	op->read_full = false; /* first ask for (ts, wr) only */
 	op->phase = ADD_PHASE_READ; /* reading := TRUE / writing := TRUE */
+	env->broadcast_read_proc(env->ctx, r, op);
+}
+
+/* A read whose majority shows a (ts, wr) higher than the own one needs that
+ * value: its read phase starts over with READ_PROC, whose VALUEs carry data
+ * (the full read phase of the seed). The first, tags-only round is then
+ * merely an extra round trip; its late replies are ignored (no data). */
+static void restart_read_with_values(add_register *r, const add_reg_env *env, add_op *op)
+{
+	assert(op->kind == ADD_OP_READ && !op->read_full);
+	env->phase_over(env->ctx, r, op);
+	clear_lists(op);
+	op->have_max = false;
+	op->have_min = false;
+	op->max_data = false;
+	op->read_full = true;
 	env->broadcast_read_proc(env->ctx, r, op);
 }
 
@@ -209,8 +227,8 @@ void add_reg_on_value(add_register *r, const add_reg_env *env, uint8_t from,
 		return;
 	if (answered(op, from))
 		return; /* a duplicate: each process counts once */
-	if (from != env->self && data == NULL && op->kind == ADD_OP_READ)
-		return; /* a VALUE_META (no value) answers a write's read phase only */
+	if (from != env->self && data == NULL && op->kind == ADD_OP_READ && op->read_full)
+		return; /* a late VALUE_META of the tags-only round: no value */
 	/* readlist[q] := (ts', wr', v'): only the highest matters */
 	mark_answered(op, from);
 	if (from != env->self &&
@@ -221,11 +239,11 @@ void add_reg_on_value(add_register *r, const add_reg_env *env, uint8_t from,
 	}
 	if (from != env->self &&
 	    (!op->have_max || add_reg_tag_cmp(ts, wr, op->max_ts, op->max_wr) > 0)) {
-		assert(data != NULL || op->kind == ADD_OP_WRITE);
 		op->have_max = true;
 		op->max_ts = ts;
 		op->max_wr = wr;
-		if (op->kind == ADD_OP_READ)
+		op->max_data = op->kind == ADD_OP_READ && data != NULL;
+		if (op->max_data)
 			memcpy(op->buf + ADD_PEER_OFF_DATA, data, ADD_SECTOR_SIZE);
 	}
 	if (!is_majority(env, op->n_answered))
@@ -233,12 +251,22 @@ void add_reg_on_value(add_register *r, const add_reg_env *env, uint8_t from,
 
 	/* readlist[self] := (ts, wr, val); (maxts, rr, readval) := highest */
 	env->get_meta(env->ctx, r->sector, &own_ts, &own_wr);
-	if (!op->have_max || add_reg_tag_cmp(own_ts, own_wr, op->max_ts, op->max_wr) > 0) {
+	int own_cmp = op->have_max ? add_reg_tag_cmp(own_ts, own_wr, op->max_ts, op->max_wr) : 1;
+
+	/* On a tie without the peer's data, the own copy is that value: one
+	 * (ts, wr) names one value (the writer stores it durably first). */
+	if (own_cmp > 0 || (own_cmp == 0 && op->kind == ADD_OP_READ && !op->max_data)) {
 		op->have_max = true;
 		op->max_ts = own_ts;
 		op->max_wr = own_wr;
-		if (op->kind == ADD_OP_READ)
+		if (op->kind == ADD_OP_READ) {
 			env->read_data(env->ctx, r->sector, op->buf + ADD_PEER_OFF_DATA);
+			op->max_data = true;
+		}
+	}
+	if (op->kind == ADD_OP_READ && !op->max_data) {
+		restart_read_with_values(r, env, op); /* a peer holds a newer value */
+		return;
 	}
 	/* readlist := [ _ ]; acklist := [ _ ]; write_phase := TRUE */
 	env->phase_over(env->ctx, r, op);

@@ -69,6 +69,11 @@ typedef struct add_op {
 	bool have_max;
 	uint64_t max_ts;
 	uint8_t max_wr;
+	/* a read: buf holds the value of (max_ts, max_wr) */
+	bool max_data;
+	/* a read's phase asks for values (READ_PROC); else for (ts, wr) only
+	 * (READ_PROC_META), which suffices when the own value is the highest */
+	bool read_full;
 	/* lowest (ts, wr) among the peers' VALUEs of the read phase */
 	bool have_min;
 	uint64_t min_ts;

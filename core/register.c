@@ -367,9 +367,12 @@ static bool storing(const add_register *r)
  * is in flight. That covers the own write (a value becomes visible only once
  * its writer cannot lose it) and lets a reader skip its write-back when its
  * whole majority agrees (quorum_holds_max_durably). Delaying a reply is
- * always allowed (links may delay). It cannot wait forever: the stores in
- * flight complete (or the process fails), and new ones for this sector need
- * new WRITE_PROCs, i.e. writes that passed their own read phases. */
+ * always allowed (links may delay). The wait ends at the first moment the
+ * sector has no store in flight: stores complete by the batch (group
+ * commit), and a new one needs a new, newer WRITE_PROC, i.e. another write
+ * of this sector that passed its own read phase meanwhile. Only writes to
+ * one sector arriving back to back at every flush could keep it waiting
+ * (not seen in the contention scenarios; the coordinator retransmits). */
 void add_reg_on_read_proc(add_register *r, const add_reg_env *env, uint8_t from,
 			  const uint8_t uuid[ADD_UUID_SIZE], uint8_t reply_type)
 {

@@ -393,6 +393,9 @@ static int atdd_conn_thread(void *data)
 	struct atdd_dev *dev = conn->dev;
 	unsigned int failures = 0;
 
+	/* Memory for sockets must not be reclaimed by writing to this disk. */
+	memalloc_noio_save();
+
 	/*
 	 * Runs until kthread_stop(): a kthread that returned on its own could
 	 * be gone by the time atdd_conns_stop() stops it.

@@ -7,7 +7,7 @@
 #   KMOD_SERVERS=addd|testsrv   the servers in the guest: three real addd
 #              (default when runtime-real/addd_main.c builds statically) or
 #              three kmod/test/atdd_testsrv sharing one in-memory disk
-#   KMOD_TIMEOUT  seconds before the guest is killed (default 280)
+#   KMOD_TIMEOUT  seconds before the guest is killed (default 420)
 #
 # QEMU: TCG (software emulation; KVM does not work on these machines), -cpu
 # max (RDRAND, so the guest's getrandom() does not stall), the uncompressed
@@ -21,7 +21,7 @@ OUT=$BUILD/kmod
 KVER=${KVER:?KVER is not set (run through make kmod-test)}
 VMLINUZ=/boot/vmlinuz-$KVER
 MODDIR=/lib/modules/$KVER
-TIMEOUT=${KMOD_TIMEOUT:-280}
+TIMEOUT=${KMOD_TIMEOUT:-420}
 passed=0 failed=0
 
 finish() {

@@ -176,8 +176,9 @@ start_server 1
 wait_port 7001
 
 # A process that stops answering (SIGSTOP): its connections are declared dead
-# after a third of the timeout and their requests go to the others.
+# after a third of the timeout (here 7 s) and their requests go to the others.
 stop_test() {
+	rmmod atdd && insmod_atdd timeout_s=21 || return 1
 	kill -STOP $PID2
 	dd if=/tmp/rand4m of=/dev/atdd bs=65536 seek=256 count=16 oflag=direct 2>/tmp/dd.err ||
 		{ kill -CONT $PID2; cat /tmp/dd.err; return 1; }
@@ -193,6 +194,7 @@ check io_completes_with_a_stopped_process "I/O failed or data differs with proce
 	stop_test
 figure stopped_process_write_read_1MiB_seconds \
 	"$(awk -v a=$t0 -v b=$(now_cs) 'BEGIN { print (b - a) / 100 }')"
+rmmod atdd && insmod_atdd timeout_s=$TIMEOUT_S || fail reload_after_stop_test "reload failed"
 
 # Readers in parallel, with requests of 1 to 64 sectors, over what the kill -9
 # test wrote: replies of many requests interleave on the connections.

@@ -124,6 +124,7 @@ struct atdd_dev {
 	unsigned long stall_jiffies;	/* silence that declares a conn dead */
 
 	struct atdd_conn conns[ATDD_CONNS_MAX];
+	unsigned int next_conn;		/* round-robin start, dev->lock */
 	struct workqueue_struct *tx_wq;
 
 	struct blk_mq_tag_set tag_set;

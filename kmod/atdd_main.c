@@ -214,8 +214,10 @@ struct atdd_conn *atdd_pick_conn(struct atdd_dev *dev, struct atdd_conn *except,
 	struct atdd_conn *best = NULL;
 	unsigned int i;
 
+	/* Ties go round-robin, so that even one request at a time uses them all. */
+	dev->next_conn = (dev->next_conn + 1) % dev->n_conns;
 	for (i = 0; i < dev->n_conns; i++) {
-		struct atdd_conn *c = &dev->conns[i];
+		struct atdd_conn *c = &dev->conns[(dev->next_conn + i) % dev->n_conns];
 
 		if (c == except || atdd_conn_overlaps(c, first, nr))
 			continue;

@@ -186,6 +186,8 @@ stop_test() {
 		cmp -s - /tmp/rand1m
 	rc=$?
 	kill -CONT $PID2
+	dmesg | grep -q "no valid response from 127.0.0.1:7002" ||
+		{ echo "the stall was not detected"; rc=1; }
 	return $rc
 }
 head -c 1048576 /tmp/rand4m > /tmp/rand1m

@@ -263,6 +263,7 @@ static int atdd_rx_loop(struct atdd_conn *conn)
 		} else if (n != -EAGAIN && n != -EINTR && n != -ERESTARTSYS) {
 			return n;
 		}
+		cond_resched();		/* a server may flood us with garbage */
 		if (atdd_conn_stalled(conn)) {
 			pr_warn("conn %u: no valid response from %pISpc for %u ms, reconnecting\n",
 				conn->index, &conn->dev->servers[conn->server],

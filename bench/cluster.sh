@@ -4,7 +4,8 @@
 # bench with 16 connections x 8 in flight over 65,536 sectors: a write-only
 # run, then a read-only run over what it wrote. Beside the figures, the
 # machine's limits measured in the same run: fdatasync/s and HMAC-SHA256
-# bytes/s. Every process is stopped by pid.
+# bytes/s; and N=3 writes with the storage on tmpfs (no flush latency, reference
+# only; BENCH_TMPFS=0 skips it). Every process is stopped by pid.
 #   BENCH_SECONDS=10 BENCH_NS="3 4" bash bench/cluster.sh build
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -17,7 +18,7 @@ conns=16
 depth=8
 
 dir=$(mktemp -d "${TMPDIR:-/tmp}/add-bench.XXXXXX")
-trap 'cl_stop_all; rm -rf "$dir"' EXIT
+trap 'cl_stop_all; rm -rf "$dir" "${CL_DIR:-$dir}"' EXIT
 trap 'exit 130' INT TERM
 
 for b in addd addctl; do
@@ -52,7 +53,7 @@ run_bench() { # N label ratio
     --duration "$seconds" --quiet --prior-writes > "$out" 2> "$dir/bench-$1-$2.err"
   local rc=$? rate lat cpu ops
   read -r c1 tck <<< "$(cpu_addd)"
-  if [[ $label == write ]]; then rate=$(sed -nE 's/^writes: .* = ([0-9]+) sectors.*/\1/p' "$out")
+  if [[ $label == w* ]]; then rate=$(sed -nE 's/^writes: .* = ([0-9]+) sectors.*/\1/p' "$out")
   else rate=$(sed -nE 's/^reads: .* = ([0-9]+) sectors.*/\1/p' "$out"); fi
   lat=$(sed -nE 's/^latency_us: p50 ([0-9]+) p99 ([0-9]+) p99.9 ([0-9]+).*/\1 \2 \3/p' "$out")
   read -r p50 p99 p999 <<< "${lat:-? ? ?}"
@@ -74,21 +75,35 @@ PY
   ((rc == 0)) || { cat "$out" "$dir/bench-$1-$2.err" | tail -n 8; }
 }
 
-for n in $ns; do
-  rm -rf "$dir/cluster"
-  cl_init "$dir/cluster" "$n" "$sectors"
+start_cluster() { # N STORAGE_PARENT
+  local n=$1 r ok=1
+  cl_init "$2/add-bench-cluster.$$" "$n" "$sectors"
   for ((r = 1; r <= n; r++)); do cl_start "$r"; done
-  ok=1
   for ((r = 1; r <= n; r++)); do cl_wait_listening "$r" || ok=0; done
-  if ((ok)); then
+  ((ok)) || { echo "N=$n: the cluster did not start"; tail -n 5 "$CL_DIR"/addd-*.log; }
+  ((ok))
+}
+
+for n in $ns; do
+  if start_cluster "$n" "$dir"; then
     echo "N=$n: ${seconds}s write-only, then ${seconds}s read-only ($conns connections x $depth in flight, $sectors sectors)"
     run_bench "$n" write 0
     run_bench "$n" read 1
-  else
-    echo "N=$n: the cluster did not start"; tail -n 5 "$dir"/cluster/addd-*.log
   fi
   cl_stop_all
+  rm -rf "$CL_DIR"
 done
+
+# The same writes with the storage in memory (tmpfs): what the cluster does
+# without flush latency, i.e. how much of the gap the disk accounts for.
+if [[ "${BENCH_TMPFS:-1}" == 1 && -d /dev/shm && -w /dev/shm ]]; then
+  if start_cluster 3 /dev/shm; then
+    echo "N=3 on tmpfs (not durable; reference only): ${seconds}s write-only"
+    run_bench 3 w-tmpfs 0
+  fi
+  cl_stop_all
+  rm -rf "$CL_DIR"
+fi
 
 echo
 printf '%-3s %-6s %10s %9s %9s %9s %6s %8s\n' N op sectors/s p50_us p99_us p99.9_us \

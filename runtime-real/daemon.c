@@ -37,6 +37,9 @@
 #define PROBATION_NS (250ull * 1000 * 1000)
 #define BACKOFF_MIN_NS (50ull * 1000 * 1000)
 #define BACKOFF_MAX_NS (1000ull * 1000 * 1000)
+/* A connect that neither succeeds nor fails by then (SYNs dropped by a dead
+ * host) is abandoned and retried, so the link notices the peer's return. */
+#define CONNECT_TIMEOUT_NS (2000ull * 1000 * 1000)
 /* fds kept for the disk, epoll, signalfd, stdio, ... */
 #define FDS_RESERVED 64
 #define CONNS_MAX 1000
@@ -81,6 +84,8 @@ typedef struct peer_link {
 	conn *c;
 	uint64_t backoff_ns;
 	uint64_t timer;
+	uint64_t connect_timer;
+	uint64_t up_since_ns; /* 0 while not connected */
 	uint64_t drops;
 } peer_link;
 
@@ -239,7 +244,13 @@ static void conn_close(addd_state *d, conn *c, const char *why)
 	if (kind == CONN_CLIENT || kind == CONN_UNKNOWN)
 		add_node_on_connection_closed(d->node, conn_id(c));
 	if (kind == CONN_PEER_OUT) {
-		d->links[c->rank].c = NULL;
+		peer_link *l = &d->links[c->rank];
+		/* Backoff starts over only after a link that held a while: a
+		 * peer that accepts and drops at once is not hammered. */
+		if (l->up_since_ns != 0 && add_now_ns() - l->up_since_ns >= BACKOFF_MAX_NS)
+			l->backoff_ns = BACKOFF_MIN_NS;
+		l->up_since_ns = 0;
+		l->c = NULL;
 		link_schedule(d, c->rank);
 	}
 }
@@ -374,7 +385,7 @@ static void link_connected(addd_state *d, conn *c)
 		return;
 	}
 	c->connecting = false;
-	l->backoff_ns = BACKOFF_MIN_NS;
+	l->up_since_ns = add_now_ns();
 	add_debug("connected to rank %u (%s:%u)", c->rank, l->hp.host, l->hp.port);
 	/* Hello first, so that the far side counts us as a peer, not a client. */
 	bool ok = add_outbuf_append(&c->out, d->hello, sizeof(d->hello));
@@ -421,6 +432,20 @@ static void conn_event(add_loop *loop, int fd, void *arg, uint32_t events)
 
 /* ---- peer links ------------------------------------------------------- */
 
+static uint64_t connect_timeout(add_loop *loop, uint64_t id, void *arg)
+{
+	addd_state *d = the_daemon;
+	peer_link *l = &d->links[(uintptr_t)arg];
+
+	(void)loop;
+	if (l->connect_timer != id)
+		return ADD_TIMER_STOP;
+	l->connect_timer = 0;
+	if (l->c != NULL && l->c->connecting)
+		conn_close(d, l->c, "connect timed out");
+	return ADD_TIMER_STOP;
+}
+
 static void link_try(addd_state *d, uint8_t rank)
 {
 	peer_link *l = &d->links[rank];
@@ -453,6 +478,10 @@ static void link_try(addd_state *d, uint8_t rank)
 	c->connecting = true;
 	l->c = c;
 	conn_update_mask(d, c);
+	if (l->connect_timer)
+		add_loop_del_timer(d->loop, l->connect_timer);
+	l->connect_timer = add_loop_add_timer(d->loop, CONNECT_TIMEOUT_NS, connect_timeout,
+					      (void *)(uintptr_t)rank);
 }
 
 static uint64_t link_timer(add_loop *loop, uint64_t id, void *arg)

@@ -17,6 +17,7 @@
 
 #define READ_CHUNK (64u * 1024)
 #define RETRY_NS (100ull * 1000 * 1000)
+#define CONNECT_TIMEOUT_NS (2000ull * 1000 * 1000)
 #define DRAIN_NS (10ull * 1000 * 1000 * 1000)
 /* Latency histogram: 1 us buckets below 100 ms, then 100 us buckets to 10 s. */
 #define HIST_FINE_US 100000u
@@ -45,6 +46,7 @@ typedef struct lconn {
 	bool up;
 	bool want_write;
 	uint64_t retry_at_ns;
+	uint64_t connect_deadline_ns;
 	uint64_t seq;
 	uint64_t writes_made;
 	uint32_t busy;
@@ -186,6 +188,7 @@ static void conn_start(lg *g, lconn *c)
 	}
 	c->fd = fd;
 	c->connecting = true;
+	c->connect_deadline_ns = add_now_ns() + CONNECT_TIMEOUT_NS;
 	c->want_write = false;
 	add_wire_decoder_init(&c->dec, ADD_WIRE_MODE_CLIENT, &g->key, NULL);
 	struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT, .data.u32 = c->idx};
@@ -589,6 +592,8 @@ int add_loadgen_run(const add_loadgen_config *cfg, add_loadgen_result *res)
 			lconn *c = &g->conns[i];
 			if (c->fd < 0 && c->retry_at_ns && now >= c->retry_at_ns)
 				conn_start(g, c);
+			if (c->fd >= 0 && c->connecting && now >= c->connect_deadline_ns)
+				conn_break(g, c, "connect timed out");
 			if (!c->up)
 				continue;
 			while (running && c->busy < cfg->depth) {

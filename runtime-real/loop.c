@@ -8,7 +8,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#define LOOP_TIMERS_MAX 1024
+/* addd needs at most: one probation timer per connection (<= 1000), two per
+ * peer link (<= 2 x 253), and a few periodic ones. */
+#define LOOP_TIMERS_MAX 2048
 #define LOOP_EVENTS_MAX 256
 
 typedef struct file_event {

@@ -94,6 +94,9 @@ check device_geometry "size or block size wrong" sh -c \
 	"[ -b /dev/atdd ] && [ \$(cat /sys/block/atdd/size) = $((SECTORS * 8)) ] &&
 	 [ \$(cat /sys/block/atdd/queue/logical_block_size) = 4096 ] &&
 	 [ \$(cat /sys/block/atdd/queue/physical_block_size) = 4096 ]"
+# Completed writes are durable on a majority: no volatile cache to flush.
+check no_volatile_write_cache "write_cache is not 'write through'" sh -c \
+	'[ "$(cat /sys/block/atdd/queue/write_cache)" = "write through" ]'
 
 head -c 4096 /dev/zero > /tmp/zero4k
 check unwritten_sector_reads_zero "sector 3 not zero" sh -c \

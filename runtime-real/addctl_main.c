@@ -19,7 +19,9 @@
 
 static const char usage[] =
 	"usage: addctl read  --peer HOST:PORT --client-key-file F --sector S [--out FILE]\n"
+	"                    [--timeout 30]\n"
 	"       addctl write --peer HOST:PORT --client-key-file F --sector S [--in FILE]\n"
+	"                    [--timeout 30]\n"
 	"       addctl bench --peers HOST:PORT,... --client-key-file F [--connections 16]\n"
 	"                    [--depth 8] [--read-ratio 0.5] [--sectors 65536]\n"
 	"                    [--first-sector 0] [--duration 10] [--verify] [--quiet]\n"
@@ -27,7 +29,8 @@ static const char usage[] =
 	"\n"
 	"read    prints sector S (4096 bytes) to stdout or FILE\n"
 	"write   writes sector S from stdin or FILE (shorter data is zero-padded;\n"
-	"        more than 4096 bytes is an error)\n"
+	"        more than 4096 bytes is an error); both give up after --timeout seconds\n"
+	"        (an operation completes only while a majority of the processes is up)\n"
 	"bench   many connections spread over the processes, --depth commands in flight\n"
 	"        on each; checks every reply's HMAC and request number and every READ's\n"
 	"        data against the writes of that sector; prints a progress line each\n"
@@ -89,7 +92,7 @@ static const char *status_name(uint8_t st)
 
 /* One command, one reply. data: 4096 bytes for WRITE (in), READ (out). */
 static int one_command(const add_hostport *peer, const uint8_t key[ADD_CLIENT_KEY_SIZE],
-		       uint8_t type, uint64_t sector, uint8_t *data)
+		       uint8_t type, uint64_t sector, uint8_t *data, int timeout_s)
 {
 	static uint8_t msg[ADD_CMD_WRITE_SIZE], rbuf[16384];
 	add_hmac_key hk;
@@ -104,7 +107,7 @@ static int one_command(const add_hostport *peer, const uint8_t key[ADD_CLIENT_KE
 		fprintf(stderr, "addctl: error: cannot prepare the HMAC key\n");
 		return 1;
 	}
-	fd = add_net_connect_blocking(peer, err, sizeof(err));
+	fd = add_net_connect_blocking(peer, timeout_s * 1000, err, sizeof(err));
 	if (fd < 0) {
 		fprintf(stderr, "addctl: error: %s\n", err);
 		add_hmac_key_free(&hk);
@@ -123,6 +126,11 @@ static int one_command(const add_hostport *peer, const uint8_t key[ADD_CLIENT_KE
 		ssize_t r = read(fd, rbuf, sizeof(rbuf));
 		if (r < 0 && errno == EINTR)
 			continue;
+		if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+			fprintf(stderr, "addctl: error: no reply from %s:%u within %d s (is a majority "
+					"of the processes up?)\n", peer->host, peer->port, timeout_s);
+			goto out;
+		}
 		if (r <= 0) {
 			fprintf(stderr, "addctl: error: connection to %s:%u closed before the reply\n",
 				peer->host, peer->port);
@@ -168,13 +176,14 @@ out:
 
 static int cmd_rw(int argc, char **argv, bool is_write)
 {
-	enum { O_PEER = 1, O_KEY, O_SECTOR, O_FILE, O_HELP };
+	enum { O_PEER = 1, O_KEY, O_SECTOR, O_FILE, O_TIMEOUT, O_HELP };
 	static const struct option opts[] = {
 		{"peer", required_argument, NULL, O_PEER},
 		{"client-key-file", required_argument, NULL, O_KEY},
 		{"sector", required_argument, NULL, O_SECTOR},
 		{"out", required_argument, NULL, O_FILE},
 		{"in", required_argument, NULL, O_FILE},
+		{"timeout", required_argument, NULL, O_TIMEOUT},
 		{"help", no_argument, NULL, O_HELP},
 		{NULL, 0, NULL, 0},
 	};
@@ -182,7 +191,7 @@ static int cmd_rw(int argc, char **argv, bool is_write)
 	static uint8_t data[ADD_SECTOR_SIZE + 1];
 	uint8_t key[ADD_CLIENT_KEY_SIZE];
 	add_hostport peer;
-	uint64_t sector;
+	uint64_t sector, timeout_s = 30;
 	char err[512];
 	int c;
 
@@ -191,6 +200,10 @@ static int cmd_rw(int argc, char **argv, bool is_write)
 	while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
 		switch (c) {
 		case O_PEER: peer_s = optarg; break;
+		case O_TIMEOUT:
+			if (add_parse_u64(optarg, 1, 86400, &timeout_s) != 0)
+				return die_usage("bad --timeout '%s' (seconds)", optarg);
+			break;
 		case O_KEY: key_s = optarg; break;
 		case O_SECTOR: sector_s = optarg; break;
 		case O_FILE: file = optarg; break;
@@ -240,9 +253,9 @@ static int cmd_rw(int argc, char **argv, bool is_write)
 			return 1;
 		}
 		memset(data + got, 0, sizeof(data) - got);
-		return one_command(&peer, key, ADD_TYPE_WRITE, sector, data);
+		return one_command(&peer, key, ADD_TYPE_WRITE, sector, data, (int)timeout_s);
 	}
-	if (one_command(&peer, key, ADD_TYPE_READ, sector, data) != 0)
+	if (one_command(&peer, key, ADD_TYPE_READ, sector, data, (int)timeout_s) != 0)
 		return 1;
 	int fd = file ? open(file, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644) : STDOUT_FILENO;
 	if (fd < 0 || write_all(fd, data, ADD_SECTOR_SIZE) != 0) {

@@ -415,7 +415,7 @@ static void verify_through(lg *g, size_t p)
 	char err[256];
 	add_wire_decoder dec;
 	uint64_t batch[VERIFY_BATCH], checked = 0, failures = 0;
-	int fd = add_net_connect_blocking(&cfg->peers[p], err, sizeof(err));
+	int fd = add_net_connect_blocking(&cfg->peers[p], 30000, err, sizeof(err));
 
 	if (fd < 0) {
 		fprintf(stderr, "verify: %s\n", err);

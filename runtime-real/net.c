@@ -1,6 +1,7 @@
 /* runtime-real/net: see net.h. */
 #include "net.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netdb.h>
@@ -8,6 +9,7 @@
 #include <netinet/tcp.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 int add_net_set_nonblock(int fd)
@@ -35,6 +37,23 @@ static int resolve(const add_hostport *hp, int flags, add_sockaddr *out, char *e
 	char port[8];
 	int rc;
 
+	/* Numeric addresses need no resolver (nor NSS modules, which a static
+	 * addd in an initramfs does not have). */
+	memset(&out->ss, 0, sizeof(out->ss));
+	struct sockaddr_in *v4 = (struct sockaddr_in *)&out->ss;
+	struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)&out->ss;
+	if (inet_pton(AF_INET, hp->host, &v4->sin_addr) == 1) {
+		v4->sin_family = AF_INET;
+		v4->sin_port = htons(hp->port);
+		out->len = sizeof(*v4);
+		return 0;
+	}
+	if (inet_pton(AF_INET6, hp->host, &v6->sin6_addr) == 1) {
+		v6->sin6_family = AF_INET6;
+		v6->sin6_port = htons(hp->port);
+		out->len = sizeof(*v6);
+		return 0;
+	}
 	snprintf(port, sizeof(port), "%u", hp->port);
 	rc = getaddrinfo(hp->host, port, &hints, &res);
 	if (rc != 0 || res == NULL) {
@@ -107,7 +126,7 @@ int add_net_connect_result(int fd)
 	return -e;
 }
 
-int add_net_connect_blocking(const add_hostport *hp, char *err, size_t err_len)
+int add_net_connect_blocking(const add_hostport *hp, int timeout_ms, char *err, size_t err_len)
 {
 	add_sockaddr a;
 	int fd;
@@ -118,6 +137,12 @@ int add_net_connect_blocking(const add_hostport *hp, char *err, size_t err_len)
 	if (fd < 0) {
 		snprintf(err, err_len, "socket: %s", strerror(errno));
 		return -1;
+	}
+	if (timeout_ms > 0) {
+		struct timeval tv = {.tv_sec = timeout_ms / 1000,
+				     .tv_usec = (timeout_ms % 1000) * 1000};
+		(void)setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+		(void)setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	}
 	if (connect(fd, (struct sockaddr *)&a.ss, a.len) != 0) {
 		snprintf(err, err_len, "cannot connect to %s:%u: %s", hp->host, hp->port,

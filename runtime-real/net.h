@@ -27,8 +27,10 @@ int add_net_accept(int listen_fd);
 int add_net_connect_start(const add_sockaddr *addr);
 /* After a non-blocking connect became writable: 0 or -errno (SO_ERROR). */
 int add_net_connect_result(int fd);
-/* Blocking connect with TCP_NODELAY (for addctl). fd or -1 (err filled). */
-int add_net_connect_blocking(const add_hostport *hp, char *err, size_t err_len);
+/* Blocking connect with TCP_NODELAY (for addctl). With timeout_ms > 0, the
+ * connect and every later send/recv on the socket give up after that long
+ * (EAGAIN). fd or -1 (err filled). */
+int add_net_connect_blocking(const add_hostport *hp, int timeout_ms, char *err, size_t err_len);
 int add_net_set_nonblock(int fd);
 int add_net_set_nodelay(int fd);
 

@@ -629,6 +629,21 @@ def addctl_reports_status_and_connection_errors(ctx):
 
 
 @test
+def addctl_gives_up_after_its_timeout_without_a_majority(ctx):
+    cl = Cluster(2, sectors=16)
+    ctx.extra.append(cl)
+    cl.start(1)  # rank 2 never starts: no majority
+    t0 = time.monotonic()
+    p = subprocess.run([os.path.join(BUILD, "addctl"), "write", "--peer",
+                        "127.0.0.1:%d" % cl.ports[0], "--client-key-file", cl.ckey_path,
+                        "--sector", "1", "--timeout", "1"], input=b"x",
+                       capture_output=True, text=False, timeout=20)
+    dt = time.monotonic() - t0
+    check(p.returncode != 0 and b"no reply" in p.stderr, "got %r" % p.stderr)
+    check(dt < 5, "gave up only after %.1f s" % dt)
+
+
+@test
 def addctl_bench_verifies_a_short_mixed_load(ctx):
     cl = ctx.three
     p = subprocess.run([os.path.join(BUILD, "addctl"), "bench", "--peers", cl.peers,

@@ -1,0 +1,327 @@
+/*
+ * addsim: the deterministic simulator of an ADD cluster (runtime-sim/world.h).
+ *
+ *   addsim --scenario scenarios/clean.txt --seed 7
+ *   addsim --scenario scenarios/crash-loop.txt --seeds 1..200
+ *   addsim --scenario F --seed 7 --check-determinism
+ *
+ * Exit status: 0 every run passed; 1 some run failed (the first failure is
+ * printed with the command that replays it, the history window that shows
+ * it, and the path of an HTML timeline); 2 usage or setup error.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "checker.h"
+#include "report.h"
+#include "scenario.h"
+#include "world.h"
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: addsim --scenario FILE [--seed S | --seeds A..B] [options]\n"
+		"\n"
+		"Runs an ADD cluster (the real core: nodes, registers, sector stores) in a\n"
+		"deterministic simulation with faults, then checks the clients' history for\n"
+		"linearizability (per sector), lost acknowledged writes (final reads) and\n"
+		"liveness. The same scenario and seed replay the same run, bit for bit.\n"
+		"\n"
+		"  --scenario FILE        the scenario (see scenarios/README.md)\n"
+		"  --seed S               one run with seed S (default 1)\n"
+		"  --seeds A..B           runs seeds A to B, with a progress line and a summary;\n"
+		"                         stops at the first failure unless --keep-going\n"
+		"  --keep-going           with --seeds: run every seed, count the failures\n"
+		"  --check-determinism    run each seed twice, compare the trace hashes\n"
+		"  --report-dir DIR       where failure timelines go (default build/sim-reports)\n"
+		"  --store real|mem       real sector store over a simulated disk (default), or\n"
+		"                         an in-memory model of the store contract\n"
+		"  --log                  print nemesis actions and node log lines to stderr\n"
+		"  --verbose              one line per seed with its figures\n"
+		"  --quiet                only the summary and failures\n"
+		"  --help                 this text\n"
+		"\n"
+		"Exit status: 0 all passed, 1 a run failed, 2 usage or setup error.\n");
+}
+
+static uint64_t wall_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static int mkdir_p(const char *path)
+{
+	char buf[512];
+	snprintf(buf, sizeof(buf), "%s", path);
+	for (char *p = buf + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(buf, 0755) != 0 && errno != EEXIST)
+			return -errno;
+		*p = '/';
+	}
+	if (mkdir(buf, 0755) != 0 && errno != EEXIST)
+		return -errno;
+	return 0;
+}
+
+typedef struct cli {
+	const char *scenario_path;
+	const char *report_dir;
+	const char *argv0;
+	uint64_t seed_lo, seed_hi;
+	bool many, keep_going, determinism, log, verbose, quiet;
+	add_sim_store_kind store;
+} cli;
+
+static void replay_cmd(const cli *c, uint64_t seed, char *buf, size_t len)
+{
+	snprintf(buf, len, "%s --scenario %s --seed %" PRIu64 "%s", c->argv0, c->scenario_path,
+		 seed, c->store == ADD_SIM_STORE_MEM ? " --store mem" : "");
+}
+
+static void print_failure(const cli *c, const add_scenario *s, uint64_t seed,
+			  const add_sim_result *r)
+{
+	char cmd[600];
+	replay_cmd(c, seed, cmd, sizeof(cmd));
+	printf("\nFAILED: scenario %s, seed %" PRIu64 ": %s\n", s->name, seed,
+	       add_sim_verdict_name(r->verdict));
+	printf("  %s\n", r->why);
+	printf("  replay: %s\n", cmd);
+	printf("  run: %" PRIu64 " ops invoked, %" PRIu64 " ok, %" PRIu64
+	       " indeterminate; %" PRIu64 " crashes, %" PRIu64 " partitions, simulated %.3f s\n",
+	       r->stats.ops_invoked, r->stats.ops_ok, r->stats.ops_indeterminate,
+	       r->stats.crashes, r->stats.partitions, r->stats.sim_ns / 1e9);
+	if (r->check.window_len == 0)
+		return;
+	printf("  the ops of sector %" PRIu64 " that show it:\n", r->check.sector);
+	add_report_print_window(stdout, &r->history, r->check.window, r->check.window_len,
+				r->culprit);
+	size_t *witness = NULL, n_witness = 0;
+	if (r->verdict == ADD_SIM_NOT_LINEARIZABLE) {
+		n_witness = add_check_minimize(&r->history, r->check.sector, r->culprit, 3000,
+					       &witness);
+		if (n_witness) {
+			printf("  a minimal witness (these %zu ops alone are not linearizable):\n",
+			       n_witness);
+			add_report_print_window(stdout, &r->history, witness, n_witness,
+						r->culprit);
+		}
+	}
+	char path[700];
+	if (mkdir_p(c->report_dir) != 0) {
+		free(witness);
+		printf("  (cannot create %s)\n", c->report_dir);
+		return;
+	}
+	snprintf(path, sizeof(path), "%s/%s-%" PRIu64 ".html", c->report_dir, s->name, seed);
+	char title[200];
+	snprintf(title, sizeof(title), "addsim: %s, seed %" PRIu64 ": %s", s->name, seed,
+		 add_sim_verdict_name(r->verdict));
+	int rc = add_report_write_html(path, title, r->why, cmd, &r->history, r->check.window,
+				       r->check.window_len, witness, n_witness, r->culprit);
+	char svg[720];
+	snprintf(svg, sizeof(svg), "%s/%s-%" PRIu64 ".svg", c->report_dir, s->name, seed);
+	if (rc == 0)
+		rc = add_report_write_svg(svg, &r->history, n_witness ? witness : r->check.window,
+					  n_witness ? n_witness : r->check.window_len, r->culprit);
+	free(witness);
+	if (rc == 0)
+		printf("  timeline: %s (and %s)\n", path, svg);
+	else
+		printf("  (cannot write %s: %s)\n", path, strerror(-rc));
+}
+
+/* Runs one seed (twice with --check-determinism). Returns 0 pass, 1 fail,
+ * 2 setup error. */
+static int run_seed(const cli *c, const add_scenario *s, uint64_t seed, uint64_t *ops,
+		    uint64_t *sim_ns)
+{
+	add_sim_opts o = {.seed = seed, .store = c->store, .log = c->log ? stderr : NULL};
+	add_sim_result r;
+	uint64_t t0 = wall_ns();
+	int rc = add_sim_run(s, &o, &r);
+	uint64_t t1 = wall_ns();
+	*ops += r.stats.ops_invoked;
+	*sim_ns += r.stats.sim_ns;
+	if (rc != 0 || r.verdict == ADD_SIM_SETUP_ERROR) {
+		printf("\nSETUP ERROR: scenario %s, seed %" PRIu64 ": %s\n", s->name, seed, r.why);
+		add_sim_result_free(&r);
+		return 2;
+	}
+	int result = r.verdict == ADD_SIM_PASS ? 0 : 1;
+	if (c->verbose)
+		printf("seed %" PRIu64 ": %s  ops %" PRIu64 " (ok %" PRIu64 ", indeterminate %" PRIu64
+		       ", final reads %" PRIu64 ")  crashes %" PRIu64 " partitions %" PRIu64
+		       " pauses %" PRIu64 " flush failures %" PRIu64 "  msgs %" PRIu64
+		       " (dropped %" PRIu64 ", dup %" PRIu64 ", reordered %" PRIu64
+		       ")  simulated %.2f s in %.0f ms (check %.1f ms)  hash %016" PRIx64 "\n",
+		       seed, add_sim_verdict_name(r.verdict), r.stats.ops_invoked, r.stats.ops_ok,
+		       r.stats.ops_indeterminate, r.stats.final_reads, r.stats.crashes,
+		       r.stats.partitions, r.stats.pauses, r.stats.flush_failures,
+		       r.stats.msgs_sent, r.stats.msgs_dropped, r.stats.msgs_duplicated,
+		       r.stats.msgs_reordered, r.stats.sim_ns / 1e9, (t1 - t0) / 1e6,
+		       r.stats.check_ns_wall / 1e6, r.trace_hash);
+	if (result)
+		print_failure(c, s, seed, &r);
+	if (c->determinism) {
+		add_sim_result r2;
+		int rc2 = add_sim_run(s, &o, &r2);
+		if (rc2 != 0 || r2.trace_hash != r.trace_hash || r2.history.len != r.history.len ||
+		    r2.verdict != r.verdict) {
+			printf("\nNOT DETERMINISTIC: scenario %s, seed %" PRIu64
+			       ": trace hash %016" PRIx64 " then %016" PRIx64 " (%zu then %zu ops)\n",
+			       s->name, seed, r.trace_hash, r2.trace_hash, r.history.len,
+			       r2.history.len);
+			result = 1;
+		} else if (!c->quiet && !c->many) {
+			printf("deterministic: two runs of seed %" PRIu64 " gave trace hash %016" PRIx64
+			       "\n",
+			       seed, r.trace_hash);
+		}
+		add_sim_result_free(&r2);
+	}
+	if (!c->many && !c->verbose && !c->quiet && result == 0)
+		printf("scenario %s, seed %" PRIu64 ": pass  (%" PRIu64 " ops, %" PRIu64
+		       " indeterminate, %" PRIu64 " final reads; %" PRIu64 " crashes, %" PRIu64
+		       " partitions; simulated %.2f s in %.0f ms; hash %016" PRIx64 ")\n",
+		       s->name, seed, r.stats.ops_invoked, r.stats.ops_indeterminate,
+		       r.stats.final_reads, r.stats.crashes, r.stats.partitions,
+		       r.stats.sim_ns / 1e9, (t1 - t0) / 1e6, r.trace_hash);
+	add_sim_result_free(&r);
+	return result;
+}
+
+static int parse_seeds(const char *arg, uint64_t *lo, uint64_t *hi)
+{
+	char *end;
+	errno = 0;
+	*lo = strtoull(arg, &end, 10);
+	if (end == arg || errno)
+		return -1;
+	if (*end == '\0') {
+		*hi = *lo;
+		return 0;
+	}
+	if (strncmp(end, "..", 2) != 0)
+		return -1;
+	const char *p = end + 2;
+	*hi = strtoull(p, &end, 10);
+	if (end == p || *end || errno || *hi < *lo)
+		return -1;
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	cli c = {.report_dir = "build/sim-reports", .argv0 = argv[0], .seed_lo = 1, .seed_hi = 1};
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i];
+		const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+		if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+			usage(stdout);
+			return 0;
+		} else if (!strcmp(a, "--scenario") && v) {
+			c.scenario_path = v;
+			i++;
+		} else if (!strcmp(a, "--seed") && v) {
+			if (parse_seeds(v, &c.seed_lo, &c.seed_hi) || c.seed_lo != c.seed_hi) {
+				fprintf(stderr, "addsim: bad --seed '%s'\n", v);
+				return 2;
+			}
+			i++;
+		} else if (!strcmp(a, "--seeds") && v) {
+			if (parse_seeds(v, &c.seed_lo, &c.seed_hi)) {
+				fprintf(stderr, "addsim: bad --seeds '%s' (A..B)\n", v);
+				return 2;
+			}
+			c.many = true;
+			i++;
+		} else if (!strcmp(a, "--report-dir") && v) {
+			c.report_dir = v;
+			i++;
+		} else if (!strcmp(a, "--store") && v) {
+			if (!strcmp(v, "real"))
+				c.store = ADD_SIM_STORE_REAL;
+			else if (!strcmp(v, "mem"))
+				c.store = ADD_SIM_STORE_MEM;
+			else {
+				fprintf(stderr, "addsim: --store real|mem\n");
+				return 2;
+			}
+			i++;
+		} else if (!strcmp(a, "--keep-going")) {
+			c.keep_going = true;
+		} else if (!strcmp(a, "--check-determinism")) {
+			c.determinism = true;
+		} else if (!strcmp(a, "--log")) {
+			c.log = true;
+		} else if (!strcmp(a, "--verbose") || !strcmp(a, "-v")) {
+			c.verbose = true;
+		} else if (!strcmp(a, "--quiet") || !strcmp(a, "-q")) {
+			c.quiet = true;
+		} else {
+			fprintf(stderr, "addsim: unknown or incomplete option '%s'\n", a);
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (!c.scenario_path) {
+		usage(stderr);
+		return 2;
+	}
+	add_scenario s;
+	char err[400];
+	if (add_scenario_load(&s, c.scenario_path, err, sizeof(err)) != 0) {
+		fprintf(stderr, "addsim: %s\n", err);
+		return 2;
+	}
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	uint64_t passed = 0, failed = 0, ops = 0, sim_ns = 0, first_fail = 0;
+	uint64_t t0 = wall_ns();
+	bool tty = isatty(STDERR_FILENO);
+	int worst = 0;
+	for (uint64_t seed = c.seed_lo;; seed++) {
+		int rc = run_seed(&c, &s, seed, &ops, &sim_ns);
+		if (rc == 0) {
+			passed++;
+		} else {
+			if (!failed)
+				first_fail = seed;
+			failed++;
+			if (rc > worst)
+				worst = rc;
+		}
+		uint64_t done = seed - c.seed_lo + 1, total = c.seed_hi - c.seed_lo + 1;
+		if (c.many && !c.quiet && !c.verbose && (tty || done % 25 == 0 || done == total))
+			fprintf(stderr, "%s%s: seed %" PRIu64 " (%" PRIu64 "/%" PRIu64 "), %" PRIu64
+				" passed, %" PRIu64 " failed%s",
+				tty ? "\r" : "", s.name, seed, done, total, passed, failed,
+				tty ? "   " : "\n");
+		if (seed == c.seed_hi || rc == 2 || (rc && !c.keep_going))
+			break;
+	}
+	if (c.many && tty && !c.quiet && !c.verbose)
+		fputc('\n', stderr);
+	double wall = (wall_ns() - t0) / 1e9;
+	if (c.many || c.verbose) {
+		printf("scenario %s, seeds %" PRIu64 "..%" PRIu64 ": %" PRIu64 " passed, %" PRIu64
+		       " failed",
+		       s.name, c.seed_lo, c.seed_hi, passed, failed);
+		if (failed)
+			printf(" (first failure: seed %" PRIu64 ")", first_fail);
+		printf("; %" PRIu64 " client ops, simulated %.1f s in %.2f s wall (%.0f ops/s)\n",
+		       ops, sim_ns / 1e9, wall, wall > 0 ? ops / wall : 0.0);
+	}
+	return worst;
+}

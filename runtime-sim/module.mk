@@ -1,0 +1,20 @@
+# runtime-sim: the simulator's entry points (the library and build/addsim
+# come from the Makefile's conventions).
+#
+#   make sim [SCENARIO=scenarios/crash-loop.txt] [SEED=7] [SEEDS=1..50]
+#   make mutants       every known-bug build of the core against the simulator
+#   make BUILD=build/mutant-3 MUTANT=3 build/mutant-3/addsim   one mutant build
+
+SCENARIO ?= scenarios/clean.txt
+SEED ?= 1
+
+.PHONY: sim mutants
+sim: $(BUILD)/addsim
+ifdef SEEDS
+	$(BUILD)/addsim --scenario $(SCENARIO) --seeds $(SEEDS)
+else
+	$(BUILD)/addsim --scenario $(SCENARIO) --seed $(SEED) --check-determinism
+endif
+
+mutants: $(BUILD)/addsim
+	@tests/suites/60-mutants.sh

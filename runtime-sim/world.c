@@ -1,0 +1,732 @@
+/* runtime-sim/world: the nodes (real core + store + sim disk), the event
+ * loop, the checks after a run, and add_sim_run. See world.h. */
+#include "world_internal.h"
+
+/* ---- trace hash ----------------------------------------------------------- */
+void sim_mix(world *w, uint64_t v)
+{
+	w->hash ^= v + 0x9e3779b97f4a7c15ull + (w->hash << 6) + (w->hash >> 2);
+	w->hash *= 0xff51afd7ed558ccdull;
+}
+
+/* A message's first 32 bytes and its last 32 (the HMAC tag, itself a digest
+ * of every byte) stand for the whole message in the trace hash. */
+void sim_mix_bytes(world *w, const uint8_t *p, size_t len)
+{
+	uint64_t h = len;
+	for (size_t i = 0; i < len; i++) {
+		if (i == 32 && len > 64)
+			i = len - 32;
+		h = (h ^ p[i]) * 0x100000001b3ull;
+	}
+	sim_mix(w, h);
+}
+
+void sim_wlog(world *w, const char *fmt, ...)
+{
+	if (!w->o->log)
+		return;
+	va_list ap;
+	va_start(ap, fmt);
+	fprintf(w->o->log, "%12.3f ms  ", w->now / 1e6);
+	vfprintf(w->o->log, fmt, ap);
+	fputc('\n', w->o->log);
+	va_end(ap);
+}
+
+/* ---- values --------------------------------------------------------------- */
+static inline void put_le64(uint8_t *p, uint64_t v)
+{
+	for (int i = 0; i < 8; i++, v >>= 8)
+		p[i] = (uint8_t)v;
+}
+
+static inline uint64_t get_le64(const uint8_t *p)
+{
+	uint64_t v = 0;
+	for (int i = 7; i >= 0; i--)
+		v = (v << 8) | p[i];
+	return v;
+}
+
+void add_sim_value_fill(uint8_t *data, uint64_t sector, uint64_t value)
+{
+	assert(value != ADD_VALUE_INITIAL && value != ADD_VALUE_GARBAGE);
+	put_le64(data, value);
+	put_le64(data + 8, sector);
+	uint64_t st = value * 0x9e3779b97f4a7c15ull ^ sector;
+	for (size_t i = 16; i < ADD_SECTOR_SIZE; i += 8)
+		put_le64(data + i, add_splitmix64(&st));
+}
+
+uint64_t add_sim_value_decode(const uint8_t *data, uint64_t sector)
+{
+	static const uint8_t zeros[ADD_SECTOR_SIZE];
+	if (memcmp(data, zeros, ADD_SECTOR_SIZE) == 0)
+		return ADD_VALUE_INITIAL;
+	uint64_t v = get_le64(data);
+	if (v == ADD_VALUE_INITIAL || v == ADD_VALUE_GARBAGE || get_le64(data + 8) != sector)
+		return ADD_VALUE_GARBAGE;
+	uint64_t st = v * 0x9e3779b97f4a7c15ull ^ sector;
+	for (size_t i = 16; i < ADD_SECTOR_SIZE; i += 8)
+		if (get_le64(data + i) != add_splitmix64(&st))
+			return ADD_VALUE_GARBAGE;
+	return v;
+}
+
+/* ---- events --------------------------------------------------------------- */
+void sim_push(world *w, uint64_t at, uint32_t kind, uint32_t target, uint64_t a, uint64_t b,
+		 void *ptr)
+{
+	add_sim_event e = {.time_ns = at, .kind = kind, .target = target, .a = a, .b = b, .ptr = ptr};
+	assert(at >= w->now);
+	if (!add_evq_push(&w->q, &e)) {
+		fprintf(stderr, "addsim: out of memory\n");
+		abort();
+	}
+}
+
+uint64_t sim_rand_between(add_prng *p, uint64_t lo, uint64_t hi)
+{
+	return lo >= hi ? lo : add_prng_range(p, lo, hi);
+}
+
+/* Queues `len` bytes for delivery at `t` on connection `id` (to node or
+ * client `target`). Sometimes the bytes arrive in two reads, as TCP may
+ * deliver them, so the stream decoders' partial-message path runs too; both
+ * parts share the time and keep their order (consecutive sequence numbers). */
+void sim_deliver_at(world *w, uint32_t kind, uint32_t target, uint64_t id, uint64_t t,
+		       const uint8_t *msg, size_t len)
+{
+	size_t cut = 0;
+	if (len > 1 && add_prng_chance(&w->net_rng, w->split))
+		cut = 1 + add_prng_below(&w->net_rng, len - 1);
+	size_t parts[2] = {cut ? cut : len, cut ? len - cut : 0};
+	for (int k = 0; k < 2 && parts[k]; k++) {
+		uint8_t *copy = malloc(parts[k]);
+		if (!copy)
+			abort();
+		memcpy(copy, msg + (k ? cut : 0), parts[k]);
+		sim_push(w, t, kind, target, id, parts[k], copy);
+	}
+}
+
+/* ---- node lifecycle --------------------------------------------------------- */
+static uint64_t io_now(void *ctx)
+{
+	snode *sn = ctx;
+	return sn->w->now;
+}
+
+static void io_random(void *ctx, uint8_t *out, size_t len)
+{
+	snode *sn = ctx;
+	add_prng_bytes(&sn->rng, out, len);
+}
+
+static void io_log(void *ctx, add_log_level level, const char *line)
+{
+	snode *sn = ctx;
+	if (level <= ADD_LOG_INFO)
+		sim_wlog(sn->w, "node %u: %s", sn->idx + 1, line);
+}
+
+
+static void io_send_peer(void *ctx, uint8_t rank, const uint8_t *msg, size_t len)
+{
+	snode *sn = ctx;
+	assert(rank >= 1 && rank <= sn->w->n && rank != sn->idx + 1);
+	sim_send_peer_msg(sn->w, sn, rank - 1u, msg, len);
+}
+
+static void io_send_client(void *ctx, uint64_t id, const uint8_t *msg, size_t len)
+{
+	snode *sn = ctx;
+	world *w = sn->w;
+	assert(id < w->n_conns);
+	conn *c = &w->conns[id];
+	w->r->stats.msgs_sent++;
+	if (!c->open || c->kind != CONN_CLIENT)
+		return;
+	uint64_t lat = sim_rand_between(&w->net_rng, w->s->latency_min_ns, w->s->latency_max_ns);
+	uint64_t t = w->now + lat;
+	if (t < c->to_client_last_ns)
+		t = c->to_client_last_ns; /* TCP: in order within a connection */
+	c->to_client_last_ns = t;
+	sim_deliver_at(w, EV_DELIVER_CLIENT, c->from, id, t, msg, len);
+}
+
+static void on_durable(void *arg, uint64_t cookie)
+{
+	snode *sn = arg;
+	/* Delivered to the node after the flush call returns, not from inside
+	 * the store's callback. */
+	if (sn->n_durable == sn->cap_durable) {
+		size_t cap = sn->cap_durable ? sn->cap_durable * 2 : 256;
+		uint64_t *d = realloc(sn->durable, cap * sizeof(*d));
+		if (!d)
+			abort();
+		sn->durable = d;
+		sn->cap_durable = cap;
+	}
+	sn->durable[sn->n_durable++] = cookie;
+}
+
+static void on_fatal(void *arg, const char *why)
+{
+	snode *sn = arg;
+	sn->fatal = true;
+	sim_wlog(sn->w, "node %u: store fatal: %s", sn->idx + 1, why);
+}
+
+
+bool sim_node_start(world *w, snode *sn)
+{
+	assert(!sn->up);
+	const add_store_ops *ops;
+	void *store_ctx;
+	if (w->o->store == ADD_SIM_STORE_MEM) {
+		if (!sn->mem)
+			sn->mem = add_memstore_create(w->s->sectors, on_durable, on_fatal, sn);
+		if (!sn->mem)
+			return false;
+		add_memstore_recover(sn->mem);
+		ops = add_memstore_ops();
+		store_ctx = sn->mem;
+	} else {
+		add_sector_store_config cfg = {.disk = add_sim_disk_ops(sn->disk),
+					       .n_sectors = w->s->sectors,
+					       .on_durable = on_durable,
+					       .on_fatal = on_fatal,
+					       .arg = sn};
+		char err[200];
+		sn->store = add_sector_store_open(&cfg, err, sizeof(err));
+		if (!sn->store) {
+			snprintf(w->r->why, sizeof(w->r->why), "node %u: store open failed: %s",
+				 sn->idx + 1, err);
+			return false;
+		}
+		ops = add_sector_store_ops();
+		store_ctx = sn->store;
+	}
+	add_node_config cfg = {.rank = (uint8_t)(sn->idx + 1),
+			       .n_procs = (uint8_t)w->n,
+			       .n_sectors = w->s->sectors};
+	memcpy(cfg.client_key, w->client_secret, sizeof(cfg.client_key));
+	memcpy(cfg.system_key, w->system_secret, sizeof(cfg.system_key));
+	sn->io = (add_io){.ctx = sn,
+			  .now_ns = io_now,
+			  .random_bytes = io_random,
+			  .send_peer = io_send_peer,
+			  .send_client = io_send_client,
+			  .log = io_log};
+	sn->node = add_node_create(&cfg, &sn->io, ops, store_ctx);
+	if (!sn->node) {
+		snprintf(w->r->why, sizeof(w->r->why), "node %u: add_node_create failed",
+			 sn->idx + 1);
+		return false;
+	}
+	sn->up = true;
+	sn->fatal = false;
+	sn->flush_armed = false;
+	sn->flush_scheduled = false;
+	sn->n_durable = 0;
+	sim_push(w, w->now + add_prng_range(&w->nem_rng, 1, ADD_NODE_TICK_NS), EV_TICK, sn->idx,
+	     sn->incarnation, 0, NULL);
+	return true;
+}
+
+void sim_node_crash(world *w, snode *sn, const char *why)
+{
+	if (!sn->up)
+		return;
+	sim_wlog(w, "node %u: CRASH (%s)", sn->idx + 1, why);
+	w->r->stats.crashes++;
+	sim_mix(w, 0xc4a5u + sn->idx);
+	sn->up = false;
+	sn->paused = false;
+	sn->incarnation++; /* its pending ticks and flushes are void */
+	add_node_destroy(sn->node);
+	sn->node = NULL;
+	if (w->o->store == ADD_SIM_STORE_MEM) {
+		add_memstore_crash(sn->mem);
+	} else {
+		/* The power cut first (unsynced data lost or torn, pending flush
+		 * completions dropped), then the store's memory is released. */
+		add_sim_disk_crash(sn->disk);
+		add_sector_store_close(sn->store);
+		sn->store = NULL;
+	}
+	sn->n_durable = 0;
+	sn->flush_armed = false;
+	/* Every connection of the node breaks. */
+	for (size_t id = 1; id < w->n_conns; id++) {
+		conn *c = &w->conns[id];
+		if (!c->open)
+			continue;
+		if (c->node == sn->idx || (c->kind == CONN_PEER && c->from == sn->idx))
+			sim_conn_close(w, id, c->node != sn->idx);
+	}
+	sim_update_health(w);
+}
+
+bool sim_node_restart(world *w, snode *sn)
+{
+	if (sn->up)
+		return true;
+	sim_wlog(w, "node %u: RESTART", sn->idx + 1);
+	w->r->stats.restarts++;
+	sim_mix(w, 0x5e57u + sn->idx);
+	if (!sim_node_start(w, sn))
+		return false;
+	sim_links_refresh(w);
+	sim_update_health(w);
+	return true;
+}
+
+void sim_deliver_durable(snode *sn)
+{
+	/* Completions gathered by on_durable, handed to the node after the
+	 * store's callback returned (never re-entering the store). Delivering
+	 * one may submit more stores; those wait for the next flush. */
+	size_t n = sn->n_durable;
+	for (size_t i = 0; i < n && !add_node_failed(sn->node); i++)
+		add_node_on_store_done(sn->node, sn->durable[i]);
+	memmove(sn->durable, sn->durable + n, (sn->n_durable - n) * sizeof(uint64_t));
+	sn->n_durable -= n;
+}
+
+/* After every call into a node: the store's group commit is started (a
+ * runtime does it once per loop iteration), completions reported meanwhile
+ * are delivered, a flush completion is scheduled, and a fatal error becomes
+ * a crash (queued, never from inside a callback). */
+void sim_after_node(world *w, snode *sn)
+{
+	if (!sn->up)
+		return;
+	bool pending = false;
+	for (int guard = 0; guard < 1000; guard++) {
+		if (sn->fatal || add_node_failed(sn->node))
+			break;
+		if (w->o->store == ADD_SIM_STORE_MEM) {
+			add_memstore_kick(sn->mem);
+			pending = add_memstore_flush_pending(sn->mem);
+		} else {
+			add_sector_store_kick(sn->store);
+			pending = add_sim_disk_pending_flushes(sn->disk) > 0;
+		}
+		if (sn->n_durable == 0)
+			break;
+		sim_deliver_durable(sn);
+	}
+	if (sn->fatal || add_node_failed(sn->node)) {
+		sim_push(w, w->now, EV_CRASH, sn->idx, sn->incarnation, 0, NULL);
+		return;
+	}
+	if (pending && !sn->flush_scheduled) {
+		sn->flush_scheduled = true;
+		uint64_t lat = sim_rand_between(&sn->rng, w->s->flush_min_ns, w->s->flush_max_ns);
+		sim_push(w, w->now + lat, EV_FLUSH, sn->idx, sn->incarnation, 0, NULL);
+	}
+}
+
+void sim_on_flush_event(world *w, snode *sn)
+{
+	sn->flush_scheduled = false;
+	if (w->o->store == ADD_SIM_STORE_MEM)
+		add_memstore_complete_flush(sn->mem);
+	else
+		add_sim_disk_complete_one(sn->disk);
+	sim_after_node(w, sn);
+}
+
+/* ---- the loop --------------------------------------------------------------- */
+bool sim_node_event_deferred(world *w, snode *sn, const add_sim_event *e)
+{
+	if (!sn->paused)
+		return false;
+	/* A paused process runs nothing: its events wait for the pause's end,
+	 * in the order they were due. */
+	add_sim_event d = *e;
+	d.time_ns = sn->paused_until;
+	if (!add_evq_push(&w->q, &d))
+		abort();
+	return true;
+}
+
+void sim_dispatch(world *w, add_sim_event *e)
+{
+	sim_mix(w, e->time_ns);
+	sim_mix(w, ((uint64_t)e->kind << 32) | e->target);
+	sim_mix(w, e->a);
+	sim_mix(w, e->b);
+	switch (e->kind) {
+	case EV_DELIVER_NODE: {
+		snode *sn = &w->nodes[e->target];
+		conn *c = &w->conns[e->a];
+		if (c->open && sn->up && sim_node_event_deferred(w, sn, e))
+			return; /* keeps its buffer */
+		if (c->open && sn->up) {
+			sim_mix_bytes(w, e->ptr, e->b);
+			if (c->kind == CONN_CLIENT && !add_node_accepting_clients(sn->node)) {
+				add_sim_event d = *e;
+				d.time_ns = w->now + MS;
+				if (!add_evq_push(&w->q, &d))
+					abort();
+				return;
+			}
+			add_node_on_bytes(sn->node, e->a, c->dec_node, e->ptr, e->b);
+			sim_after_node(w, sn);
+		}
+		free(e->ptr);
+		return;
+	}
+	case EV_DELIVER_CLIENT:
+		sim_mix_bytes(w, e->ptr, e->b);
+		sim_on_deliver_client(w, &w->clients[e->target], e->a, e->ptr, e->b);
+		free(e->ptr);
+		if (w->phase == PH_DRAIN)
+			sim_phase_step(w);
+		return;
+	case EV_TICK: {
+		snode *sn = &w->nodes[e->target];
+		if (!sn->up || sn->incarnation != e->a)
+			return;
+		if (sim_node_event_deferred(w, sn, e))
+			return;
+		add_node_tick(sn->node);
+		sim_after_node(w, sn);
+		sim_push(w, w->now + ADD_NODE_TICK_NS, EV_TICK, sn->idx, sn->incarnation, 0, NULL);
+		return;
+	}
+	case EV_FLUSH: {
+		snode *sn = &w->nodes[e->target];
+		if (!sn->up || sn->incarnation != e->a)
+			return;
+		if (sim_node_event_deferred(w, sn, e))
+			return;
+		sim_on_flush_event(w, sn);
+		return;
+	}
+	case EV_CRASH: {
+		snode *sn = &w->nodes[e->target];
+		if (!sn->up || sn->incarnation != e->a)
+			return;
+		sim_node_crash(w, sn, sn->fatal ? "fatal store error" : "node failed");
+		/* A process that died of a disk error comes back later. */
+		sim_push(w,
+		     w->now + sim_rand_between(&w->nem_rng, w->s->down_min_ns, w->s->down_max_ns),
+		     EV_RESTART, sn->idx, 0, 0, NULL);
+		return;
+	}
+	case EV_LINK_CONNECT:
+		sim_on_link_connect(w, (uint32_t)e->a, (uint32_t)e->b);
+		return;
+	case EV_CLIENT_ISSUE:
+		sim_client_issue(w, &w->clients[e->target]);
+		if (w->phase == PH_WORKLOAD && !sim_workload_wants_more(w))
+			sim_phase_step(w);
+		return;
+	case EV_CLIENT_TIMEOUT:
+		sim_client_on_timeout(w, &w->clients[e->target], e->a, e->b);
+		if (w->phase == PH_DRAIN)
+			sim_phase_step(w);
+		return;
+	case EV_CLIENT_CONNECT:
+		sim_client_connect(w, &w->clients[e->target]);
+		return;
+	case EV_CLIENT_CONN_LOST:
+		sim_client_on_conn_lost(w, &w->clients[e->target], e->a);
+		if (w->phase == PH_DRAIN)
+			sim_phase_step(w);
+		return;
+	case EV_TIMELINE:
+		sim_on_timeline(w, &w->s->events[e->a]);
+		return;
+	case EV_RESTART:
+		if (w->phase != PH_DONE && !sim_node_restart(w, &w->nodes[e->target]))
+			w->stop = true;
+		return;
+	case EV_HEAL:
+		if (w->partition_gen == e->a && w->phase <= PH_DRAIN) {
+			sim_wlog(w, "HEAL (random)");
+			sim_heal(w);
+		}
+		return;
+	case EV_UNPAUSE: {
+		snode *sn = &w->nodes[e->target];
+		if (sn->pause_gen == e->a && sn->paused) {
+			sn->paused = false;
+			sim_wlog(w, "node %u: UNPAUSE", sn->idx + 1);
+			sim_update_health(w);
+		}
+		return;
+	}
+	case EV_NEMESIS:
+		sim_on_nemesis(w);
+		return;
+	case EV_PHASE:
+		/* a: the phase this step was scheduled for */
+		if ((enum phase)e->a == w->phase)
+			sim_phase_step(w);
+		return;
+	}
+	assert(0 && "unknown event");
+}
+
+/* ---- checks after the run ------------------------------------------------- */
+void sim_check_no_quorum(world *w)
+{
+	const add_history *h = &w->r->history;
+	if (!w->quorum) {
+		/* still without a quorum at the end (cannot happen after HEAL) */
+		w->no_quorum_since = w->no_quorum_since ? w->no_quorum_since : w->now;
+	}
+	for (size_t k = 0; k < w->n_no_quorum; k++) {
+		uint64_t a = w->no_quorum[k][0], b = w->no_quorum[k][1];
+		for (size_t i = 0; i < h->len; i++) {
+			const add_hist_op *op = &h->ops[i];
+			if (add_hist_op_done(op) && op->invoke_ns >= a && op->response_ns < b) {
+				w->r->verdict = ADD_SIM_NO_QUORUM_COMPLETION;
+				w->r->culprit = i;
+				snprintf(w->r->why, sizeof(w->r->why),
+					 "%s of sector %" PRIu64 " by client %u via node %u completed "
+					 "at %.3f ms, but no majority was up and connected from "
+					 "%.3f ms to %.3f ms (it was invoked at %.3f ms)",
+					 op->kind == ADD_OP_READ ? "read" : "write", op->sector,
+					 op->client, op->node, op->response_ns / 1e6, a / 1e6,
+					 b / 1e6, op->invoke_ns / 1e6);
+				return;
+			}
+		}
+	}
+	if (w->s->expect_no_completions && w->n_no_quorum == 0) {
+		w->r->verdict = ADD_SIM_SETUP_ERROR;
+		snprintf(w->r->why, sizeof(w->r->why),
+			 "the scenario expects a majority down, but there always was a quorum");
+	}
+}
+
+/* The ops of the culprit's sector around it, for the report. */
+void sim_window_around(world *w, size_t culprit)
+{
+	const add_history *h = &w->r->history;
+	const add_hist_op *c = &h->ops[culprit];
+	uint64_t lo = c->invoke_ns > 2000 * MS ? c->invoke_ns - 2000 * MS : 0;
+	add_check_result *cr = &w->r->check;
+	free(cr->window);
+	cr->window = malloc(64 * sizeof(size_t));
+	cr->window_len = 0;
+	if (!cr->window)
+		return;
+	for (size_t i = 0; i < h->len && cr->window_len < 64; i++) {
+		const add_hist_op *o = &h->ops[i];
+		if (o->sector == c->sector && o->invoke_ns >= lo && o->invoke_ns <= c->invoke_ns + MS)
+			cr->window[cr->window_len++] = i;
+	}
+	cr->culprit = culprit;
+	cr->sector = c->sector;
+}
+
+/* ---- setup ------------------------------------------------------------------ */
+int add_sim_run(const add_scenario *s, const add_sim_opts *o, add_sim_result *r)
+{
+	memset(r, 0, sizeof(*r));
+	add_history_init(&r->history);
+	r->culprit = SIZE_MAX;
+	world *w = calloc(1, sizeof(*w));
+	if (!w) {
+		snprintf(r->why, sizeof(r->why), "out of memory");
+		r->verdict = ADD_SIM_SETUP_ERROR;
+		return -1;
+	}
+	w->s = s;
+	w->o = o;
+	w->r = r;
+	w->n = s->nodes;
+	w->hash = 0xcbf29ce484222325ull ^ o->seed;
+	add_evq_init(&w->q);
+	add_prng_seed2(&w->net_rng, o->seed, 1);
+	add_prng_seed2(&w->nem_rng, o->seed, 2);
+	add_prng_seed2(&w->wl_rng, o->seed, 3);
+	add_prng_bytes(&w->wl_rng, w->client_secret, sizeof(w->client_secret));
+	add_prng_bytes(&w->wl_rng, w->system_secret, sizeof(w->system_secret));
+	int rc = -1;
+	if (add_hmac_key_init(&w->client_key, w->client_secret, sizeof(w->client_secret)) != 0) {
+		snprintf(r->why, sizeof(r->why), "HMAC key setup failed");
+		goto out_nokey;
+	}
+	w->drop = s->drop;
+	w->duplicate = s->duplicate;
+	w->reorder = s->reorder;
+	w->corrupt = s->corrupt;
+	w->split = s->split;
+	w->conn_break_per_s = s->conn_break_per_s;
+	w->crash_per_s = s->crash_per_s;
+	w->partition_per_s = s->partition_per_s;
+	w->pause_per_s = s->pause_per_s;
+	w->flush_fail_per_s = s->flush_fail_per_s;
+	w->max_down = s->max_down >= 0 ? s->max_down : (int)(s->nodes - 1) / 2;
+	w->cap_conns = 256;
+	w->conns = calloc(w->cap_conns, sizeof(*w->conns));
+	w->n_conns = 1; /* id 0 means "no connection" */
+	w->clients = calloc(s->clients, sizeof(*w->clients));
+	if (!w->conns || !w->clients)
+		goto out;
+	for (uint32_t i = 0; i < w->n; i++)
+		for (uint32_t j = 0; j < w->n; j++)
+			w->reach[i][j] = true;
+	for (uint32_t i = 0; i < w->n; i++) {
+		snode *sn = &w->nodes[i];
+		sn->w = w;
+		sn->idx = i;
+		add_prng_seed2(&sn->rng, o->seed, 100 + i);
+		if (o->store == ADD_SIM_STORE_REAL) {
+			sn->disk = add_sim_disk_create(add_prng_next(&sn->rng));
+			if (!sn->disk)
+				goto out;
+			add_sim_disk_crash_mode(sn->disk, (add_sim_crash_mode)s->crash_mode);
+		}
+		if (!sim_node_start(w, sn)) {
+			r->verdict = ADD_SIM_SETUP_ERROR;
+			goto out;
+		}
+	}
+	w->quorum = true;
+	w->healthy = true;
+	sim_links_refresh(w);
+	for (uint32_t k = 0; k < s->clients; k++) {
+		client *c = &w->clients[k];
+		c->idx = k;
+		add_prng_seed2(&c->rng, o->seed, 1000 + k);
+		c->pend = calloc(s->concurrency, sizeof(*c->pend));
+		if (!c->pend)
+			goto out;
+		c->node = k % w->n;
+		c->next_request = 1;
+		c->connect_scheduled = true;
+		sim_push(w, add_prng_range(&c->rng, 0, 10 * MS), EV_CLIENT_CONNECT, k, 0, 0, NULL);
+	}
+	for (size_t i = 0; i < s->n_events; i++) {
+		sim_push(w, s->events[i].at_ns, EV_TIMELINE, 0, i, 0, NULL);
+		if (s->events[i].at_ns > w->last_timeline_ns)
+			w->last_timeline_ns = s->events[i].at_ns;
+	}
+	sim_push(w, NEMESIS_PERIOD_NS, EV_NEMESIS, 0, 0, 0, NULL);
+	sim_push(w, s->duration_ns, EV_PHASE, 0, PH_WORKLOAD, 0, NULL);
+	/* The hard stop: nothing may hang the simulator. */
+	uint64_t hard_stop = s->duration_ns + 2 * s->client_timeout_ns + s->settle_ns +
+			     2 * s->liveness_ns + 10000 * MS;
+
+	add_sim_event e;
+	while (!w->stop && add_evq_pop(&w->q, &e)) {
+		assert(e.time_ns >= w->now);
+		w->now = e.time_ns;
+		r->stats.events++;
+		if (w->now > hard_stop) {
+			if (r->verdict == ADD_SIM_PASS) {
+				r->verdict = ADD_SIM_LIVENESS;
+				snprintf(r->why, sizeof(r->why),
+					 "the run did not finish by %.0f ms (phase %d, %" PRIu64
+					 " final reads left)",
+					 hard_stop / 1e6, (int)w->phase, w->final_left);
+			}
+			if (e.kind == EV_DELIVER_NODE || e.kind == EV_DELIVER_CLIENT)
+				free(e.ptr);
+			break;
+		}
+		sim_dispatch(w, &e);
+	}
+	if (!w->stop && r->verdict == ADD_SIM_PASS && w->phase != PH_DONE) {
+		r->verdict = ADD_SIM_LIVENESS;
+		snprintf(r->why, sizeof(r->why), "the simulation ran out of events in phase %d",
+			 (int)w->phase);
+	}
+	r->stats.sim_ns = w->now;
+	if (r->verdict == ADD_SIM_PASS)
+		sim_check_no_quorum(w);
+	if (r->verdict == ADD_SIM_PASS && !o->skip_check) {
+		/* Wall time of the check, for the figures only (not in the trace). */
+		struct timespec c0, c1;
+		clock_gettime(CLOCK_MONOTONIC, &c0);
+		bool lin = add_check_history(&r->history, NULL, &r->check);
+		clock_gettime(CLOCK_MONOTONIC, &c1);
+		r->stats.check_ns_wall = (uint64_t)(c1.tv_sec - c0.tv_sec) * 1000000000ull +
+					 (uint64_t)c1.tv_nsec - (uint64_t)c0.tv_nsec;
+		if (!lin) {
+			r->verdict = r->check.inconclusive ? ADD_SIM_INCONCLUSIVE
+							   : ADD_SIM_NOT_LINEARIZABLE;
+			r->culprit = r->check.culprit;
+			snprintf(r->why, sizeof(r->why), "%s", r->check.why);
+		}
+	} else if (r->culprit != SIZE_MAX) {
+		sim_window_around(w, r->culprit);
+	}
+	for (size_t i = 0; i < r->history.len; i++) {
+		const add_hist_op *op = &r->history.ops[i];
+		sim_mix(w, op->invoke_ns ^ (op->response_ns << 1) ^ (op->value << 7) ^ op->sector);
+	}
+	r->trace_hash = w->hash;
+	rc = 0;
+out:
+	if (rc != 0 && r->verdict == ADD_SIM_PASS)
+		r->verdict = ADD_SIM_SETUP_ERROR;
+	/* Free everything: events still queued, nodes, stores, disks, conns. */
+	while (add_evq_pop(&w->q, &e))
+		if (e.kind == EV_DELIVER_NODE || e.kind == EV_DELIVER_CLIENT)
+			free(e.ptr);
+	add_evq_free(&w->q);
+	for (uint32_t i = 0; i < w->n; i++) {
+		snode *sn = &w->nodes[i];
+		if (sn->node)
+			add_node_destroy(sn->node);
+		if (sn->store)
+			add_sector_store_close(sn->store);
+		if (sn->disk)
+			add_sim_disk_destroy(sn->disk);
+		if (sn->mem)
+			add_memstore_destroy(sn->mem);
+		free(sn->durable);
+	}
+	for (size_t id = 0; w->conns && id < w->n_conns; id++) {
+		free(w->conns[id].dec_node);
+		free(w->conns[id].dec_client);
+	}
+	free(w->conns);
+	for (uint32_t k = 0; w->clients && k < s->clients; k++) {
+		free(w->clients[k].pend);
+		free(w->clients[k].final_sectors);
+	}
+	free(w->clients);
+	free(w->no_quorum);
+	free(w->final_secs);
+	add_hmac_key_free(&w->client_key);
+out_nokey:
+	free(w);
+	return rc;
+}
+
+void add_sim_result_free(add_sim_result *r)
+{
+	add_history_free(&r->history);
+	add_check_result_free(&r->check);
+}
+
+const char *add_sim_verdict_name(add_sim_verdict v)
+{
+	switch (v) {
+	case ADD_SIM_PASS:
+		return "pass";
+	case ADD_SIM_NOT_LINEARIZABLE:
+		return "NOT LINEARIZABLE";
+	case ADD_SIM_NO_QUORUM_COMPLETION:
+		return "COMPLETED WITHOUT A QUORUM";
+	case ADD_SIM_LIVENESS:
+		return "LIVENESS";
+	case ADD_SIM_INCONCLUSIVE:
+		return "INCONCLUSIVE";
+	case ADD_SIM_SETUP_ERROR:
+		return "SETUP ERROR";
+	}
+	return "?";
+}

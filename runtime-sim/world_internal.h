@@ -1,0 +1,213 @@
+/*
+ * runtime-sim/world_internal: what the simulator's files share (world.c:
+ * nodes and the event loop; sim_net.c: connections, links, partitions and
+ * quorum; nemesis.c: faults from the timeline and from rates; workload.c:
+ * clients, phases and final reads). Not a public interface: see world.h.
+ */
+#ifndef ADD_SIM_WORLD_INTERNAL_H
+#define ADD_SIM_WORLD_INTERNAL_H
+
+#include "world.h"
+
+#include <assert.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "evq.h"
+#include "memstore.h"
+#include "node.h"
+#include "prng.h"
+#include "sector_store.h"
+#include "sim_disk.h"
+#include "wire.h"
+
+#define MS 1000000ull
+#define NEMESIS_PERIOD_NS (50 * MS)
+/* A client that cannot reach a node waits this long before the next one. */
+#define CLIENT_RECONNECT_NS (20 * MS)
+/* A broken TCP connection is noticed by the other end after this. */
+#define RST_DELAY_NS (1 * MS)
+
+enum ev_kind {
+	EV_DELIVER_NODE = 1, /* ptr/b: bytes for node `target` on conn a */
+	EV_DELIVER_CLIENT,   /* ptr/b: bytes for client `target` on conn a */
+	EV_TICK,	     /* node target, incarnation a */
+	EV_FLUSH,	     /* node target, incarnation a: one flush completes */
+	EV_LINK_CONNECT,     /* a -> b (node indices) */
+	EV_CLIENT_ISSUE,     /* client target */
+	EV_CLIENT_TIMEOUT,   /* client target, conn a, request b */
+	EV_CLIENT_CONNECT,   /* client target */
+	EV_CLIENT_CONN_LOST, /* client target, conn a */
+	EV_TIMELINE,	     /* scenario event a */
+	EV_RESTART,	     /* node target (random or after a failed flush) */
+	EV_HEAL,	     /* random partition over (a = partition generation) */
+	EV_UNPAUSE,	     /* node target, pause generation a */
+	EV_NEMESIS,	     /* periodic random faults */
+	EV_CRASH,	     /* node target, incarnation a: fatal error seen */
+	EV_PHASE,	     /* phase machine step */
+};
+
+enum phase { PH_WORKLOAD = 0, PH_DRAIN, PH_SETTLE, PH_FINAL, PH_DONE };
+
+enum conn_kind { CONN_CLIENT = 1, CONN_PEER = 2 };
+
+typedef struct conn {
+	uint8_t kind;
+	bool open;
+	uint32_t node;   /* the node side (receives commands / peer messages) */
+	uint32_t from;   /* client index, or the sending node's index */
+	uint64_t to_node_last_ns, to_client_last_ns; /* FIFO delivery */
+	add_wire_decoder *dec_node;		      /* at the node */
+	add_wire_decoder *dec_client;		      /* at the client */
+} conn;
+
+typedef struct pend {
+	bool used;
+	uint8_t kind;
+	uint64_t request, sector, value;
+	size_t hidx;
+} pend;
+
+typedef struct client {
+	uint32_t idx;
+	add_prng rng;
+	uint64_t conn; /* 0: not connected */
+	uint32_t node;
+	pend *pend;
+	uint32_t n_pend;
+	uint64_t next_request;
+	bool issue_scheduled;
+	bool connect_scheduled;
+	/* final reads assigned to this client */
+	uint64_t *final_sectors;
+	size_t n_final, next_final;
+} client;
+
+struct world;
+
+typedef struct snode {
+	struct world *w;
+	uint32_t idx;
+	bool up, paused, flush_armed;
+	uint64_t pause_gen;
+	uint64_t paused_until;
+	uint64_t incarnation;
+	add_node *node;
+	add_io io;
+	add_prng rng;
+	/* storage */
+	add_sim_disk *disk;
+	add_sector_store *store;
+	add_memstore *mem;
+	bool flush_scheduled;
+	uint64_t *durable; /* cookies made durable, delivered after the flush */
+	size_t n_durable, cap_durable;
+	bool fatal;
+	uint64_t links_out[ADD_SCN_NODES_MAX]; /* conn id of the link to node j */
+} snode;
+
+typedef struct world {
+	const add_scenario *s;
+	const add_sim_opts *o;
+	add_sim_result *r;
+	uint64_t now;
+	add_evq q;
+	add_prng net_rng, nem_rng, wl_rng;
+	snode nodes[ADD_SCN_NODES_MAX];
+	uint32_t n;
+	client *clients;
+	conn *conns;
+	size_t n_conns, cap_conns;
+	bool reach[ADD_SCN_NODES_MAX][ADD_SCN_NODES_MAX];
+	bool partitioned;
+	uint64_t partition_gen;
+	/* fault rates in force (zeroed by chaos_off and at HEAL) */
+	double drop, duplicate, reorder, corrupt, split;
+	double conn_break_per_s, crash_per_s, partition_per_s, pause_per_s, flush_fail_per_s;
+	int max_down;
+	/* phases */
+	enum phase phase;
+	uint64_t last_timeline_ns;
+	uint64_t ops_issued;
+	uint64_t final_left;
+	uint32_t final_round;
+	uint64_t *final_secs;
+	size_t n_final_secs;
+	/* quorum and health tracking */
+	bool quorum;
+	uint64_t no_quorum_since;
+	uint64_t (*no_quorum)[2];
+	size_t n_no_quorum, cap_no_quorum;
+	bool healthy;
+	uint64_t healthy_since;
+	bool stop;
+	/* keys */
+	uint8_t client_secret[ADD_CLIENT_KEY_SIZE];
+	uint8_t system_secret[ADD_SYSTEM_KEY_SIZE];
+	add_hmac_key client_key;
+	uint64_t hash;
+	uint8_t buf[ADD_WIRE_MSG_SIZE_MAX];
+	uint8_t data[ADD_SECTOR_SIZE];
+} world;
+
+/* ---- shared functions, by file -------------------------------------------- */
+void sim_mix(world *w, uint64_t v);
+void sim_mix_bytes(world *w, const uint8_t *p, size_t len);
+void sim_wlog(world *w, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void sim_push(world *w, uint64_t at, uint32_t kind, uint32_t target, uint64_t a, uint64_t b,
+		 void *ptr);
+uint64_t sim_rand_between(add_prng *p, uint64_t lo, uint64_t hi);
+void sim_deliver_at(world *w, uint32_t kind, uint32_t target, uint64_t id, uint64_t t,
+		       const uint8_t *msg, size_t len);
+uint64_t sim_conn_new(world *w, uint8_t kind, uint32_t node, uint32_t from);
+void sim_conn_close(world *w, uint64_t id, bool tell_node);
+bool sim_node_start(world *w, snode *sn);
+void sim_node_crash(world *w, snode *sn, const char *why);
+bool sim_node_restart(world *w, snode *sn);
+void sim_deliver_durable(snode *sn);
+void sim_after_node(world *w, snode *sn);
+void sim_on_flush_event(world *w, snode *sn);
+void sim_send_peer_msg(world *w, snode *from, uint32_t to, const uint8_t *msg, size_t len);
+void sim_link_break(world *w, uint32_t i, uint32_t j);
+void sim_links_refresh(world *w);
+void sim_on_link_connect(world *w, uint32_t i, uint32_t j);
+bool sim_node_live(const world *w, uint32_t i);
+void sim_update_health(world *w);
+uint32_t sim_down_count(const world *w);
+void sim_set_partition(world *w, const uint8_t *group);
+void sim_set_ring(world *w);
+void sim_cut(world *w, uint32_t a, uint32_t b);
+void sim_heal(world *w);
+void sim_pause_node(world *w, snode *sn, uint64_t dur);
+void sim_arm_flush_failure(world *w, snode *sn);
+void sim_chaos_off(world *w);
+void sim_on_timeline(world *w, const add_scn_event *e);
+void sim_random_partition(world *w);
+void sim_on_nemesis(world *w);
+void sim_client_schedule_issue(world *w, client *c, uint64_t delay);
+void sim_client_connect(world *w, client *c);
+void sim_client_abandon_all(world *w, client *c, uint8_t flag, uint64_t timed_out_request);
+void sim_client_reconnect_elsewhere(world *w, client *c);
+bool sim_sector_pending(const world *w, const client *c, uint64_t sector);
+void sim_send_cmd(world *w, client *c, pend *pd);
+bool sim_workload_wants_more(const world *w);
+void sim_client_issue(world *w, client *c);
+void sim_liveness_violation(world *w, const add_hist_op *op, size_t hidx, const char *what);
+void sim_client_on_timeout(world *w, client *c, uint64_t conn_id, uint64_t request);
+void sim_client_on_conn_lost(world *w, client *c, uint64_t conn_id);
+void sim_on_deliver_client(world *w, client *c, uint64_t conn_id, uint8_t *bytes, size_t len);
+bool sim_clients_idle(const world *w);
+int sim_cmp_u64(const void *a, const void *b);
+void sim_client_close_conn(world *w, client *c);
+void sim_start_final_round(world *w);
+void sim_start_final_reads(world *w);
+void sim_phase_step(world *w);
+bool sim_node_event_deferred(world *w, snode *sn, const add_sim_event *e);
+void sim_dispatch(world *w, add_sim_event *e);
+void sim_check_no_quorum(world *w);
+void sim_window_around(world *w, size_t culprit);
+
+#endif /* ADD_SIM_WORLD_INTERNAL_H */

@@ -1,0 +1,342 @@
+/* The simulator's parts: event queue, PRNG, scenario parser, value encoding,
+ * report, and whole small runs of the world (runtime-sim/). */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "wire_constants.h"
+
+#include "../../runtime-sim/evq.h"
+#include "../../runtime-sim/prng.h"
+#include "../../runtime-sim/report.h"
+#include "../../runtime-sim/scenario.h"
+#include "../../runtime-sim/world.h"
+
+/* ---- event queue ---- */
+
+Test(evq, pops_in_time_order)
+{
+	add_evq q;
+	add_evq_init(&q);
+	uint64_t times[] = {50, 10, 40, 20, 30, 5, 60};
+	for (size_t i = 0; i < 7; i++)
+		cr_assert(add_evq_push(&q, &(add_sim_event){.time_ns = times[i]}));
+	uint64_t last = 0;
+	add_sim_event e;
+	for (int i = 0; i < 7; i++) {
+		cr_assert(add_evq_pop(&q, &e));
+		cr_assert_geq(e.time_ns, last);
+		last = e.time_ns;
+	}
+	cr_assert_not(add_evq_pop(&q, &e));
+	add_evq_free(&q);
+}
+
+Test(evq, equal_times_pop_in_push_order)
+{
+	add_evq q;
+	add_evq_init(&q);
+	for (uint64_t i = 0; i < 5000; i++)
+		cr_assert(add_evq_push(&q, &(add_sim_event){.time_ns = 7 * (i % 3), .a = i}));
+	add_sim_event e;
+	uint64_t last_t = 0, last_a[3] = {0};
+	bool seen[3] = {false};
+	while (add_evq_pop(&q, &e)) {
+		cr_assert_geq(e.time_ns, last_t);
+		last_t = e.time_ns;
+		int k = (int)(e.time_ns / 7);
+		if (seen[k])
+			cr_assert_gt(e.a, last_a[k]);
+		seen[k] = true;
+		last_a[k] = e.a;
+	}
+	add_evq_free(&q);
+}
+
+/* ---- PRNG ---- */
+
+Test(prng, same_seed_same_stream_other_seed_other_stream)
+{
+	add_prng a, b, c;
+	add_prng_seed(&a, 99);
+	add_prng_seed(&b, 99);
+	add_prng_seed(&c, 100);
+	int differ = 0;
+	for (int i = 0; i < 100; i++) {
+		uint64_t x = add_prng_next(&a);
+		cr_assert_eq(x, add_prng_next(&b));
+		differ += x != add_prng_next(&c);
+	}
+	cr_assert_gt(differ, 90);
+}
+
+Test(prng, below_stays_in_range_and_covers_it)
+{
+	add_prng p;
+	add_prng_seed(&p, 1);
+	int hits[7] = {0};
+	for (int i = 0; i < 7000; i++) {
+		uint64_t v = add_prng_below(&p, 7);
+		cr_assert_lt(v, 7);
+		hits[v]++;
+	}
+	for (int i = 0; i < 7; i++)
+		cr_assert_gt(hits[i], 800);
+}
+
+Test(prng, a_disabled_fault_draws_nothing)
+{
+	add_prng a, b;
+	add_prng_seed(&a, 5);
+	add_prng_seed(&b, 5);
+	cr_assert_not(add_prng_chance(&a, 0.0));
+	cr_assert_eq(add_prng_next(&a), add_prng_next(&b));
+}
+
+/* ---- scenario ---- */
+
+static const char *full_scenario =
+	"# comment line\n"
+	"name demo\n"
+	"nodes 5   # five\n"
+	"sectors 128\n"
+	"clients 3\n"
+	"concurrency 2\n"
+	"ops 500\n"
+	"read_ratio 0.25\n"
+	"duration_ms 20000\n"
+	"latency 100us 2ms\n"
+	"flush 1ms 5ms\n"
+	"rate drop 0.01\n"
+	"rate crash_per_s 0.2\n"
+	"at 5000ms restart 2\n"
+	"at 2000ms crash 2\n"
+	"at 3s partition 1,2|3,4,5\n"
+	"at 3500ms cut 1-4\n"
+	"at 4000ms pause 3 250ms\n"
+	"at 8000ms heal\n"
+	"crash_mode tear\n"
+	"expect no_completions\n";
+
+Test(scenario, parses_every_field)
+{
+	add_scenario s;
+	char err[200];
+	cr_assert_eq(add_scenario_parse(&s, full_scenario, err, sizeof(err)), 0, "%s", err);
+	cr_assert_str_eq(s.name, "demo");
+	cr_assert_eq(s.nodes, 5);
+	cr_assert_eq(s.sectors, 128);
+	cr_assert_eq(s.clients, 3);
+	cr_assert_eq(s.concurrency, 2);
+	cr_assert_eq(s.ops, 500);
+	cr_assert_float_eq(s.read_ratio, 0.25, 1e-9);
+	cr_assert_eq(s.duration_ns, 20000000000ull);
+	cr_assert_eq(s.latency_min_ns, 100000);
+	cr_assert_eq(s.latency_max_ns, 2000000);
+	cr_assert_eq(s.flush_max_ns, 5000000);
+	cr_assert_float_eq(s.drop, 0.01, 1e-9);
+	cr_assert_float_eq(s.crash_per_s, 0.2, 1e-9);
+	cr_assert_eq(s.crash_mode, 3);
+	cr_assert(s.expect_no_completions);
+}
+
+Test(scenario, timeline_is_sorted_by_time)
+{
+	add_scenario s;
+	char err[200];
+	cr_assert_eq(add_scenario_parse(&s, full_scenario, err, sizeof(err)), 0, "%s", err);
+	cr_assert_eq(s.n_events, 6);
+	for (size_t i = 1; i < s.n_events; i++)
+		cr_assert_leq(s.events[i - 1].at_ns, s.events[i].at_ns);
+	cr_assert_eq(s.events[0].action, ADD_SCN_CRASH);
+	cr_assert_eq(s.events[0].node, 2);
+	cr_assert_eq(s.events[1].action, ADD_SCN_PARTITION);
+	cr_assert_eq(s.events[1].group[1], s.events[1].group[2]);
+	cr_assert_neq(s.events[1].group[2], s.events[1].group[3]);
+	cr_assert_eq(s.events[1].group[3], s.events[1].group[5]);
+	cr_assert_eq(s.events[2].action, ADD_SCN_CUT);
+	cr_assert_eq(s.events[2].node2, 4);
+	cr_assert_eq(s.events[3].duration_ns, 250000000ull);
+}
+
+Test(scenario, errors_name_their_line)
+{
+	add_scenario s;
+	char err[200];
+	cr_assert_eq(add_scenario_parse(&s, "nodes 3\n\nat 10ms crash 4\n", err, sizeof(err)), -1);
+	cr_assert(strstr(err, "line 3") != NULL, "%s", err);
+	cr_assert_eq(add_scenario_parse(&s, "nodes 3\nfrobnicate 1\n", err, sizeof(err)), -1);
+	cr_assert(strstr(err, "line 2") != NULL, "%s", err);
+	cr_assert_eq(add_scenario_parse(&s, "at 10ms partition 1,2\n", err, sizeof(err)), -1);
+	cr_assert_eq(add_scenario_parse(&s, "rate drop 2\n", err, sizeof(err)), -1);
+}
+
+Test(scenario, every_shipped_scenario_parses)
+{
+	const char *names[] = {"clean",	       "crash-loop",	"crash-loop-5",
+			       "partitions",   "ring-5",	"chaos",
+			       "disk-faults",  "majority-down", "minority-partition-5",
+			       "full-crash",   "pauses",	"contention",
+			       "lossy-crashes", "writer-crash"};
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		char path[128], err[300];
+		snprintf(path, sizeof(path), "scenarios/%s.txt", names[i]);
+		add_scenario s;
+		cr_assert_eq(add_scenario_load(&s, path, err, sizeof(err)), 0, "%s", err);
+		cr_assert_str_eq(s.name, names[i]);
+	}
+}
+
+/* ---- values ---- */
+
+Test(values, a_write_reads_back_as_its_id)
+{
+	uint8_t d[ADD_SECTOR_SIZE];
+	add_sim_value_fill(d, 17, 12345);
+	cr_assert_eq(add_sim_value_decode(d, 17), 12345);
+}
+
+Test(values, zeros_are_the_initial_value)
+{
+	uint8_t d[ADD_SECTOR_SIZE] = {0};
+	cr_assert_eq(add_sim_value_decode(d, 3), ADD_VALUE_INITIAL);
+}
+
+Test(values, torn_or_misplaced_data_is_garbage)
+{
+	uint8_t d[ADD_SECTOR_SIZE];
+	add_sim_value_fill(d, 17, 12345);
+	cr_assert_eq(add_sim_value_decode(d, 18), ADD_VALUE_GARBAGE);
+	d[3000] ^= 1;
+	cr_assert_eq(add_sim_value_decode(d, 17), ADD_VALUE_GARBAGE);
+	uint8_t e[ADD_SECTOR_SIZE];
+	add_sim_value_fill(d, 17, 1);
+	add_sim_value_fill(e, 17, 2);
+	memcpy(d + 2048, e + 2048, 2048); /* half of one write, half of another */
+	cr_assert_eq(add_sim_value_decode(d, 17), ADD_VALUE_GARBAGE);
+}
+
+/* ---- report ---- */
+
+Test(report, html_marks_the_violating_op)
+{
+	add_history h;
+	add_history_init(&h);
+	size_t w = add_history_invoke(&h, 0, 1, 4, ADD_OP_WRITE, 7, 1000);
+	add_history_complete(&h, w, 0, 2000);
+	size_t r = add_history_invoke(&h, 1, 2, 4, ADD_OP_READ, 0, 3000);
+	add_history_complete(&h, r, 0, 4000);
+	size_t win[2] = {w, r};
+	char path[] = "/tmp/test_sim_report_XXXXXX";
+	int fd = mkstemp(path);
+	cr_assert_geq(fd, 0);
+	close(fd);
+	cr_assert_eq(add_report_write_html(path, "t", "why", "replay", &h, win, 2, NULL, 0, r), 0);
+	FILE *f = fopen(path, "r");
+	char buf[16384];
+	size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+	buf[n] = '\0';
+	fclose(f);
+	unlink(path);
+	cr_assert(strstr(buf, "<svg") != NULL);
+	cr_assert(strstr(buf, "W w7") != NULL);
+	cr_assert(strstr(buf, "R zeros") != NULL);
+	cr_assert(strstr(buf, "#f55") != NULL, "the culprit is drawn in red");
+	cr_assert(strstr(buf, "client 1") != NULL);
+	add_history_free(&h);
+}
+
+/* ---- whole runs ---- */
+
+static void small(add_scenario *s)
+{
+	add_scenario_defaults(s);
+	s->nodes = 3;
+	s->sectors = 16;
+	s->clients = 3;
+	s->concurrency = 2;
+	s->ops = 300;
+}
+
+Test(world, a_clean_run_passes_and_reads_every_written_sector_through_every_node)
+{
+	add_scenario s;
+	small(&s);
+	add_sim_opts o = {.seed = 1};
+	add_sim_result r;
+	cr_assert_eq(add_sim_run(&s, &o, &r), 0, "%s", r.why);
+	cr_assert_eq(r.verdict, ADD_SIM_PASS, "%s", r.why);
+	cr_assert_geq(r.stats.ops_invoked, 300);
+	cr_assert_eq(r.stats.ops_indeterminate, 0);
+	uint64_t written = 0;
+	bool seen[16] = {false};
+	for (size_t i = 0; i < r.history.len; i++)
+		if (r.history.ops[i].kind == ADD_OP_WRITE && !seen[r.history.ops[i].sector]) {
+			seen[r.history.ops[i].sector] = true;
+			written++;
+		}
+	cr_assert_eq(r.stats.final_reads, 3 * written);
+	add_sim_result_free(&r);
+}
+
+Test(world, the_same_seed_gives_the_same_run)
+{
+	add_scenario s;
+	small(&s);
+	s.crash_per_s = 2;
+	s.drop = 0.05;
+	s.duplicate = 0.05;
+	s.reorder = 0.1;
+	add_sim_opts o = {.seed = 42};
+	add_sim_result a, b, c;
+	cr_assert_eq(add_sim_run(&s, &o, &a), 0);
+	cr_assert_eq(add_sim_run(&s, &o, &b), 0);
+	o.seed = 43;
+	cr_assert_eq(add_sim_run(&s, &o, &c), 0);
+	cr_assert_eq(a.trace_hash, b.trace_hash);
+	cr_assert_eq(a.history.len, b.history.len);
+	cr_assert_neq(a.trace_hash, c.trace_hash);
+	add_sim_result_free(&a);
+	add_sim_result_free(&b);
+	add_sim_result_free(&c);
+}
+
+Test(world, a_majority_down_stalls_and_recovers)
+{
+	add_scenario s;
+	char err[200];
+	cr_assert_eq(add_scenario_parse(&s,
+					"nodes 3\nsectors 8\nclients 3\nops 300\n"
+					"client_timeout 500ms\n"
+					"at 100ms crash 1\nat 100ms crash 2\n"
+					"at 1500ms restart 1\nat 1500ms restart 2\n"
+					"expect no_completions\n",
+					err, sizeof(err)),
+		     0, "%s", err);
+	add_sim_opts o = {.seed = 3};
+	add_sim_result r;
+	cr_assert_eq(add_sim_run(&s, &o, &r), 0);
+	cr_assert_eq(r.verdict, ADD_SIM_PASS, "%s", r.why);
+	cr_assert_eq(r.stats.no_quorum_periods, 1);
+	cr_assert_gt(r.stats.ops_indeterminate, 0);
+	for (size_t i = 0; i < r.history.len; i++) {
+		const add_hist_op *op = &r.history.ops[i];
+		if (add_hist_op_done(op))
+			cr_assert(op->invoke_ns < 100000000ull || op->response_ns > 1500000000ull,
+				  "op %zu completed while a majority was down", i);
+	}
+	add_sim_result_free(&r);
+}
+
+Test(world, the_store_model_passes_too)
+{
+	add_scenario s;
+	small(&s);
+	s.crash_per_s = 2;
+	add_sim_opts o = {.seed = 5, .store = ADD_SIM_STORE_MEM};
+	add_sim_result r;
+	cr_assert_eq(add_sim_run(&s, &o, &r), 0);
+	cr_assert_eq(r.verdict, ADD_SIM_PASS, "%s", r.why);
+	add_sim_result_free(&r);
+}

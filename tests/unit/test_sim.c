@@ -178,7 +178,7 @@ Test(scenario, every_shipped_scenario_parses)
 			       "partitions",   "ring-5",	"chaos",
 			       "disk-faults",  "majority-down", "minority-partition-5",
 			       "full-crash",   "pauses",	"contention",
-			       "lossy-crashes", "writer-crash"};
+			       "lossy-crashes", "writer-crash", "everything", "hot-sector"};
 	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
 		char path[128], err[300];
 		snprintf(path, sizeof(path), "scenarios/%s.txt", names[i]);

@@ -225,7 +225,9 @@ void sim_client_on_timeout(world *w, client *c, uint64_t conn_id, uint64_t reque
 	const add_hist_op *op = &w->r->history.ops[pd->hidx];
 	sim_wlog(w, "client %u: timeout on request %" PRIu64 " (sector %" PRIu64 ")", c->idx, request,
 	     pd->sector);
-	bool healthy_all_along = w->healthy && w->healthy_since <= op->invoke_ns;
+	/* Its node was live and reached a live majority for the op's whole
+	 * life (message loss aside): the op must complete. */
+	bool healthy_all_along = w->nodes[op->node - 1].quorum_since <= op->invoke_ns;
 	if (op->flags & ADD_OPF_FINAL) {
 		sim_liveness_violation(w, op, pd->hidx, "final read not answered");
 	} else if (w->s->expect_liveness && healthy_all_along) {
@@ -236,7 +238,8 @@ void sim_client_on_timeout(world *w, client *c, uint64_t conn_id, uint64_t reque
 			sim_push(w, bound, EV_CLIENT_TIMEOUT, c->idx, conn_id, request, NULL);
 			return;
 		}
-		sim_liveness_violation(w, op, pd->hidx, "stuck while the cluster was healthy");
+		sim_liveness_violation(w, op, pd->hidx,
+				       "stuck while its node had a live majority all along");
 	}
 	/* Give up on this connection: close it and go elsewhere. */
 	sim_client_abandon_all(w, c, ADD_OPF_CONN_LOST, request);

@@ -594,6 +594,9 @@ int add_sim_run(const add_scenario *s, const add_sim_opts *o, add_sim_result *r)
 	}
 	w->quorum = true;
 	w->healthy = true;
+	for (uint32_t i = 0; i < w->n; i++)
+		w->nodes[i].quorum_since = UINT64_MAX;
+	sim_update_health(w);
 	sim_links_refresh(w);
 	for (uint32_t k = 0; k < s->clients; k++) {
 		client *c = &w->clients[k];

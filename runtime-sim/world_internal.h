@@ -95,6 +95,7 @@ typedef struct snode {
 	uint64_t pause_gen;
 	uint64_t paused_until;
 	uint64_t incarnation;
+	uint64_t quorum_since; /* live and reaching a live majority since; or UINT64_MAX */
 	add_node *node;
 	add_io io;
 	add_prng rng;

@@ -44,12 +44,12 @@
 
 #define NO_SECTOR UINT32_MAX /* a slot whose meta entry was unreadable */
 
-enum store_state {
-	ST_IDLE,      /* no flush running */
-	ST_FLUSH,     /* journal flush of `b[1 - open]` running */
-	ST_CKPT_DATA, /* checkpoint: data flush running */
-	ST_CKPT_META, /* checkpoint: meta flush running */
-	ST_CKPT_RESET /* checkpoint: flush of the reset journal running */
+/* The checkpoint of the inactive journal (see start_checkpoint). */
+enum ckpt_state {
+	CK_NONE, /* none running: the inactive journal is empty */
+	CK_DATA, /* data flush running */
+	CK_META, /* meta flush running */
+	CK_RESET /* flush of the reset (inactive) journal running */
 };
 
 typedef struct batch_hash_entry {
@@ -66,10 +66,17 @@ typedef struct batch {
 	size_t n, cap;
 } batch;
 
+typedef struct journal {
+	int h;
+	uint64_t gen;	   /* generation of its header and records */
+	uint64_t next_seq; /* seq of its next record */
+	uint64_t size;	   /* append offset; JHDR_SIZE = empty */
+} journal;
+
 struct add_sector_store {
 	add_sector_store_config cfg;
 	const add_disk *disk;
-	int h_data, h_meta, h_journal;
+	int h_data, h_meta;
 
 	/* index */
 	uint32_t *buckets; /* slot + 1; 0 = empty */
@@ -80,16 +87,18 @@ struct add_sector_store {
 	size_t n_slots, cap_slots;
 	uint64_t written;
 
-	/* journal */
-	uint64_t gen;	    /* generation of the current journal */
-	uint64_t next_seq;  /* seq of the next record in this generation */
-	uint64_t jsize;	    /* append offset */
+	/* journals: batches go to j[aj]; j[1 - aj] is empty or being
+	 * checkpointed. An empty journal has the highest generation. */
+	journal j[2];
+	int aj;
+	enum ckpt_state ck;
+	bool ck_trim; /* the running checkpoint truncates the journal files */
 	uint64_t journal_max;
 	uint32_t batch_max;
 
 	batch b[2];
-	int open; /* index of the batch that is filling */
-	enum store_state state;
+	int open;      /* index of the batch that is filling */
+	bool flushing; /* a journal flush of b[1 - open] is running */
 	bool fatal;
 	add_sector_store_stats stats;
 };
@@ -402,37 +411,102 @@ static int write_home(add_sector_store *s, uint64_t sector, uint32_t slot, uint6
 	return write_meta_slot(s, slot, sector, ts, wr);
 }
 
-/* ---- group commit ---- */
+/* ---- group commit and checkpoints ---- */
+
+static const char *const JOURNAL_NAME[2] = { "journal-a", "journal-b" };
 
 static void flush_done(void *arg, int result);
 static void ckpt_done(void *arg, int result);
-static void start_checkpoint(add_sector_store *s);
+
+static bool journal_empty(const journal *j)
+{
+	return j->size <= JHDR_SIZE;
+}
+
+/* A new, empty generation for journal `idx`: header (gen above both), and
+ * the records cut off if `trim` (else left to be overwritten: appends to
+ * allocated blocks make cheaper flushes; stale records carry an older
+ * generation and are ignored). The caller flushes it before any record is
+ * written over the old ones: a crash could otherwise leave the old header
+ * with a valid prefix of the old records, whose replay would put older
+ * values over newer home ones. */
+static int journal_reset(add_sector_store *s, int idx, bool trim)
+{
+	journal *j = &s->j[idx];
+	uint8_t h[JHDR_SIZE];
+	int64_t rc;
+
+	j->gen = (s->j[0].gen > s->j[1].gen ? s->j[0].gen : s->j[1].gen) + 1;
+	jhdr_encode(h, j->gen);
+	rc = s->disk->pwrite(s->disk->ctx, j->h, h, sizeof(h), 0);
+	if (rc < 0)
+		return (int)rc;
+	if (trim && (rc = s->disk->truncate(s->disk->ctx, j->h, JHDR_SIZE)) < 0)
+		return (int)rc;
+	j->size = JHDR_SIZE;
+	j->next_seq = 0;
+	return 0;
+}
 
 static void start_flush(add_sector_store *s)
 {
 	batch *b = &s->b[s->open];
+	journal *j = &s->j[s->aj];
 
-	assert(s->state == ST_IDLE && b->n > 0 && !s->fatal);
+	assert(!s->flushing && b->n > 0 && !s->fatal);
 	for (size_t i = 0; i < b->n; i++)
-		jrec_seal(b->recs + i * JREC_SIZE, s->gen, s->next_seq + i);
-	int64_t rc = s->disk->pwrite(s->disk->ctx, s->h_journal, b->recs, b->n * JREC_SIZE,
-				     s->jsize);
+		jrec_seal(b->recs + i * JREC_SIZE, j->gen, j->next_seq + i);
+	int64_t rc = s->disk->pwrite(s->disk->ctx, j->h, b->recs, b->n * JREC_SIZE, j->size);
 
 	if (rc < 0) {
 		store_fatal(s, "sector store: journal write failed");
 		return;
 	}
-	s->next_seq += b->n;
-	s->jsize += b->n * JREC_SIZE;
+	j->next_seq += b->n;
+	j->size += b->n * JREC_SIZE;
 	s->open = 1 - s->open;
 	assert(s->b[s->open].n == 0);
-	s->state = ST_FLUSH;
+	s->flushing = true;
 #if ADD_MUTANT_ON(ADD_MUTANT_STORE_SKIP_FLUSH)
 	flush_done(s, 0); /* the bug: durable without a flush */
 	return;
 #endif
-	if (s->disk->sync_async(s->disk->ctx, s->h_journal, flush_done, s) < 0)
+	if (s->disk->sync_async(s->disk->ctx, j->h, flush_done, s) < 0)
 		store_fatal(s, "sector store: journal flush could not start");
+}
+
+/*
+ * Checkpoint: the active journal becomes inactive (its records are all home
+ * already, in the page cache) and batches go on into the other, empty one;
+ * meanwhile data and meta are flushed, then the old journal is reset and
+ * flushed. Group commit never waits for a checkpoint, unless the active
+ * journal reaches twice its bound first.
+ */
+static void start_checkpoint(add_sector_store *s, bool trim)
+{
+	assert(!s->flushing && s->ck == CK_NONE && !s->fatal);
+	assert(journal_empty(&s->j[1 - s->aj]));
+	s->aj = 1 - s->aj;
+	s->ck = CK_DATA;
+	s->ck_trim = trim;
+	/* The new active journal may hold stale records of its last life. */
+	if (trim && s->disk->truncate(s->disk->ctx, s->j[s->aj].h, JHDR_SIZE) < 0) {
+		store_fatal(s, "sector store: journal truncate failed");
+		return;
+	}
+	if (s->disk->sync_async(s->disk->ctx, s->h_data, ckpt_done, s) < 0)
+		store_fatal(s, "sector store: data flush could not start");
+}
+
+/* Starts whatever can start now: a checkpoint, the next batch. */
+static void advance(add_sector_store *s)
+{
+	if (s->fatal || s->flushing)
+		return;
+	if (s->ck == CK_NONE && s->j[s->aj].size > s->journal_max)
+		start_checkpoint(s, false);
+	if (!s->fatal && s->b[s->open].n > 0 && s->j[s->aj].size <= 2 * s->journal_max)
+		start_flush(s);
 }
 
 static void flush_done(void *arg, int result)
@@ -440,7 +514,7 @@ static void flush_done(void *arg, int result)
 	add_sector_store *s = arg;
 	batch *b = &s->b[1 - s->open];
 
-	assert(s->state == ST_FLUSH);
+	assert(s->flushing);
 	if (result < 0) {
 		store_fatal(s, "sector store: journal flush failed (data may be lost)");
 		return;
@@ -464,72 +538,39 @@ static void flush_done(void *arg, int result)
 		}
 	}
 	batch_clear(b);
-	s->state = ST_IDLE;
-	if (s->jsize > s->journal_max)
-		start_checkpoint(s);
-	else if (s->b[s->open].n > 0)
-		start_flush(s);
-}
-
-/* Checkpoint: data flushed, then meta, then the journal reset and flushed.
- * Until the reset is durable no record may be written over the old ones: a
- * crash could otherwise leave a valid prefix of the old generation, whose
- * replay would put older values over newer home ones. */
-static void start_checkpoint(add_sector_store *s)
-{
-	assert(s->state == ST_IDLE && !s->fatal);
-	s->state = ST_CKPT_DATA;
-	if (s->disk->sync_async(s->disk->ctx, s->h_data, ckpt_done, s) < 0)
-		store_fatal(s, "sector store: data flush could not start");
-}
-
-static int journal_reset(add_sector_store *s)
-{
-	uint8_t h[JHDR_SIZE];
-	int64_t rc;
-
-	s->gen++;
-	jhdr_encode(h, s->gen);
-	rc = s->disk->pwrite(s->disk->ctx, s->h_journal, h, sizeof(h), 0);
-	if (rc < 0)
-		return (int)rc;
-	rc = s->disk->truncate(s->disk->ctx, s->h_journal, JHDR_SIZE);
-	if (rc < 0)
-		return (int)rc;
-	s->jsize = JHDR_SIZE;
-	s->next_seq = 0;
-	return 0;
+	s->flushing = false;
+	advance(s);
 }
 
 static void ckpt_done(void *arg, int result)
 {
 	add_sector_store *s = arg;
+	int old = 1 - s->aj;
 	int rc = 0;
 
 	if (result < 0) {
 		store_fatal(s, "sector store: checkpoint flush failed");
 		return;
 	}
-	switch (s->state) {
-	case ST_CKPT_DATA:
-		s->state = ST_CKPT_META;
+	switch (s->ck) {
+	case CK_DATA:
+		s->ck = CK_META;
 		rc = s->disk->sync_async(s->disk->ctx, s->h_meta, ckpt_done, s);
 		break;
-	case ST_CKPT_META:
-		rc = journal_reset(s);
+	case CK_META:
+		rc = journal_reset(s, old, s->ck_trim);
 		if (rc < 0)
 			break;
-		s->state = ST_CKPT_RESET;
-		rc = s->disk->sync_async(s->disk->ctx, s->h_journal, ckpt_done, s);
+		s->ck = CK_RESET;
+		rc = s->disk->sync_async(s->disk->ctx, s->j[old].h, ckpt_done, s);
 		break;
-	case ST_CKPT_RESET:
+	case CK_RESET:
 		s->stats.checkpoints++;
-		s->state = ST_IDLE;
-		if (s->b[s->open].n > 0)
-			start_flush(s);
+		s->ck = CK_NONE;
+		advance(s);
 		return;
 	default:
-		assert(0 && "checkpoint completion in a wrong state");
+		assert(0 && "checkpoint completion without a checkpoint");
 		return;
 	}
 	if (rc < 0)
@@ -631,13 +672,12 @@ const add_store_ops *add_sector_store_ops(void)
 
 void add_sector_store_kick(add_sector_store *s)
 {
-	if (!s->fatal && s->state == ST_IDLE && s->b[s->open].n > 0)
-		start_flush(s);
+	advance(s);
 }
 
 bool add_sector_store_idle(const add_sector_store *s)
 {
-	return s->state == ST_IDLE && s->b[s->open].n == 0;
+	return !s->flushing && s->ck == CK_NONE && s->b[s->open].n == 0;
 }
 
 uint64_t add_sector_store_written(const add_sector_store *s)
@@ -647,16 +687,28 @@ uint64_t add_sector_store_written(const add_sector_store *s)
 
 bool add_sector_store_checkpoint(add_sector_store *s)
 {
-	if (s->fatal || !add_sector_store_idle(s) || s->jsize <= JHDR_SIZE)
+	if (s->fatal || !add_sector_store_idle(s))
 		return false;
-	start_checkpoint(s);
+	if (journal_empty(&s->j[s->aj])) {
+		/* Nothing to make durable; cut stale records off (space). A lost
+		 * truncate is harmless: stale records are ignored. */
+		for (int k = 0; k < 2; k++) {
+			int64_t size = s->disk->size(s->disk->ctx, s->j[k].h);
+
+			if (size > (int64_t)JHDR_SIZE &&
+			    s->disk->truncate(s->disk->ctx, s->j[k].h, JHDR_SIZE) < 0)
+				store_fatal(s, "sector store: journal truncate failed");
+		}
+		return false;
+	}
+	start_checkpoint(s, true);
 	return true;
 }
 
 void add_sector_store_get_stats(const add_sector_store *s, add_sector_store_stats *out)
 {
 	*out = s->stats;
-	out->journal_bytes = s->jsize;
+	out->journal_bytes = s->j[0].size + s->j[1].size;
 	out->index_bytes = s->n_buckets * sizeof(*s->buckets) +
 			   s->cap_slots * (sizeof(*s->slot_sector) + sizeof(*s->slot_ts) +
 					   sizeof(*s->slot_wr));
@@ -774,32 +826,30 @@ static int replay_record(add_sector_store *s, const jrec *r)
 	return write_home(s, r->sector, (uint32_t)slot, r->ts, r->wr, r->data);
 }
 
-/* Replays the journal's valid prefix; returns records replayed or -errno. */
-static int64_t recover_journal(add_sector_store *s, bool *header_ok)
+/* Reads journal `idx`'s header: its generation, or false if unreadable. */
+static int read_journal_header(add_sector_store *s, int idx, bool *ok)
 {
 	uint8_t h[JHDR_SIZE];
-	int64_t size = s->disk->size(s->disk->ctx, s->h_journal);
-	int64_t got;
-	uint64_t replayed = 0;
+	int64_t got = s->disk->pread(s->disk->ctx, s->j[idx].h, h, sizeof(h), 0);
 
-	*header_ok = false;
-	if (size < 0)
-		return size;
-	got = s->disk->pread(s->disk->ctx, s->h_journal, h, sizeof(h), 0);
 	if (got < 0)
-		return got;
-	if (got < (int64_t)sizeof(h) || !jhdr_decode(h, &s->gen))
-		return 0; /* torn creation or reset: nothing unflushed at home */
-	*header_ok = true;
-#if ADD_MUTANT_ON(ADD_MUTANT_RECOVERY_IGNORES_JOURNAL)
-	return 0; /* the bug */
-#endif
+		return (int)got;
+	*ok = got == (int64_t)sizeof(h) && jhdr_decode(h, &s->j[idx].gen);
+	return 0;
+}
+
+/* Replays journal `idx`'s valid prefix; returns records replayed or -errno. */
+static int64_t replay_journal(add_sector_store *s, int idx)
+{
+	const journal *j = &s->j[idx];
+	uint64_t replayed = 0;
+	int64_t got;
 	uint8_t *buf = malloc((size_t)RECOVERY_CHUNK_RECORDS * JREC_SIZE);
 
 	if (!buf)
 		return -ENOMEM;
 	for (uint64_t off = JHDR_SIZE, seq = 0;;) {
-		got = s->disk->pread(s->disk->ctx, s->h_journal, buf,
+		got = s->disk->pread(s->disk->ctx, j->h, buf,
 				     (size_t)RECOVERY_CHUNK_RECORDS * JREC_SIZE, off);
 		if (got < 0) {
 			free(buf);
@@ -811,7 +861,7 @@ static int64_t recover_journal(add_sector_store *s, bool *header_ok)
 		for (k = 0; k < n; k++, seq++) {
 			jrec r;
 
-			if (!jrec_decode(s, buf + k * JREC_SIZE, s->gen, seq, &r))
+			if (!jrec_decode(s, buf + k * JREC_SIZE, j->gen, seq, &r))
 				break;
 			int rc = replay_record(s, &r);
 
@@ -822,7 +872,7 @@ static int64_t recover_journal(add_sector_store *s, bool *header_ok)
 			replayed++;
 		}
 		if (k < RECOVERY_CHUNK_RECORDS)
-			break; /* a bad record, or the end */
+			break; /* a bad record (torn, stale, never flushed), or the end */
 		off += (uint64_t)n * JREC_SIZE;
 	}
 	free(buf);
@@ -835,67 +885,110 @@ static int open_file(add_sector_store *s, const char *name, int *h)
 	return *h < 0 ? *h : 0;
 }
 
-/* Fresh store: empty files, a journal header, all durable. */
+/* Fresh store: empty files, journal headers (a: gen 1, active; b: gen 2,
+ * empty), all durable. "journal-a" appears last, by rename: its presence
+ * says "a store exists here". */
 static int create_files(add_sector_store *s)
 {
-	uint8_t h[JHDR_SIZE];
 	int rc;
 
 	if ((rc = open_file(s, "data", &s->h_data)) < 0 ||
-	    (rc = open_file(s, "meta", &s->h_meta)) < 0)
+	    (rc = open_file(s, "meta", &s->h_meta)) < 0 ||
+	    (rc = open_file(s, JOURNAL_NAME[1], &s->j[1].h)) < 0 ||
+	    (rc = open_file(s, "journal-a.new", &s->j[0].h)) < 0)
 		return rc;
 	if ((rc = s->disk->truncate(s->disk->ctx, s->h_data, 0)) < 0 ||
 	    (rc = s->disk->truncate(s->disk->ctx, s->h_meta, 0)) < 0)
 		return rc;
-	if ((rc = open_file(s, "journal.new", &s->h_journal)) < 0)
+	s->j[0].gen = s->j[1].gen = 0;
+	if ((rc = journal_reset(s, 0, true)) < 0 || (rc = journal_reset(s, 1, true)) < 0)
 		return rc;
-	s->gen = 1;
-	jhdr_encode(h, s->gen);
-	if (s->disk->pwrite(s->disk->ctx, s->h_journal, h, sizeof(h), 0) < 0)
-		return -EIO;
-	if ((rc = s->disk->truncate(s->disk->ctx, s->h_journal, JHDR_SIZE)) < 0 ||
-	    (rc = s->disk->sync(s->disk->ctx, s->h_data)) < 0 ||
+	if ((rc = s->disk->sync(s->disk->ctx, s->h_data)) < 0 ||
 	    (rc = s->disk->sync(s->disk->ctx, s->h_meta)) < 0 ||
-	    (rc = s->disk->sync(s->disk->ctx, s->h_journal)) < 0)
+	    (rc = s->disk->sync(s->disk->ctx, s->j[0].h)) < 0 ||
+	    (rc = s->disk->sync(s->disk->ctx, s->j[1].h)) < 0)
 		return rc;
-	/* The journal appears last, by rename: its presence says "store exists". */
-	if ((rc = s->disk->rename(s->disk->ctx, "journal.new", "journal")) < 0 ||
+	if ((rc = s->disk->rename(s->disk->ctx, "journal-a.new", JOURNAL_NAME[0])) < 0 ||
 	    (rc = s->disk->sync_dir(s->disk->ctx)) < 0)
 		return rc;
-	s->jsize = JHDR_SIZE;
-	s->next_seq = 0;
+	s->aj = 0;
+	return 0;
+}
+
+/* Home files flushed, then both journals reset (trimmed) and flushed, one
+ * after the other: at any crash in between, a journal holds all of its
+ * records (all home and flushed: replaying them is harmless) or none. */
+static int settle(add_sector_store *s)
+{
+	int rc;
+
+	if ((rc = s->disk->sync(s->disk->ctx, s->h_data)) < 0 ||
+	    (rc = s->disk->sync(s->disk->ctx, s->h_meta)) < 0)
+		return rc;
+	for (int k = 0; k < 2; k++)
+		if ((rc = journal_reset(s, k, true)) < 0 ||
+		    (rc = s->disk->sync(s->disk->ctx, s->j[k].h)) < 0)
+			return rc;
+	s->aj = 0; /* j[1] was reset last: the empty one has the highest gen */
 	return 0;
 }
 
 static int recover(add_sector_store *s, char *err, size_t err_len)
 {
-	bool header_ok;
+	bool ok[2] = { false, false };
 	int rc;
 
-	if ((rc = open_file(s, "data", &s->h_data)) < 0 ||
-	    (rc = open_file(s, "meta", &s->h_meta)) < 0) {
-		set_err(err, err_len, "sector store: cannot open data/meta");
-		return rc;
+	bool created_b = false;
+
+	/* "data" and "meta" are durable before "journal-a" exists (creation). */
+	s->h_data = s->disk->open(s->disk->ctx, "data", false);
+	s->h_meta = s->disk->open(s->disk->ctx, "meta", false);
+	s->j[1].h = s->disk->open(s->disk->ctx, JOURNAL_NAME[1], false);
+	if (s->j[1].h == -ENOENT) {
+		created_b = true;
+		s->j[1].h = s->disk->open(s->disk->ctx, JOURNAL_NAME[1], true);
+	}
+	if (s->h_data < 0 || s->h_meta < 0 || s->j[1].h < 0) {
+		set_err(err, err_len, "sector store: cannot open data, meta or journal-b");
+		return -EIO;
 	}
 	rc = recover_meta(s);
 	if (rc < 0) {
 		set_err(err, err_len, "sector store: cannot read meta");
 		return rc;
 	}
-	int64_t replayed = recover_journal(s, &header_ok);
-
-	if (replayed < 0) {
-		set_err(err, err_len, "sector store: journal replay failed");
-		return (int)replayed;
+	for (int k = 0; k < 2; k++) {
+		if ((rc = read_journal_header(s, k, &ok[k])) < 0) {
+			set_err(err, err_len, "sector store: cannot read a journal");
+			return rc;
+		}
+		if (!ok[k]) {
+			/* A torn header (creation or reset): its journal needs no
+			 * replay, but it may hold stale records whose generation
+			 * is unknown: cut them off for good before going on. */
+			s->j[k].gen = 0;
+			if ((rc = s->disk->truncate(s->disk->ctx, s->j[k].h, 0)) < 0 ||
+			    (rc = s->disk->sync(s->disk->ctx, s->j[k].h)) < 0) {
+				set_err(err, err_len, "sector store: cannot reset a journal");
+				return rc;
+			}
+		}
 	}
-	s->stats.recovered_records = (uint64_t)replayed;
-	if (!header_ok)
-		s->gen = 0; /* stale records, if any, are removed by the truncate */
-	/* Make everything replayed durable at home, then start a new journal
-	 * generation (durable too) before any new record is appended. */
-	if ((rc = s->disk->sync(s->disk->ctx, s->h_data)) < 0 ||
-	    (rc = s->disk->sync(s->disk->ctx, s->h_meta)) < 0 || (rc = journal_reset(s)) < 0 ||
-	    (rc = s->disk->sync(s->disk->ctx, s->h_journal)) < 0) {
+	/* Older generation first: its records precede the other's. */
+	int first = s->j[0].gen <= s->j[1].gen ? 0 : 1;
+
+	for (int n = 0, k = first; n < 2; n++, k = 1 - k) {
+		if (!ok[k] || ADD_MUTANT_ON(ADD_MUTANT_RECOVERY_IGNORES_JOURNAL))
+			continue; /* (the mutant: the journal ignored) */
+		int64_t replayed = replay_journal(s, k);
+
+		if (replayed < 0) {
+			set_err(err, err_len, "sector store: journal replay failed");
+			return (int)replayed;
+		}
+		s->stats.recovered_records += (uint64_t)replayed;
+	}
+	if ((rc = settle(s)) < 0 || (created_b && (rc = s->disk->sync_dir(s->disk->ctx)) < 0)) {
 		set_err(err, err_len, "sector store: flush after recovery failed");
 		return rc;
 	}
@@ -920,7 +1013,7 @@ add_sector_store *add_sector_store_open(const add_sector_store_config *cfg, char
 	}
 	s->cfg = *cfg;
 	s->disk = cfg->disk;
-	s->h_data = s->h_meta = s->h_journal = -1;
+	s->h_data = s->h_meta = s->j[0].h = s->j[1].h = -1;
 	s->journal_max = cfg->journal_max_bytes ? cfg->journal_max_bytes : JOURNAL_MAX_DEFAULT;
 	s->batch_max = cfg->batch_max ? cfg->batch_max : BATCH_MAX_DEFAULT;
 	if (s->batch_max < BATCH_INITIAL)
@@ -930,14 +1023,14 @@ add_sector_store *add_sector_store_open(const add_sector_store_config *cfg, char
 		set_err(err, err_len, "sector store: out of memory");
 		goto fail;
 	}
-	s->h_journal = s->disk->open(s->disk->ctx, "journal", false);
-	if (s->h_journal == -ENOENT) {
+	s->j[0].h = s->disk->open(s->disk->ctx, JOURNAL_NAME[0], false);
+	if (s->j[0].h == -ENOENT) {
 		rc = create_files(s);
 		if (rc < 0) {
 			set_err(err, err_len, "sector store: cannot create files");
 			goto fail;
 		}
-	} else if (s->h_journal < 0) {
+	} else if (s->j[0].h < 0) {
 		set_err(err, err_len, "sector store: cannot open journal");
 		goto fail;
 	} else if (recover(s, err, err_len) < 0) {
@@ -945,6 +1038,7 @@ add_sector_store *add_sector_store_open(const add_sector_store_config *cfg, char
 	}
 	return s;
 fail:
+	s->fatal = true; /* no flushing on the way out */
 	add_sector_store_close(s);
 	return NULL;
 }
@@ -953,18 +1047,17 @@ void add_sector_store_close(add_sector_store *s)
 {
 	if (!s)
 		return;
-	if (!s->fatal && add_sector_store_idle(s) && s->h_journal >= 0 && s->jsize > JHDR_SIZE) {
-		/* Best effort: a failure leaves the journal, which recovery replays. */
-		if (s->disk->sync(s->disk->ctx, s->h_data) == 0 &&
-		    s->disk->sync(s->disk->ctx, s->h_meta) == 0 && journal_reset(s) == 0)
-			(void)s->disk->sync(s->disk->ctx, s->h_journal);
-	}
+	/* Idle: leave the journals empty and trimmed (best effort: after a
+	 * failure the journals are still there for recovery to replay). */
+	if (!s->fatal && add_sector_store_idle(s))
+		(void)settle(s);
 	if (s->h_data >= 0)
 		s->disk->close(s->disk->ctx, s->h_data);
 	if (s->h_meta >= 0)
 		s->disk->close(s->disk->ctx, s->h_meta);
-	if (s->h_journal >= 0)
-		s->disk->close(s->disk->ctx, s->h_journal);
+	for (int k = 0; k < 2; k++)
+		if (s->j[k].h >= 0)
+			s->disk->close(s->disk->ctx, s->j[k].h);
 	batch_free(&s->b[0]);
 	batch_free(&s->b[1]);
 	free(s->buckets);

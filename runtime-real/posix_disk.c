@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #define QMAX ADD_POSIX_DISK_FLUSHES_MAX
+#define FLUSH_THREADS 2
 
 typedef struct flush_req {
 	int fd;
@@ -34,13 +35,13 @@ struct add_posix_disk {
 	add_disk ops;
 	int dir_fd;
 	int event_fd;
-	pthread_t thread;
+	pthread_t threads[FLUSH_THREADS];
+	size_t n_threads;
 	pthread_mutex_t mu;
 	pthread_cond_t cv_work;
 	ring todo, done;   /* guarded by mu */
 	bool stop;	   /* guarded by mu */
 	size_t pending;	   /* loop thread only: started, not dispatched */
-	flush_req work[QMAX]; /* thread only */
 };
 
 static void ring_push(ring *q, flush_req r)
@@ -250,11 +251,14 @@ static int pd_list(void *ctx, void (*fn)(void *arg, const char *name), void *arg
 	return rc;
 }
 
-/* The flush thread: takes every queued request, runs one fdatasync per
- * distinct file among them, and posts the results. */
+/* A flush thread: takes the oldest request and every other queued one for
+ * the same file (one fdatasync covers them all: they were all queued before
+ * it starts), and posts the results. FLUSH_THREADS of them, so the flush of
+ * a big file (a checkpoint's data) does not hold up a small one (a journal). */
 static void *flush_thread(void *argp)
 {
 	add_posix_disk *d = argp;
+	flush_req work[QMAX];
 
 	pthread_mutex_lock(&d->mu);
 	for (;;) {
@@ -262,25 +266,25 @@ static void *flush_thread(void *argp)
 			pthread_cond_wait(&d->cv_work, &d->mu);
 		if (d->todo.n == 0 && d->stop)
 			break;
-		size_t n = 0;
+		int fd = d->todo.r[d->todo.head].fd;
+		size_t n = 0, m = d->todo.n;
 
-		while (d->todo.n > 0)
-			d->work[n++] = ring_pop(&d->todo);
-		pthread_mutex_unlock(&d->mu);
-		for (size_t i = 0; i < n; i++) {
-			size_t j;
+		for (size_t i = 0; i < m; i++) {
+			flush_req r = ring_pop(&d->todo);
 
-			for (j = 0; j < i && d->work[j].fd != d->work[i].fd; j++)
-				;
-			if (j < i) {
-				d->work[i].result = d->work[j].result;
-				continue;
-			}
-			d->work[i].result = pd_sync(NULL, d->work[i].fd);
+			if (r.fd == fd)
+				work[n++] = r;
+			else
+				ring_push(&d->todo, r); /* order of the others kept */
 		}
+		pthread_mutex_unlock(&d->mu);
+		int result = pd_sync(NULL, fd);
+
 		pthread_mutex_lock(&d->mu);
-		for (size_t i = 0; i < n; i++)
-			ring_push(&d->done, d->work[i]);
+		for (size_t i = 0; i < n; i++) {
+			work[i].result = result;
+			ring_push(&d->done, work[i]);
+		}
 		uint64_t one = 1;
 
 		/* Cannot fail short of a bug: the counter does not overflow. */
@@ -362,13 +366,14 @@ add_posix_disk *add_posix_disk_open(const char *dir, char *err, size_t err_len)
 	}
 	pthread_mutex_init(&d->mu, NULL);
 	pthread_cond_init(&d->cv_work, NULL);
-	e = pthread_create(&d->thread, NULL, flush_thread, d);
-	if (e != 0) {
-		set_err(err, err_len, "flush thread for", dir, e);
-		close(d->event_fd);
-		close(d->dir_fd);
-		free(d);
-		return NULL;
+	for (size_t i = 0; i < FLUSH_THREADS; i++) {
+		e = pthread_create(&d->threads[i], NULL, flush_thread, d);
+		if (e != 0) {
+			set_err(err, err_len, "flush thread for", dir, e);
+			add_posix_disk_close(d);
+			return NULL;
+		}
+		d->n_threads++;
 	}
 	d->ops = (add_disk){
 		.ctx = d,
@@ -394,9 +399,10 @@ void add_posix_disk_close(add_posix_disk *d)
 		return;
 	pthread_mutex_lock(&d->mu);
 	d->stop = true;
-	pthread_cond_signal(&d->cv_work);
+	pthread_cond_broadcast(&d->cv_work);
 	pthread_mutex_unlock(&d->mu);
-	pthread_join(d->thread, NULL);
+	for (size_t i = 0; i < d->n_threads; i++)
+		pthread_join(d->threads[i], NULL);
 	pthread_mutex_destroy(&d->mu);
 	pthread_cond_destroy(&d->cv_work);
 	close(d->event_fd);

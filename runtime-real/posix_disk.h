@@ -5,16 +5,19 @@
  *  - files opened with O_CLOEXEC relative to a directory fd (openat); a
  *    handle is the file descriptor; pread/pwrite loop over short transfers
  *    and EINTR; sync = fdatasync; sync_dir = fsync of the directory;
- *  - sync_async: fdatasync on one dedicated flush thread, fed by a bounded
- *    queue (ADD_POSIX_DISK_FLUSHES_MAX; beyond it sync_async returns -EBUSY).
- *    Requests queued together for one file share one fdatasync. The thread
- *    reports completions through an eventfd: the event loop polls
+ *  - sync_async: fdatasync on dedicated flush threads (two, so a long flush
+ *    of one file, e.g. a checkpoint's data, does not delay a short one of
+ *    another, e.g. a journal), fed by a bounded queue
+ *    (ADD_POSIX_DISK_FLUSHES_MAX; beyond it sync_async returns -EBUSY).
+ *    Requests queued together for one file share one fdatasync. Completions
+ *    (in completion order, not submission order across files) are reported
+ *    through an eventfd: the event loop polls
  *    add_posix_disk_event_fd() for readability and then calls
  *    add_posix_disk_dispatch(), which runs the done callbacks on the loop
- *    thread, in completion order. A failed fdatasync is reported as -errno
+ *    thread. A failed fdatasync is reported as -errno
  *    (the storage layer makes it fatal; it is never retried as if it worked);
  *  - a handle must not be closed while a flush of it is queued.
- * Every function but the flush thread's work runs on the loop thread.
+ * Every function but the flush threads' work runs on the loop thread.
  */
 #ifndef ADD_POSIX_DISK_H
 #define ADD_POSIX_DISK_H

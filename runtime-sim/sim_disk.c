@@ -452,6 +452,13 @@ static uint64_t op_begin2(add_sim_disk *d, const char *op, const char *name, con
 	return seq;
 }
 
+/* Reads are traced too (files touched), but get no operation index. */
+static void op_read(add_sim_disk *d, const char *op, const char *name)
+{
+	if (d->trace)
+		d->trace(d->trace_arg, d->op_count, op, name ? name : ".", NULL);
+}
+
 static uint64_t op_begin(add_sim_disk *d, const char *op, const char *name)
 {
 	return op_begin2(d, op, name, NULL);
@@ -552,10 +559,13 @@ static int sd_open(void *ctx, const char *name, bool create)
 		return -EMFILE;
 	e = dir_find(&d->written, name);
 	if (e) {
+		op_read(d, "open", name);
 		f = e->ino;
 	} else {
-		if (!create)
+		if (!create) {
+			op_read(d, "open", name);
 			return -ENOENT;
+		}
 		if (d->written.n >= FILES_MAX)
 			return -ENOSPC;
 		uint64_t seq = op_begin(d, "create", name);
@@ -588,6 +598,7 @@ static int64_t sd_pread(void *ctx, int h, void *buf, size_t len, uint64_t off)
 
 	if (!f)
 		return -EBADF;
+	op_read(d, "pread", d->trace ? handle_name(d, h) : NULL);
 	if (off >= f->size)
 		return 0;
 	if (len > f->size - off)
@@ -605,7 +616,7 @@ static int64_t sd_pwrite(void *ctx, int h, const void *buf, size_t len, uint64_t
 		return -EBADF;
 	if (len == 0)
 		return 0;
-	uint64_t seq = op_begin(d, "pwrite", handle_name(d, h));
+	uint64_t seq = op_begin(d, "pwrite", d->trace ? handle_name(d, h) : NULL);
 	undo_rec *u = undo_push(f);
 
 	u->seq = seq;
@@ -632,7 +643,7 @@ static int sd_truncate(void *ctx, int h, uint64_t size)
 
 	if (!f)
 		return -EBADF;
-	uint64_t seq = op_begin(d, "truncate", handle_name(d, h));
+	uint64_t seq = op_begin(d, "truncate", d->trace ? handle_name(d, h) : NULL);
 	undo_rec *u = undo_push(f);
 
 	u->seq = seq;
@@ -670,7 +681,7 @@ static int sd_sync(void *ctx, int h)
 
 	if (!f)
 		return -EBADF;
-	uint64_t seq = op_begin(d, "sync", handle_name(d, h));
+	uint64_t seq = op_begin(d, "sync", d->trace ? handle_name(d, h) : NULL);
 
 	d->flush_count++;
 	if (d->fail_next) {
@@ -689,7 +700,7 @@ static int sd_sync_async(void *ctx, int h, add_disk_done_fn done, void *arg)
 
 	if (!f)
 		return -EBADF;
-	uint64_t seq = op_begin(d, "sync_async", handle_name(d, h));
+	uint64_t seq = op_begin(d, "sync_async", d->trace ? handle_name(d, h) : NULL);
 
 	d->flush_count++;
 	if (op_lost(d, seq))
@@ -765,6 +776,7 @@ static int sd_list(void *ctx, void (*fn)(void *arg, const char *name), void *arg
 	char (*names)[NAME_MAX_LEN + 1] = malloc((n ? n : 1) * sizeof(*names));
 
 	assert(names);
+	op_read(d, "list", NULL);
 	for (size_t i = 0; i < n; i++)
 		strcpy(names[i], d->written.e[i].name);
 	for (size_t i = 0; i < n; i++)

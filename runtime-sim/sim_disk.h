@@ -24,7 +24,8 @@
  *    on but keeps every operation after the k-th from reaching the durable
  *    image (its flushes never complete); add_sim_disk_crash() then gives the
  *    disk as a power cut right after operation k would have left it. A trace
- *    callback sees every operation (to count the files an operation touches).
+ *    callback sees every operation, and the reads (open, pread, list, with
+ *    the index of the last operation), to count the files a call touches.
  *
  * Files are sparse (4 KiB pages in a hash map), so a data file addressed up to
  * 2^21 sectors costs memory only for the pages written. Single-threaded.

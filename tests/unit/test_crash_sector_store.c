@@ -227,3 +227,78 @@ Test(crash_sector_store, every_crash_point_with_random_per_file_damage_recovers_
 {
 	crash_at_every_op(ADD_SIM_CRASH_RANDOM, "random");
 }
+
+/* Random workloads (seeded): bursts of stores, kicks, completions held back
+ * and delivered in bursts, idle checkpoints, a journal bound of a few
+ * records; a power cut at a random operation; the same checks. */
+static uint64_t rnd(uint64_t *x)
+{
+	*x ^= *x << 13;
+	*x ^= *x >> 7;
+	*x ^= *x << 17;
+	return *x;
+}
+
+Test(crash_sector_store, random_workloads_cut_at_random_points_recover_consistently)
+{
+	uint64_t checkpoints = 0;
+
+	for (uint64_t seed = 1; seed <= 300; seed++) {
+		world w = { 0 };
+		uint64_t x = seed * 0x9e3779b97f4a7c15ull | 1;
+		uint8_t buf[ADD_SECTOR_SIZE];
+		const add_store_ops *ops = add_sector_store_ops();
+
+		w.disk = add_sim_disk_create(seed);
+		add_sim_disk_set_crash_after(w.disk, 20 + rnd(&x) % 400);
+		w.store = open_store(&w);
+		for (uint64_t ts = 1; ts <= N_STORES && !down(&w); ts++) {
+			uint64_t sector = rnd(&x) % N_USED;
+
+			fill(buf, sector, ts);
+			cr_assert_eq(ops->store(w.store, sector, ts, wr_of(ts), buf,
+						sector << 32 | ts), 0);
+			w.submitted[sector][ts] = true;
+			switch (rnd(&x) % 6) {
+			case 0:
+				add_sector_store_kick(w.store);
+				break;
+			case 1:
+				if (!down(&w))
+					add_sim_disk_complete_one(w.disk);
+				break;
+			case 2:
+				if (!down(&w))
+					add_sim_disk_complete_flushes(w.disk);
+				add_sector_store_kick(w.store);
+				break;
+			case 3:
+				if (!down(&w))
+					add_sector_store_checkpoint(w.store);
+				break;
+			default:
+				break;
+			}
+		}
+		for (int guard = 0; guard < 100 && !down(&w); guard++) {
+			add_sector_store_kick(w.store);
+			if (add_sim_disk_complete_flushes(w.disk) == 0 &&
+			    add_sector_store_idle(w.store))
+				break;
+		}
+		add_sector_store_stats st;
+
+		add_sector_store_get_stats(w.store, &st);
+		checkpoints += st.checkpoints;
+		add_sim_disk_crash(w.disk);
+		add_sector_store_close(w.store);
+		w.store = open_store(&w);
+		check(&w, seed, "random workload");
+		cr_assert_eq(w.fatal, 0);
+		add_sector_store_close(w.store);
+		add_sim_disk_destroy(w.disk);
+	}
+	printf("sector store random crash test: 300 workloads, %llu checkpoints before the cuts\n",
+	       (unsigned long long)checkpoints);
+	cr_assert_gt(checkpoints, 100, "the workloads should exercise checkpoints");
+}

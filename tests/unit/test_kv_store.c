@@ -246,7 +246,7 @@ static void trace_cb(void *arg, uint64_t idx, const char *op, const char *name, 
 		touch_name(t, to);
 }
 
-static void measure(kvh *h, int n_keys, touch *put_t, touch *rm_t)
+static void measure(kvh *h, int n_keys, touch *put_t, touch *rm_t, touch *get_t)
 {
 	char k[32];
 
@@ -260,30 +260,63 @@ static void measure(kvh *h, int n_keys, touch *put_t, touch *rm_t)
 	memset(rm_t, 0, sizeof(*rm_t));
 	add_sim_disk_set_trace(h->disk, trace_cb, rm_t);
 	cr_assert_eq(add_kv_remove(h->kv, "key-1", 5), 1);
+	memset(get_t, 0, sizeof(*get_t));
+	add_sim_disk_set_trace(h->disk, trace_cb, get_t);
+	expect(h, "key-2", "v");
 	add_sim_disk_set_trace(h->disk, NULL, NULL);
 }
 
 Test(kv_store, files_and_disk_operations_per_operation_do_not_grow_with_the_number_of_keys)
 {
 	kvh small, large;
-	touch p1, r1, p2, r2;
+	touch p1, r1, p2, r2, g1, g2;
 
 	kv_setup(&small);
 	kv_setup(&large);
-	measure(&small, 10, &p1, &r1);
-	measure(&large, 1000, &p2, &r2);
-	printf("kv store: a put touches %d names (directory included) in %llu disk ops, a remove "
-	       "%d in %llu, "
+	measure(&small, 10, &p1, &r1, &g1);
+	measure(&large, 1000, &p2, &r2, &g2);
+	printf("kv store: a put touches %d names (directory included) in %llu disk calls, a "
+	       "remove %d in %llu, "
 	       "with 10 or 1000 keys alike\n", p1.n, (unsigned long long)p1.ops, r1.n,
 	       (unsigned long long)r1.ops);
 	cr_assert_eq(p1.n, p2.n);
 	cr_assert_eq(p1.ops, p2.ops);
 	cr_assert_eq(r1.n, r2.n);
 	cr_assert_eq(r1.ops, r2.ops);
+	cr_assert_eq(g1.n, 1, "a get reads the key's file only");
+	cr_assert_eq(g1.ops, g2.ops);
 	cr_assert_eq(p1.n, 3, "tmp, the key's file, the directory");
 	cr_assert_eq(r1.n, 2, "the key's file, the directory");
 	kv_teardown(&small);
 	kv_teardown(&large);
+}
+
+static uint64_t ops_to_open(int n_keys)
+{
+	kvh h;
+	char k[32];
+	touch t = { 0 };
+
+	kv_setup(&h);
+	for (int i = 0; i < n_keys; i++) {
+		snprintf(k, sizeof(k), "key-%d", i);
+		cr_assert_eq(put_s(&h, k, "v"), 0);
+	}
+	add_sim_disk_set_trace(h.disk, trace_cb, &t);
+	kv_reopen(&h);
+	add_sim_disk_set_trace(h.disk, NULL, NULL);
+	kv_teardown(&h);
+	return t.ops;
+}
+
+Test(kv_store, opening_does_not_grow_with_the_number_of_keys)
+{
+	uint64_t small = ops_to_open(10), large = ops_to_open(1000);
+
+	printf("kv store: open (recovery) makes %llu disk calls with 10 keys, %llu with 1000\n",
+	       (unsigned long long)small, (unsigned long long)large);
+	cr_assert_eq(small, large);
+	cr_assert_leq(small, 4, "tmp, txn.tmp and txn looked up; no listing");
 }
 
 Test(kv_store, a_commit_applies_every_put_and_remove)

@@ -146,5 +146,8 @@ install: $(PROGRAMS)
 clean:
 	rm -rf $(BUILD)
 
+# Keep objects: they are intermediate files of pattern chains.
+.SECONDARY:
+
 -include $(wildcard */module.mk)
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)

@@ -27,7 +27,7 @@
 #define RETX_MAX_NS_DEFAULT (2000ull * 1000 * 1000)
 #define CLIENT_CMDS_MAX_DEFAULT 4096u
 /* Idle objects kept for reuse (beyond these, freed). */
-#define OPS_CACHED_MAX 64u
+#define OPS_CACHED_MAX 256u /* 1.1 MiB at most */
 #define REGS_CACHED_MAX 1024u
 #define WAITERS_CACHED_MAX 1024u
 #define SELFQ_CAP_MIN 64u
@@ -84,15 +84,12 @@ static void node_log(add_node *n, add_log_level level, const char *fmt, ...)
 static void node_log(add_node *n, add_log_level level, const char *fmt, ...)
 {
 	char line[256];
-	int len;
 	va_list ap;
 
 	if (n->io.log == NULL)
 		return;
-	len = snprintf(line, sizeof(line), "node %u: ", n->cfg.rank);
 	va_start(ap, fmt);
-	if (len > 0 && (size_t)len < sizeof(line))
-		vsnprintf(line + len, sizeof(line) - (size_t)len, fmt, ap);
+	vsnprintf(line, sizeof(line), fmt, ap);
 	va_end(ap);
 	n->io.log(n->io.ctx, level, line);
 }
@@ -604,6 +601,8 @@ add_node *add_node_create(const add_node_config *cfg, const add_io *io,
 	};
 	add_sector_map_init(&n->regs);
 	io->random_bytes(io->ctx, n->incarnation, sizeof(n->incarnation));
+	node_log(n, ADD_LOG_INFO, "process %u of %u up, %llu sectors", cfg->rank, cfg->n_procs,
+		 (unsigned long long)cfg->n_sectors);
 	return n;
 }
 

@@ -16,7 +16,13 @@
  *    values;
  *  - a replica ACKs every WRITE_PROC (newer or not), but only once all the
  *    stores it submitted up to that delivery are durable (hence its durable
- *    state is >= (ts', wr')).
+ *    state is >= (ts', wr'));
+ *  - while its own write is STORING, a process defers its VALUE replies for
+ *    that sector until the store is durable: a value becomes visible only
+ *    once its writer cannot lose it (the seed's store() blocks, so there,
+ *    too, no READ_PROC is answered in between).
+ * Messages to self carry no data: the coordinator's own value is read from
+ * the store when it decides (readlist[self] := (ts, wr, val)).
  */
 #ifndef ADD_REGISTER_H
 #define ADD_REGISTER_H

@@ -75,6 +75,8 @@ static int fs_store(void *ctx, uint64_t sector, uint64_t ts, uint8_t wr,
 	srt_store *s = ctx;
 	struct srt_pending *p;
 
+	if (s->fail_stores)
+		return -5; /* -EIO */
 	GROW(s->pending, s->n_pending, s->cap_pending);
 	p = &s->pending[s->n_pending++];
 	p->s.sector = sector;

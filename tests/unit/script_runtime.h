@@ -52,6 +52,7 @@ typedef struct srt_store {
 	} *pending; /* FIFO of stores not yet durable */
 	size_t n_pending, cap_pending;
 	bool auto_complete; /* stores durable right after the event that made them */
+	bool fail_stores;   /* store() returns -EIO */
 	uint64_t stores_total;
 } srt_store;
 

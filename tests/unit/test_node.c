@@ -657,3 +657,182 @@ Test(node, absurd_timestamps_from_a_peer_are_refused)
 	srt_current(w, 1, 0, &ts, &wr, NULL);
 	cr_assert_eq(ts, 0, "not adopted: a later maxts + 1 would wrap to 0");
 }
+
+Test(node, a_write_costs_one_store_per_process_and_n_minus_1_sends_per_broadcast)
+{
+	uint8_t v[ADD_SECTOR_SIZE];
+	long a, b;
+
+	w = srt_new(5, 16);
+	srt_fill(v, 18);
+	srt_client_write(w, 1, 1, 1, 0, v);
+	cr_assert_eq(w->procs[1].peer_sends, 4, "READ_PROC to the 4 others, none to self");
+	for (uint8_t p = 2; p <= 5; p++)
+		deliver_first(ADD_TYPE_READ_PROC, 1, p);
+	deliver_first(ADD_TYPE_VALUE, 2, 1);
+	deliver_first(ADD_TYPE_VALUE, 3, 1);
+	cr_assert_eq(w->procs[1].peer_sends, 8, "then WRITE_PROC to the 4 others");
+	/* one encoding per broadcast: every peer gets the same bytes */
+	a = srt_find(w, ADD_TYPE_WRITE_PROC, 1, 2);
+	b = srt_find(w, ADD_TYPE_WRITE_PROC, 1, 5);
+	cr_assert_arr_eq(w->msgs[a].bytes, w->msgs[b].bytes, ADD_PEER_VALUE_SIZE);
+	srt_run(w);
+	cr_assert_eq(srt_reply_for(w, 1, 1)->status, ADD_STATUS_OK);
+	for (uint8_t p = 1; p <= 5; p++)
+		cr_assert_eq(srt_store_of(w, p)->stores_total, 1, "process %u stored once", p);
+	cr_assert_eq(w->procs[1].peer_sends, 8, "no retransmission in a clean run");
+	for (uint8_t p = 2; p <= 5; p++)
+		cr_assert_eq(w->procs[p].peer_sends, 2, "one VALUE and one ACK from %u", p);
+}
+
+Test(node, a_read_of_an_up_to_date_sector_stores_nothing)
+{
+	uint8_t v[ADD_SECTOR_SIZE];
+
+	w = srt_new(3, 16);
+	srt_fill(v, 19);
+	srt_client_write(w, 1, 1, 1, 0, v);
+	srt_run(w);
+	srt_client_read(w, 2, 1, 2, 0);
+	srt_run(w);
+	cr_assert_arr_eq(srt_reply_for(w, 2, 2)->data, v, ADD_SECTOR_SIZE);
+	for (uint8_t p = 1; p <= 3; p++)
+		cr_assert_eq(srt_store_of(w, p)->stores_total, 1, "the write-back stored nothing new");
+}
+
+Test(node, retransmitted_write_proc_is_reused_byte_for_byte)
+{
+	uint8_t v[ADD_SECTOR_SIZE], first[ADD_PEER_VALUE_SIZE];
+	long i;
+
+	w = srt_new(3, 16);
+	srt_fill(v, 20);
+	srt_client_write(w, 1, 1, 1, 0, v);
+	deliver_first(ADD_TYPE_READ_PROC, 1, 2);
+	deliver_first(ADD_TYPE_VALUE, 2, 1);
+	i = srt_find(w, ADD_TYPE_WRITE_PROC, 1, 3);
+	memcpy(first, w->msgs[i].bytes, sizeof(first));
+	drop_all(0, 0, 0);
+	srt_advance(w, 100 * MS);
+	i = srt_find(w, ADD_TYPE_WRITE_PROC, 1, 3);
+	cr_assert_geq(i, 0);
+	cr_assert_arr_eq(w->msgs[i].bytes, first, sizeof(first));
+}
+
+Test(node, a_failed_store_stops_the_process_like_a_crash)
+{
+	uint8_t v[ADD_SECTOR_SIZE];
+	size_t sent;
+
+	w = srt_new(3, 16);
+	srt_fill(v, 21);
+	srt_store_of(w, 2)->fail_stores = true;
+	srt_client_write(w, 1, 1, 1, 0, v);
+	srt_run(w);
+	cr_assert_eq(srt_reply_for(w, 1, 1)->status, ADD_STATUS_OK, "1 and 3 are a majority");
+	cr_assert(add_node_failed(srt_node(w, 2)));
+	cr_assert_geq(w->log_warnings, 1, "the failure is logged");
+	/* it answers nothing any more */
+	sent = w->procs[2].peer_sends;
+	srt_client_read(w, 1, 1, 2, 0);
+	srt_run(w);
+	cr_assert_eq(w->procs[2].peer_sends, sent);
+	cr_assert_eq(srt_reply_for(w, 1, 2)->status, ADD_STATUS_OK);
+	cr_assert_not(add_node_failed(srt_node(w, 1)));
+}
+
+Test(node, commands_split_across_reads_and_batched_in_one_read_are_all_served)
+{
+	uint8_t v[ADD_SECTOR_SIZE], stream[3 * ADD_CMD_WRITE_SIZE];
+	add_hmac_key key;
+	add_wire_decoder dec;
+	size_t len = 0;
+	add_node *n;
+
+	w = srt_new(3, 16);
+	srt_fill(v, 22);
+	cr_assert_eq(add_hmac_key_init(&key, w->cfg.client_key, ADD_CLIENT_KEY_SIZE), 0);
+	for (uint64_t i = 0; i < 3; i++) {
+		add_client_cmd c = {
+			.type = i == 1 ? ADD_TYPE_READ : ADD_TYPE_WRITE,
+			.request = 100 + i,
+			.sector = i,
+			.data = i == 1 ? NULL : v,
+		};
+
+		len += add_wire_encode_cmd(&c, &key, stream + len);
+	}
+	add_hmac_key_free(&key);
+	n = srt_node(w, 1);
+	add_wire_decoder_init(&dec, ADD_WIRE_MODE_PROCESS, add_node_client_key(n),
+			      add_node_system_key(n));
+	/* the first command byte by byte, the other two in one piece */
+	for (size_t i = 0; i < ADD_CMD_WRITE_SIZE; i++)
+		add_node_on_bytes(n, 5, &dec, stream + i, 1);
+	add_node_on_bytes(n, 5, &dec, stream + ADD_CMD_WRITE_SIZE, len - ADD_CMD_WRITE_SIZE);
+	cr_assert_eq(srt_stats(w, 1).client_cmds_pending, 3);
+	srt_run(w);
+	for (uint64_t i = 0; i < 3; i++) {
+		cr_assert_not_null(srt_reply_for(w, 1, 100 + i));
+		cr_assert_eq(srt_reply_for(w, 1, 100 + i)->conn, 5);
+	}
+}
+
+Test(node, the_client_bound_is_soft_commands_already_read_are_accepted)
+{
+	uint8_t v[ADD_SECTOR_SIZE];
+
+	w = srt_new(3, 16);
+	w->cfg.client_cmds_max = 1;
+	srt_reconfigure(w);
+	srt_fill(v, 23);
+	srt_client_write(w, 1, 1, 1, 0, v);
+	cr_assert_not(add_node_accepting_clients(srt_node(w, 1)));
+	srt_client_write(w, 1, 2, 2, 1, v); /* already in the runtime's buffer */
+	cr_assert_eq(srt_stats(w, 1).client_cmds_pending, 2);
+	srt_run(w);
+	cr_assert_not_null(srt_reply_for(w, 1, 2));
+}
+
+Test(node, stray_replies_and_transport_acks_create_nothing)
+{
+	uint8_t v[ADD_SECTOR_SIZE];
+	add_peer_msg m = { .rank = 2, .sector = 3, .ts = 1, .wr = 2, .data = v };
+
+	w = srt_new(3, 16);
+	srt_fill(v, 24);
+	m.type = ADD_TYPE_VALUE;
+	add_node_on_peer_message(srt_node(w, 1), &m, true);
+	m.type = ADD_TYPE_ACK;
+	m.data = NULL;
+	add_node_on_peer_message(srt_node(w, 1), &m, true);
+	for (uint8_t t = ADD_TYPE_READ_PROC_TACK; t <= ADD_TYPE_ACK_TACK; t++) {
+		m.type = t;
+		add_node_on_peer_message(srt_node(w, 1), &m, true);
+	}
+	cr_assert_eq(srt_stats(w, 1).registers_active, 0);
+	cr_assert_eq(srt_stats(w, 1).peer_msgs_dropped, 0, "valid, merely stale or unused");
+	cr_assert_eq(w->n_msgs, 0);
+	cr_assert_eq(srt_store_of(w, 1)->stores_total, 0);
+}
+
+Test(node, internal_message_for_a_sector_out_of_range_is_dropped)
+{
+	add_peer_msg m = { .type = ADD_TYPE_READ_PROC, .rank = 2, .sector = 16 };
+
+	w = srt_new(3, 16);
+	add_node_on_peer_message(srt_node(w, 1), &m, true);
+	cr_assert_eq(w->n_msgs, 0, "no VALUE");
+	cr_assert_eq(srt_stats(w, 1).peer_msgs_dropped, 1);
+}
+
+Test(node, a_sector_never_written_reads_as_zeros_everywhere)
+{
+	uint8_t zero[ADD_SECTOR_SIZE] = { 0 };
+
+	w = srt_new(3, ADD_N_SECTORS_MAX);
+	expect_read(1, 1, ADD_N_SECTORS_MAX - 1, zero);
+	expect_read(3, 2, 0, zero);
+	for (uint8_t p = 1; p <= 3; p++)
+		cr_assert_eq(srt_store_of(w, p)->stores_total, 0, "reading stored nothing");
+}

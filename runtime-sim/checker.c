@@ -500,8 +500,16 @@ static void build_window(const add_history *h, const size_t *idx, size_t n, size
 	for (size_t i = 0; i < n; i++) {
 		const add_hist_op *o = &h->ops[idx[i]];
 		bool keep = idx[i] == culprit || idx[i] == last_write;
-		if (!keep && overlaps(o, lo, hi) && (add_hist_op_done(o) || o->kind == ADD_OP_WRITE))
+		if (!keep && overlaps(o, lo, hi) && add_hist_op_done(o))
 			keep = true;
+		if (!keep && overlaps(o, lo, hi) && o->kind == ADD_OP_WRITE) {
+			/* an indeterminate write matters only if someone saw it */
+			for (size_t j = 0; j < n && !keep; j++) {
+				const add_hist_op *q = &h->ops[idx[j]];
+				keep = q->kind == ADD_OP_READ && add_hist_op_done(q) &&
+				       q->value == o->value;
+			}
+		}
 		if (!keep && o->kind == ADD_OP_WRITE) {
 			/* a write that an op of the window read */
 			for (size_t j = 0; j < n && !keep; j++) {

@@ -1,0 +1,99 @@
+#!/usr/bin/env bash
+# Cluster benchmark (`make bench` runs it as `bash bench/cluster.sh build`):
+# N=3 and N=4 addd processes on loopback, durable storage, HMAC on; addctl
+# bench with 16 connections x 8 in flight over 65,536 sectors: a write-only
+# run, then a read-only run over what it wrote. Beside the figures, the
+# machine's limits measured in the same run: fdatasync/s and HMAC-SHA256
+# bytes/s. Every process is stopped by pid.
+#   BENCH_SECONDS=10 BENCH_NS="3 4" bash bench/cluster.sh build
+set -uo pipefail
+cd "$(dirname "$0")/.."
+source scripts/cluster-lib.sh
+CL_BIN=${1:-build}
+seconds=${BENCH_SECONDS:-10}
+ns=${BENCH_NS:-3 4}
+sectors=65536
+conns=16
+depth=8
+
+dir=$(mktemp -d "${TMPDIR:-/tmp}/add-bench.XXXXXX")
+trap 'cl_stop_all; rm -rf "$dir"' EXIT
+trap 'exit 130' INT TERM
+
+for b in addd addctl; do
+  [[ -x "$CL_BIN/$b" ]] || { echo "cluster.sh: $CL_BIN/$b missing"; exit 1; }
+done
+
+echo "machine: $(nproc) cores, $(uptime | sed 's/.*load average/load average/')"
+if [[ -x "$CL_BIN/bench_fdatasync" ]]; then
+  echo "limit: $("$CL_BIN/bench_fdatasync" "$dir" 2)"
+fi
+hmac=$(openssl speed -bytes 4096 -seconds 2 -hmac sha256 2>/dev/null | awk '/^hmac\(sha256\)/ {print $2}')
+[[ -n "$hmac" ]] && echo "limit: HMAC-SHA256 (openssl, 4096-byte messages, 1 core): ${hmac%k} kB/s"
+
+# CPU seconds (user + system) used so far by the running addd processes.
+cpu_addd() {
+  local r t=0 tck; tck=$(getconf CLK_TCK)
+  for r in "${!CL_PIDS[@]}"; do
+    t=$((t + $(awk '{print $14 + $15}' "/proc/${CL_PIDS[$r]}/stat" 2>/dev/null || echo 0)))
+  done
+  echo "$t $tck"
+}
+timer=()
+command -v /usr/bin/time >/dev/null && timer=(/usr/bin/time -f "%U %S" -o "$dir/client.cpu")
+
+results=()
+run_bench() { # N label ratio
+  local n=$1 label=$2 ratio=$3 out="$dir/bench-$1-$2.out" c0 c1 tck
+  read -r c0 tck <<< "$(cpu_addd)"
+  rm -f "$dir/client.cpu"
+  "${timer[@]}" "$CL_BIN/addctl" bench --peers "$CL_PEERS" --client-key-file "$CL_DIR/client.key" \
+    --connections $conns --depth $depth --read-ratio "$ratio" --sectors $sectors \
+    --duration "$seconds" --quiet --prior-writes > "$out" 2> "$dir/bench-$1-$2.err"
+  local rc=$? rate lat cpu ops
+  read -r c1 tck <<< "$(cpu_addd)"
+  if [[ $label == write ]]; then rate=$(sed -nE 's/^writes: .* = ([0-9]+) sectors.*/\1/p' "$out")
+  else rate=$(sed -nE 's/^reads: .* = ([0-9]+) sectors.*/\1/p' "$out"); fi
+  lat=$(sed -nE 's/^latency_us: p50 ([0-9]+) p99 ([0-9]+) p99.9 ([0-9]+).*/\1 \2 \3/p' "$out")
+  read -r p50 p99 p999 <<< "${lat:-? ? ?}"
+  # CPU per operation (all addd + the client): with the machine shared, this
+  # is the figure that says what 2 idle cores would sustain if CPU-bound.
+  cpu=$(python3 - "$c0" "$c1" "$tck" "${rate:-0}" "$seconds" "$dir/client.cpu" <<'PY'
+import sys, os
+c0, c1, tck, rate, secs, f = sys.argv[1:]
+cpu = (int(c1) - int(c0)) / int(tck)
+if os.path.exists(f):
+    u, s = open(f).read().split()[-2:]
+    cpu += float(u) + float(s)
+ops = float(rate) * float(secs)
+print("%6.0f %8.0f" % (1e6 * cpu / ops, 2 * ops / cpu) if ops > 0 and cpu > 0 else "     ?        ?")
+PY
+)
+  results+=("$(printf '%-3s %-6s %10s %9s %9s %9s %s  %s' "$n" "$label" "${rate:-?}" \
+    "$p50" "$p99" "$p999" "$cpu" "$( ((rc == 0)) && echo ok || echo "FAILED (see below)")")")
+  ((rc == 0)) || { cat "$out" "$dir/bench-$1-$2.err" | tail -n 8; }
+}
+
+for n in $ns; do
+  rm -rf "$dir/cluster"
+  cl_init "$dir/cluster" "$n" "$sectors"
+  for ((r = 1; r <= n; r++)); do cl_start "$r"; done
+  ok=1
+  for ((r = 1; r <= n; r++)); do cl_wait_listening "$r" || ok=0; done
+  if ((ok)); then
+    echo "N=$n: ${seconds}s write-only, then ${seconds}s read-only ($conns connections x $depth in flight, $sectors sectors)"
+    run_bench "$n" write 0
+    run_bench "$n" read 1
+  else
+    echo "N=$n: the cluster did not start"; tail -n 5 "$dir"/cluster/addd-*.log
+  fi
+  cl_stop_all
+done
+
+echo
+printf '%-3s %-6s %10s %9s %9s %9s %6s %8s\n' N op sectors/s p50_us p99_us p99.9_us \
+  cpu_us 2cpu_cap
+echo "(cpu_us: CPU time per operation, every addd + the client; 2cpu_cap: operations/s"
+echo " that much CPU allows on 2 otherwise idle cores)"
+printf '%s\n' "${results[@]}"
+echo "targets (N=3, this 2-core machine): >= 20000 writes/s, >= 40000 reads/s, p99 < 10000 us"

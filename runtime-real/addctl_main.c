@@ -1,0 +1,392 @@
+/*
+ * addctl: a client of an ADD cluster. One sector read or written, or a
+ * benchmark (runtime-real/loadgen.h). See `addctl --help`.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "loadgen.h"
+#include "log.h"
+#include "net.h"
+#include "wire.h"
+
+static const char usage[] =
+	"usage: addctl read  --peer HOST:PORT --client-key-file F --sector S [--out FILE]\n"
+	"       addctl write --peer HOST:PORT --client-key-file F --sector S [--in FILE]\n"
+	"       addctl bench --peers HOST:PORT,... --client-key-file F [--connections 16]\n"
+	"                    [--depth 8] [--read-ratio 0.5] [--sectors 65536]\n"
+	"                    [--first-sector 0] [--duration 10] [--verify] [--quiet]\n"
+	"                    [--prior-writes] [--seed N]\n"
+	"\n"
+	"read    prints sector S (4096 bytes) to stdout or FILE\n"
+	"write   writes sector S from stdin or FILE (shorter data is zero-padded;\n"
+	"        more than 4096 bytes is an error)\n"
+	"bench   many connections spread over the processes, --depth commands in flight\n"
+	"        on each; checks every reply's HMAC and request number and every READ's\n"
+	"        data against the writes of that sector; prints a progress line each\n"
+	"        second (stderr) and at the end sectors/s and latency percentiles.\n"
+	"        --verify then reads back every written sector through every process.\n"
+	"        --prior-writes: sectors may hold writes of an earlier bench run (a READ\n"
+	"        may return any whole one of them).\n"
+	"Exit status: 0 ok, 1 the operation failed (status, connection, data), 2 usage.\n";
+
+/* Usage errors: one line, exit status 2. */
+#define die_usage(...)                                                                     \
+	(fprintf(stderr, "addctl: error: "), fprintf(stderr, __VA_ARGS__),                 \
+	 fprintf(stderr, " (see --help)\n"), 2)
+
+static int load_key(const char *path, uint8_t key[ADD_CLIENT_KEY_SIZE])
+{
+	char err[512];
+	bool loose;
+
+	if (path == NULL) {
+		fprintf(stderr, "addctl: error: missing --client-key-file (see --help)\n");
+		return -1;
+	}
+	if (add_read_key_file(path, key, ADD_CLIENT_KEY_SIZE, &loose, err, sizeof(err)) != 0) {
+		fprintf(stderr, "addctl: error: %s\n", err);
+		return -1;
+	}
+	if (loose)
+		fprintf(stderr, "addctl: warning: key file '%s' is accessible by group or others\n",
+			path);
+	return 0;
+}
+
+static int write_all(int fd, const uint8_t *p, size_t len)
+{
+	while (len > 0) {
+		ssize_t n = write(fd, p, len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return -1;
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+static const char *status_name(uint8_t st)
+{
+	switch (st) {
+	case ADD_STATUS_AUTH_FAILURE:
+		return "AuthFailure (the client key does not match the cluster's)";
+	case ADD_STATUS_INVALID_SECTOR_INDEX:
+		return "InvalidSectorIndex (sector out of range)";
+	default:
+		return "unknown status";
+	}
+}
+
+/* One command, one reply. data: 4096 bytes for WRITE (in), READ (out). */
+static int one_command(const add_hostport *peer, const uint8_t key[ADD_CLIENT_KEY_SIZE],
+		       uint8_t type, uint64_t sector, uint8_t *data)
+{
+	static uint8_t msg[ADD_CMD_WRITE_SIZE], rbuf[16384];
+	add_hmac_key hk;
+	add_wire_decoder dec;
+	char err[512];
+	uint64_t req;
+	int fd, rc = 1;
+
+	if (getrandom(&req, sizeof(req), 0) != (ssize_t)sizeof(req))
+		req = (uint64_t)getpid();
+	if (add_hmac_key_init(&hk, key, ADD_CLIENT_KEY_SIZE) != 0) {
+		fprintf(stderr, "addctl: error: cannot prepare the HMAC key\n");
+		return 1;
+	}
+	fd = add_net_connect_blocking(peer, err, sizeof(err));
+	if (fd < 0) {
+		fprintf(stderr, "addctl: error: %s\n", err);
+		add_hmac_key_free(&hk);
+		return 1;
+	}
+	add_client_cmd cmd = {.type = type, .request = req, .sector = sector,
+			      .data = type == ADD_TYPE_WRITE ? data : NULL};
+	size_t n = add_wire_encode_cmd(&cmd, &hk, msg);
+	if (write_all(fd, msg, n) != 0) {
+		fprintf(stderr, "addctl: error: sending to %s:%u: %s\n", peer->host, peer->port,
+			strerror(errno));
+		goto out;
+	}
+	add_wire_decoder_init(&dec, ADD_WIRE_MODE_CLIENT, &hk, NULL);
+	for (;;) {
+		ssize_t r = read(fd, rbuf, sizeof(rbuf));
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0) {
+			fprintf(stderr, "addctl: error: connection to %s:%u closed before the reply\n",
+				peer->host, peer->port);
+			goto out;
+		}
+		const uint8_t *p = rbuf;
+		size_t len = (size_t)r;
+		add_wire_msg m;
+		for (;;) {
+			size_t used = add_wire_decoder_feed(&dec, p, len, &m);
+			p += used;
+			len -= used;
+			if (m.kind == ADD_WIRE_NONE)
+				break;
+			if (m.kind != ADD_WIRE_RSP || m.rsp.request != req)
+				continue; /* not ours: ignore */
+			if (!m.hmac_ok) {
+				fprintf(stderr, "addctl: error: the reply's HMAC does not verify "
+						"(wrong client key?)\n");
+				goto out;
+			}
+			if (m.rsp.type != (type | ADD_TYPE_RESPONSE_BIT)) {
+				fprintf(stderr, "addctl: error: reply of the wrong type 0x%02x\n",
+					m.rsp.type);
+				goto out;
+			}
+			if (m.rsp.status != ADD_STATUS_OK) {
+				fprintf(stderr, "addctl: error: status %u: %s\n", m.rsp.status,
+					status_name(m.rsp.status));
+				goto out;
+			}
+			if (type == ADD_TYPE_READ)
+				memcpy(data, m.rsp.data, ADD_SECTOR_SIZE);
+			rc = 0;
+			goto out;
+		}
+	}
+out:
+	close(fd);
+	add_hmac_key_free(&hk);
+	return rc;
+}
+
+static int cmd_rw(int argc, char **argv, bool is_write)
+{
+	enum { O_PEER = 1, O_KEY, O_SECTOR, O_FILE, O_HELP };
+	static const struct option opts[] = {
+		{"peer", required_argument, NULL, O_PEER},
+		{"client-key-file", required_argument, NULL, O_KEY},
+		{"sector", required_argument, NULL, O_SECTOR},
+		{"out", required_argument, NULL, O_FILE},
+		{"in", required_argument, NULL, O_FILE},
+		{"help", no_argument, NULL, O_HELP},
+		{NULL, 0, NULL, 0},
+	};
+	const char *peer_s = NULL, *key_s = NULL, *sector_s = NULL, *file = NULL;
+	static uint8_t data[ADD_SECTOR_SIZE + 1];
+	uint8_t key[ADD_CLIENT_KEY_SIZE];
+	add_hostport peer;
+	uint64_t sector;
+	char err[512];
+	int c;
+
+	opterr = 0;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+		switch (c) {
+		case O_PEER: peer_s = optarg; break;
+		case O_KEY: key_s = optarg; break;
+		case O_SECTOR: sector_s = optarg; break;
+		case O_FILE: file = optarg; break;
+		case 'h':
+		case O_HELP: fputs(usage, stdout); return 0;
+		case ':': return die_usage("option '%s' needs a value", argv[optind - 1]);
+		default: return die_usage("unknown option '%s'", argv[optind - 1]);
+		}
+	}
+	if (optind < argc)
+		return die_usage("unexpected argument '%s'", argv[optind]);
+	if (peer_s == NULL)
+		return die_usage("missing %s", "--peer");
+	if (sector_s == NULL)
+		return die_usage("missing %s", "--sector");
+	if (add_parse_hostport(peer_s, &peer, err, sizeof(err)) != 0)
+		return die_usage("%s", err);
+	if (add_parse_u64(sector_s, 0, UINT64_MAX, &sector) != 0)
+		return die_usage("bad --sector '%s'", sector_s);
+	if (load_key(key_s, key) != 0)
+		return 2;
+	if (is_write) {
+		int fd = file ? open(file, O_RDONLY | O_CLOEXEC) : STDIN_FILENO;
+		size_t got = 0;
+		if (fd < 0) {
+			fprintf(stderr, "addctl: error: cannot open '%s': %s\n", file, strerror(errno));
+			return 1;
+		}
+		while (got < sizeof(data)) {
+			ssize_t r = read(fd, data + got, sizeof(data) - got);
+			if (r < 0 && errno == EINTR)
+				continue;
+			if (r < 0) {
+				fprintf(stderr, "addctl: error: reading the data: %s\n",
+					strerror(errno));
+				return 1;
+			}
+			if (r == 0)
+				break;
+			got += (size_t)r;
+		}
+		if (file)
+			close(fd);
+		if (got > ADD_SECTOR_SIZE) {
+			fprintf(stderr, "addctl: error: data longer than one sector (%d bytes)\n",
+				ADD_SECTOR_SIZE);
+			return 1;
+		}
+		memset(data + got, 0, sizeof(data) - got);
+		return one_command(&peer, key, ADD_TYPE_WRITE, sector, data);
+	}
+	if (one_command(&peer, key, ADD_TYPE_READ, sector, data) != 0)
+		return 1;
+	int fd = file ? open(file, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644) : STDOUT_FILENO;
+	if (fd < 0 || write_all(fd, data, ADD_SECTOR_SIZE) != 0) {
+		fprintf(stderr, "addctl: error: writing the data: %s\n", strerror(errno));
+		return 1;
+	}
+	if (file)
+		close(fd);
+	return 0;
+}
+
+static int parse_double(const char *s, double min, double max, double *out)
+{
+	char *end;
+	errno = 0;
+	double v = strtod(s, &end);
+	if (errno != 0 || end == s || *end != '\0' || v < min || v > max)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+static int cmd_bench(int argc, char **argv)
+{
+	enum { O_PEERS = 1, O_KEY, O_CONNS, O_DEPTH, O_RATIO, O_SECTORS, O_FIRST, O_DUR,
+	       O_VERIFY, O_QUIET, O_SEED, O_PRIOR, O_HELP };
+	static const struct option opts[] = {
+		{"peers", required_argument, NULL, O_PEERS},
+		{"client-key-file", required_argument, NULL, O_KEY},
+		{"connections", required_argument, NULL, O_CONNS},
+		{"depth", required_argument, NULL, O_DEPTH},
+		{"read-ratio", required_argument, NULL, O_RATIO},
+		{"sectors", required_argument, NULL, O_SECTORS},
+		{"first-sector", required_argument, NULL, O_FIRST},
+		{"duration", required_argument, NULL, O_DUR},
+		{"verify", no_argument, NULL, O_VERIFY},
+		{"quiet", no_argument, NULL, O_QUIET},
+		{"seed", required_argument, NULL, O_SEED},
+		{"prior-writes", no_argument, NULL, O_PRIOR},
+		{"help", no_argument, NULL, O_HELP},
+		{NULL, 0, NULL, 0},
+	};
+	add_loadgen_config cfg = {.connections = 16, .depth = 8, .read_ratio = 0.5,
+				  .sectors = 65536, .duration_s = 10};
+	const char *peers_s = NULL, *key_s = NULL;
+	add_hostport *peers = NULL;
+	uint64_t v;
+	char err[512];
+	int c;
+
+	opterr = 0;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+		switch (c) {
+		case O_PEERS: peers_s = optarg; break;
+		case O_KEY: key_s = optarg; break;
+		case O_CONNS:
+			if (add_parse_u64(optarg, 1, 1000, &v) != 0)
+				return die_usage("bad --connections '%s' (1..1000)", optarg);
+			cfg.connections = (uint32_t)v;
+			break;
+		case O_DEPTH:
+			if (add_parse_u64(optarg, 1, 1024, &v) != 0)
+				return die_usage("bad --depth '%s' (1..1024)", optarg);
+			cfg.depth = (uint32_t)v;
+			break;
+		case O_RATIO:
+			if (parse_double(optarg, 0, 1, &cfg.read_ratio) != 0)
+				return die_usage("bad --read-ratio '%s' (0..1)", optarg);
+			break;
+		case O_SECTORS:
+			if (add_parse_u64(optarg, 1, ADD_N_SECTORS_MAX, &cfg.sectors) != 0)
+				return die_usage("bad --sectors '%s'", optarg);
+			break;
+		case O_FIRST:
+			if (add_parse_u64(optarg, 0, ADD_N_SECTORS_MAX, &cfg.first_sector) != 0)
+				return die_usage("bad --first-sector '%s'", optarg);
+			break;
+		case O_DUR:
+			if (parse_double(optarg, 0.1, 86400, &cfg.duration_s) != 0)
+				return die_usage("bad --duration '%s' (seconds)", optarg);
+			break;
+		case O_VERIFY: cfg.verify = true; break;
+		case O_QUIET: cfg.quiet = true; break;
+		case O_PRIOR: cfg.prior_writes = true; break;
+		case O_SEED:
+			if (add_parse_u64(optarg, 0, UINT64_MAX, &cfg.seed) != 0)
+				return die_usage("bad --seed '%s'", optarg);
+			break;
+		case 'h':
+		case O_HELP: fputs(usage, stdout); return 0;
+		case ':': return die_usage("option '%s' needs a value", argv[optind - 1]);
+		default: return die_usage("unknown option '%s'", argv[optind - 1]);
+		}
+	}
+	if (optind < argc)
+		return die_usage("unexpected argument '%s'", argv[optind]);
+	if (peers_s == NULL)
+		return die_usage("missing %s", "--peers");
+	if (add_parse_peer_list(peers_s, &peers, &cfg.n_peers, err, sizeof(err)) != 0)
+		return die_usage("%s", err);
+	cfg.peers = peers;
+	if (load_key(key_s, cfg.client_key) != 0) {
+		free(peers);
+		return 2;
+	}
+	add_loadgen_result r;
+	int rc = add_loadgen_run(&cfg, &r);
+	free(peers);
+	if (rc != 0)
+		return 1;
+	double t = r.elapsed_s > 0 ? r.elapsed_s : 1;
+	printf("writes: %llu in %.1f s = %.0f sectors/s\n", (unsigned long long)r.writes, t,
+	       (double)r.writes / t);
+	printf("reads: %llu in %.1f s = %.0f sectors/s\n", (unsigned long long)r.reads, t,
+	       (double)r.reads / t);
+	printf("latency_us: p50 %.0f p99 %.0f p99.9 %.0f max %.0f\n", r.lat_p50_us, r.lat_p99_us,
+	       r.lat_p999_us, r.lat_max_us);
+	printf("errors: %llu  mismatches: %llu  broken connections: %llu  unknown-outcome "
+	       "writes: %llu\n",
+	       (unsigned long long)r.errors, (unsigned long long)r.mismatches,
+	       (unsigned long long)r.broken, (unsigned long long)r.unknown_writes);
+	if (cfg.verify)
+		printf("verify: %llu sector reads through %zu processes, %llu failures\n",
+		       (unsigned long long)r.verified_sectors, cfg.n_peers,
+		       (unsigned long long)r.verify_failures);
+	bool ok = r.errors == 0 && r.mismatches == 0 && r.verify_failures == 0 &&
+		  r.writes + r.reads > 0;
+	return ok ? 0 : 1;
+}
+
+int main(int argc, char **argv)
+{
+	add_log_set_name("addctl");
+	if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
+	    strcmp(argv[1], "help") == 0) {
+		fputs(usage, argc < 2 ? stderr : stdout);
+		return argc < 2 ? 2 : 0;
+	}
+	if (strcmp(argv[1], "read") == 0)
+		return cmd_rw(argc - 1, argv + 1, false);
+	if (strcmp(argv[1], "write") == 0)
+		return cmd_rw(argc - 1, argv + 1, true);
+	if (strcmp(argv[1], "bench") == 0)
+		return cmd_bench(argc - 1, argv + 1);
+	return die_usage("unknown command '%s'", argv[1]);
+}

@@ -1,0 +1,986 @@
+/* runtime-real/daemon: see daemon.h. */
+#include "daemon.h"
+
+#include <assert.h>
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/resource.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#include "conn.h"
+#include "log.h"
+#include "loop.h"
+#include "net.h"
+#include "node.h"
+#include "posix_disk.h"
+#include "sector_store.h"
+#include "wire.h"
+
+/* Bytes read per readable event (one syscall; several messages). */
+#define READ_CHUNK (64u * 1024)
+/* Output bounds: a client that does not read its replies is closed; a peer
+ * link that is this far behind drops (the node retransmits). */
+#define CLIENT_OUT_MAX (8u * 1024 * 1024)
+/* A client whose replies back up beyond this is not read until they drain:
+ * with at most CLIENT_CMDS_MAX commands answered after that, its buffer
+ * stays under CLIENT_OUT_MAX, so a slow reader is slowed, never cut off. */
+#define CLIENT_OUT_PAUSE (1u * 1024 * 1024)
+#define PEER_OUT_MAX (16u * 1024 * 1024)
+/* A connection accepted while every client slot is taken gets this long to
+ * prove it is a peer (peers say hello at once). */
+#define PROBATION_NS (250ull * 1000 * 1000)
+#define BACKOFF_MIN_NS (50ull * 1000 * 1000)
+#define BACKOFF_MAX_NS (1000ull * 1000 * 1000)
+/* A connect that neither succeeds nor fails by then (SYNs dropped by a dead
+ * host) is abandoned and retried, so the link notices the peer's return. */
+#define CONNECT_TIMEOUT_NS (2000ull * 1000 * 1000)
+/* fds kept for the disk, epoll, signalfd, stdio, ... */
+#define FDS_RESERVED 64
+#define CONNS_MAX 1000
+#define RANDOM_POOL 4096
+/* Client commands accepted and not yet answered, all connections together;
+ * beyond it clients are not read (backpressure). 16 clients x 64 deep. */
+#define CLIENT_CMDS_MAX 1024u
+/* Checkpoint the store (journal trimmed, disk use within the 1.1x bound)
+ * once it has been idle this long; checked every IDLE_CHECK_NS. */
+#define IDLE_CHECKPOINT_NS (1000ull * 1000 * 1000)
+#define IDLE_CHECK_NS (250ull * 1000 * 1000)
+
+typedef enum conn_kind {
+	CONN_FREE = 0,
+	CONN_UNKNOWN,   /* inbound, no message yet: holds a client slot */
+	CONN_PROBATION, /* inbound while clients were full: must be a peer */
+	CONN_CLIENT,
+	CONN_PEER_IN,
+	CONN_PEER_OUT,
+} conn_kind;
+
+typedef struct conn {
+	conn_kind kind;
+	int fd;
+	uint32_t gen;
+	uint32_t slot;
+	uint8_t rank;        /* PEER_OUT: the far rank */
+	bool connecting;     /* PEER_OUT: connect in progress */
+	bool want_write;     /* socket was full: wait for writable */
+	bool close_pending;  /* close at the next before-sleep */
+	bool in_flush_list;
+	uint64_t probation_timer;
+	struct conn *next_flush;
+	add_outbuf out;
+	add_wire_decoder *dec;
+} conn;
+
+typedef struct peer_link {
+	add_hostport hp;
+	add_sockaddr addr;
+	bool resolved;
+	conn *c;
+	uint64_t backoff_ns;
+	uint64_t timer;
+	uint64_t connect_timer;
+	uint64_t up_since_ns; /* 0 while not connected */
+	uint64_t drops;
+} peer_link;
+
+typedef struct addd_state {
+	add_addd_config *cfg;
+	add_loop *loop;
+	int listen_fd;
+	int signal_fd;
+	int disk_fd;
+	add_posix_disk *pdisk;
+	add_sector_store *store;
+	add_node *node;
+	add_io io;
+	conn *conns;
+	uint32_t conns_max;
+	uint32_t conns_open;
+	uint32_t client_slots_used; /* UNKNOWN + CLIENT */
+	conn *flush_head;
+	bool clients_paused;
+	int exit_code;
+	peer_link links[ADD_PROCS_MAX + 1];
+	uint64_t last_stats_ns;    /* last debug stats line */
+	uint64_t last_stores;      /* stores_durable at the last idle check */
+	uint64_t last_activity_ns; /* when it last changed */
+	uint8_t hello[ADD_TACK_SIZE];
+	size_t random_used;
+	uint8_t random_pool[RANDOM_POOL];
+	uint8_t rbuf[READ_CHUNK];
+} addd_state;
+
+/* The one daemon of this process: loop callbacks that get a conn or a rank
+ * as their argument find it here. */
+static addd_state *the_daemon;
+
+static void conn_close(addd_state *d, conn *c, const char *why);
+static void link_schedule(addd_state *d, uint8_t rank);
+static void link_try(addd_state *d, uint8_t rank);
+
+/* ---- connections ------------------------------------------------------ */
+
+static uint64_t conn_id(const conn *c)
+{
+	return ((uint64_t)c->gen << 32) | c->slot;
+}
+
+static conn *conn_by_id(addd_state *d, uint64_t id)
+{
+	uint32_t slot = (uint32_t)id;
+	conn *c;
+
+	if (slot >= d->conns_max)
+		return NULL;
+	c = &d->conns[slot];
+	if (c->kind == CONN_FREE || c->gen != (uint32_t)(id >> 32))
+		return NULL;
+	return c;
+}
+
+static bool conn_reads(const addd_state *d, const conn *c)
+{
+	if (c->connecting || c->close_pending)
+		return false;
+	/* Backpressure applies to client commands only: peers always flow. */
+	if (c->kind == CONN_CLIENT || c->kind == CONN_UNKNOWN) {
+		if (d->clients_paused || add_outbuf_pending(&c->out) > CLIENT_OUT_PAUSE)
+			return false;
+	}
+	return true;
+}
+
+static void conn_update_mask(addd_state *d, conn *c)
+{
+	uint32_t mask = (conn_reads(d, c) ? ADD_LOOP_READABLE : 0u) |
+			(c->want_write || c->connecting ? ADD_LOOP_WRITABLE : 0u);
+	int rc = add_loop_set_mask(d->loop, c->fd, mask);
+	assert(rc == 0);
+	(void)rc;
+}
+
+static void conn_queue_flush(addd_state *d, conn *c)
+{
+	if (c->in_flush_list)
+		return;
+	c->in_flush_list = true;
+	c->next_flush = d->flush_head;
+	d->flush_head = c;
+}
+
+static void conn_event(add_loop *loop, int fd, void *arg, uint32_t events);
+
+static conn *conn_open(addd_state *d, int fd, conn_kind kind)
+{
+	conn *c = NULL;
+
+	for (uint32_t i = 0; i < d->conns_max; i++) {
+		if (d->conns[i].kind == CONN_FREE) {
+			c = &d->conns[i];
+			break;
+		}
+	}
+	if (c == NULL)
+		return NULL;
+	c->dec = malloc(sizeof(*c->dec));
+	if (c->dec == NULL)
+		return NULL;
+	add_wire_decoder_init(c->dec, ADD_WIRE_MODE_PROCESS, add_node_client_key(d->node),
+			      add_node_system_key(d->node));
+	c->kind = kind;
+	c->fd = fd;
+	c->gen++;
+	if (c->gen == 0)
+		c->gen = 1;
+	c->rank = 0;
+	c->connecting = false;
+	c->want_write = false;
+	c->close_pending = false;
+	/* in_flush_list / next_flush are left alone: a slot closed and reused
+	 * within one iteration may still be on the flush list, and must stay
+	 * linked exactly once (flush_all then sends the new connection's). */
+	c->probation_timer = 0;
+	add_outbuf_init(&c->out, kind == CONN_PEER_OUT ? PEER_OUT_MAX : CLIENT_OUT_MAX);
+	if (add_loop_add_fd(d->loop, fd, ADD_LOOP_READABLE, conn_event, c) != 0) {
+		free(c->dec);
+		c->dec = NULL;
+		c->kind = CONN_FREE;
+		return NULL;
+	}
+	d->conns_open++;
+	return c;
+}
+
+static void conn_close(addd_state *d, conn *c, const char *why)
+{
+	conn_kind kind = c->kind;
+
+	assert(kind != CONN_FREE);
+	add_debug("closing %s connection %u (fd %d): %s",
+		  kind == CONN_CLIENT ? "client" : kind == CONN_PEER_IN ? "peer-in"
+		  : kind == CONN_PEER_OUT ? "peer-out" : "new", c->slot, c->fd, why);
+	add_loop_del_fd(d->loop, c->fd);
+	close(c->fd);
+	if (c->probation_timer)
+		add_loop_del_timer(d->loop, c->probation_timer);
+	if (kind == CONN_CLIENT || kind == CONN_UNKNOWN) {
+		assert(d->client_slots_used > 0);
+		d->client_slots_used--;
+	}
+	add_outbuf_free(&c->out);
+	free(c->dec);
+	c->dec = NULL;
+	c->kind = CONN_FREE;
+	c->fd = -1;
+	d->conns_open--;
+	/* Unlinking from the flush list is lazy: flush_all skips FREE slots
+	 * (and a slot reused meanwhile is simply flushed early). */
+	if (kind == CONN_CLIENT || kind == CONN_UNKNOWN)
+		add_node_on_connection_closed(d->node, conn_id(c));
+	if (kind == CONN_PEER_OUT) {
+		peer_link *l = &d->links[c->rank];
+		/* Backoff starts over only after a link that held a while: a
+		 * peer that accepts and drops at once is not hammered. */
+		if (l->up_since_ns != 0 && add_now_ns() - l->up_since_ns >= BACKOFF_MAX_NS)
+			l->backoff_ns = BACKOFF_MIN_NS;
+		l->up_since_ns = 0;
+		l->c = NULL;
+		link_schedule(d, c->rank);
+	}
+}
+
+/* At most one line a second, however many connections are refused. */
+static void log_refusal(void)
+{
+	static uint64_t last_ns, suppressed;
+	uint64_t now = add_now_ns();
+
+	if (last_ns != 0 && now - last_ns < 1000000000ull) {
+		suppressed++;
+		return;
+	}
+	add_info("refused a client connection: %d clients already connected (%llu more "
+		 "refused since the last line)", ADD_CLIENTS_MAX, (unsigned long long)suppressed);
+	last_ns = now;
+	suppressed = 0;
+}
+
+static uint64_t probation_expired(add_loop *loop, uint64_t id, void *arg)
+{
+	conn *c = arg;
+	(void)loop;
+	if (c->kind == CONN_PROBATION && c->probation_timer == id) {
+		c->probation_timer = 0;
+		log_refusal();
+		conn_close(the_daemon, c, "client limit");
+	}
+	return ADD_TIMER_STOP;
+}
+
+/* First message on an inbound connection: decide what it is. Returns false
+ * when the connection was closed. */
+static bool classify(addd_state *d, conn *c, const add_wire_msg *m)
+{
+	if (m->kind == ADD_WIRE_PEER) {
+		if (!m->hmac_ok)
+			return true; /* unauthenticated: proves nothing */
+		if (c->kind == CONN_UNKNOWN)
+			d->client_slots_used--;
+		if (c->probation_timer) {
+			add_loop_del_timer(d->loop, c->probation_timer);
+			c->probation_timer = 0;
+		}
+		c->kind = CONN_PEER_IN;
+		/* That peer is up: if our link to it waits in backoff, try now
+		 * (after a restart, the link is back in a round trip, not a
+		 * backoff period). */
+		uint8_t r = m->peer.rank;
+		if (r >= 1 && r <= d->cfg->n_procs && r != d->cfg->rank && d->links[r].c == NULL &&
+		    d->links[r].timer != 0) {
+			add_loop_del_timer(d->loop, d->links[r].timer);
+			d->links[r].timer = 0;
+			d->links[r].backoff_ns = BACKOFF_MIN_NS;
+			link_try(d, r);
+		}
+		return true;
+	}
+	if (c->kind == CONN_PROBATION) {
+		log_refusal();
+		conn_close(d, c, "client limit");
+		return false;
+	}
+	c->kind = CONN_CLIENT;
+	return true;
+}
+
+static void conn_dispatch(addd_state *d, conn *c, const uint8_t *p, size_t len)
+{
+	add_wire_msg m;
+
+	for (;;) {
+		size_t used = add_wire_decoder_feed(c->dec, p, len, &m);
+		assert(used <= len);
+		p += used;
+		len -= used;
+		if (m.kind == ADD_WIRE_NONE) {
+			if (len == 0)
+				return;
+			continue;
+		}
+		if ((c->kind == CONN_UNKNOWN || c->kind == CONN_PROBATION) &&
+		    !classify(d, c, &m))
+			return;
+		if (m.kind == ADD_WIRE_CMD)
+			add_node_on_client_command(d->node, conn_id(c), &m.cmd, m.hmac_ok);
+		else if (m.kind == ADD_WIRE_PEER)
+			add_node_on_peer_message(d->node, &m.peer, m.hmac_ok);
+		/* ADD_WIRE_RSP cannot come out of a PROCESS-mode decoder. */
+	}
+}
+
+static void conn_readable(addd_state *d, conn *c)
+{
+	/* A few chunks per event at most, so one busy connection cannot
+	 * starve the others (level-triggered epoll comes back). */
+	for (int i = 0; i < 4; i++) {
+		ssize_t n = read(c->fd, d->rbuf, sizeof(d->rbuf));
+		if (n == 0) {
+			conn_close(d, c, "closed by the other side");
+			return;
+		}
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno != EAGAIN && errno != EWOULDBLOCK)
+				conn_close(d, c, strerror(errno));
+			return;
+		}
+		uint32_t gen = c->gen;
+		conn_dispatch(d, c, d->rbuf, (size_t)n);
+		if (c->kind == CONN_FREE || c->gen != gen || !conn_reads(d, c))
+			return;
+		if (d->node && !add_node_accepting_clients(d->node) &&
+		    (c->kind == CONN_CLIENT || c->kind == CONN_UNKNOWN))
+			return;
+		if ((size_t)n < sizeof(d->rbuf))
+			return;
+	}
+}
+
+static void link_connected(addd_state *d, conn *c)
+{
+	peer_link *l = &d->links[c->rank];
+	int rc = add_net_connect_result(c->fd);
+
+	if (rc != 0) {
+		add_debug("connect to rank %u (%s:%u): %s", c->rank, l->hp.host, l->hp.port,
+			  strerror(-rc));
+		conn_close(d, c, "connect failed");
+		return;
+	}
+	c->connecting = false;
+	l->up_since_ns = add_now_ns();
+	add_debug("connected to rank %u (%s:%u)", c->rank, l->hp.host, l->hp.port);
+	/* Hello first, so that the far side counts us as a peer, not a client. */
+	bool ok = add_outbuf_append(&c->out, d->hello, sizeof(d->hello));
+	assert(ok);
+	(void)ok;
+	conn_queue_flush(d, c);
+	conn_update_mask(d, c);
+	add_node_on_peer_connected(d->node, c->rank);
+}
+
+static void conn_writable(addd_state *d, conn *c)
+{
+	int rc = add_outbuf_flush(&c->out, c->fd);
+	if (rc < 0) {
+		conn_close(d, c, strerror(-rc));
+		return;
+	}
+	c->want_write = rc == 1;
+	conn_update_mask(d, c);
+}
+
+static void conn_event(add_loop *loop, int fd, void *arg, uint32_t events)
+{
+	conn *c = arg;
+	addd_state *d = the_daemon;
+
+	(void)loop;
+	(void)fd;
+	if (c->connecting) {
+		if (events & (ADD_LOOP_WRITABLE | ADD_LOOP_ERROR))
+			link_connected(d, c);
+		return;
+	}
+	if ((events & ADD_LOOP_ERROR) && !(events & ADD_LOOP_READABLE)) {
+		conn_close(d, c, "socket error");
+		return;
+	}
+	uint32_t gen = c->gen;
+	if (events & ADD_LOOP_READABLE)
+		conn_readable(d, c);
+	if (c->kind != CONN_FREE && c->gen == gen && (events & ADD_LOOP_WRITABLE))
+		conn_writable(d, c);
+}
+
+/* ---- peer links ------------------------------------------------------- */
+
+static uint64_t connect_timeout(add_loop *loop, uint64_t id, void *arg)
+{
+	addd_state *d = the_daemon;
+	peer_link *l = &d->links[(uintptr_t)arg];
+
+	(void)loop;
+	if (l->connect_timer != id)
+		return ADD_TIMER_STOP;
+	l->connect_timer = 0;
+	if (l->c != NULL && l->c->connecting)
+		conn_close(d, l->c, "connect timed out");
+	return ADD_TIMER_STOP;
+}
+
+static void link_try(addd_state *d, uint8_t rank)
+{
+	peer_link *l = &d->links[rank];
+	char err[256];
+	int fd;
+	conn *c;
+
+	assert(l->c == NULL);
+	if (!l->resolved) {
+		if (add_net_resolve(&l->hp, &l->addr, err, sizeof(err)) != 0) {
+			add_warn("rank %u: %s", rank, err);
+			link_schedule(d, rank);
+			return;
+		}
+		l->resolved = true;
+	}
+	fd = add_net_connect_start(&l->addr);
+	if (fd < 0) {
+		add_debug("connect to rank %u: %s", rank, strerror(-fd));
+		link_schedule(d, rank);
+		return;
+	}
+	c = conn_open(d, fd, CONN_PEER_OUT);
+	if (c == NULL) {
+		close(fd);
+		link_schedule(d, rank);
+		return;
+	}
+	c->rank = rank;
+	c->connecting = true;
+	l->c = c;
+	conn_update_mask(d, c);
+	if (l->connect_timer)
+		add_loop_del_timer(d->loop, l->connect_timer);
+	l->connect_timer = add_loop_add_timer(d->loop, CONNECT_TIMEOUT_NS, connect_timeout,
+					      (void *)(uintptr_t)rank);
+}
+
+static uint64_t link_timer(add_loop *loop, uint64_t id, void *arg)
+{
+	addd_state *d = the_daemon;
+	uintptr_t rank = (uintptr_t)arg;
+
+	(void)loop;
+	if (d->links[rank].timer == id) {
+		d->links[rank].timer = 0;
+		link_try(d, (uint8_t)rank);
+	}
+	return ADD_TIMER_STOP;
+}
+
+static void link_schedule(addd_state *d, uint8_t rank)
+{
+	peer_link *l = &d->links[rank];
+
+	if (l->timer != 0 || d->exit_code >= 0)
+		return;
+	l->timer = add_loop_add_timer(d->loop, l->backoff_ns, link_timer, (void *)(uintptr_t)rank);
+	assert(l->timer != 0);
+	l->backoff_ns *= 2;
+	if (l->backoff_ns > BACKOFF_MAX_NS)
+		l->backoff_ns = BACKOFF_MAX_NS;
+}
+
+/* ---- the io table the node calls -------------------------------------- */
+
+static uint64_t io_now_ns(void *ctx)
+{
+	(void)ctx;
+	return add_now_ns();
+}
+
+static void io_random_bytes(void *ctx, uint8_t *out, size_t len)
+{
+	addd_state *d = ctx;
+
+	while (len > 0) {
+		if (d->random_used == sizeof(d->random_pool)) {
+			size_t got = 0;
+			while (got < sizeof(d->random_pool)) {
+				ssize_t n = getrandom(d->random_pool + got,
+						      sizeof(d->random_pool) - got, 0);
+				if (n < 0 && errno == EINTR)
+					continue;
+				if (n < 0) {
+					add_err("getrandom: %s", strerror(errno));
+					_exit(1);
+				}
+				got += (size_t)n;
+			}
+			d->random_used = 0;
+		}
+		size_t n = sizeof(d->random_pool) - d->random_used;
+		if (n > len)
+			n = len;
+		memcpy(out, d->random_pool + d->random_used, n);
+		d->random_used += n;
+		out += n;
+		len -= n;
+	}
+}
+
+static void io_send_peer(void *ctx, uint8_t rank, const uint8_t *msg, size_t len)
+{
+	addd_state *d = ctx;
+	peer_link *l;
+
+	assert(rank >= 1 && rank <= d->cfg->n_procs && rank != d->cfg->rank);
+	l = &d->links[rank];
+	if (l->c == NULL || l->c->connecting || l->c->close_pending)
+		return; /* dropped: the stubborn link retransmits */
+	if (!add_outbuf_append(&l->c->out, msg, len)) {
+		if (l->drops++ % 1024 == 0)
+			add_debug("link to rank %u is full: dropping", rank);
+		return;
+	}
+	conn_queue_flush(d, l->c);
+}
+
+static void io_send_client(void *ctx, uint64_t id, const uint8_t *msg, size_t len)
+{
+	addd_state *d = ctx;
+	conn *c = conn_by_id(d, id);
+
+	if (c == NULL || c->close_pending)
+		return;
+	if (!add_outbuf_append(&c->out, msg, len)) {
+		add_warn("client connection %u does not read its replies: closing", c->slot);
+		c->close_pending = true;
+	}
+	conn_queue_flush(d, c);
+}
+
+static void io_log(void *ctx, add_log_level level, const char *line)
+{
+	(void)ctx;
+	add_log(level, "%s", line);
+}
+
+/* ---- loop hooks ------------------------------------------------------- */
+
+static void flush_all(addd_state *d)
+{
+	while (d->flush_head != NULL) {
+		conn *c = d->flush_head;
+		d->flush_head = c->next_flush;
+		c->next_flush = NULL;
+		c->in_flush_list = false;
+		if (c->kind == CONN_FREE)
+			continue;
+		if (c->close_pending) {
+			conn_close(d, c, "output bound exceeded");
+			continue;
+		}
+		if (c->connecting || c->want_write)
+			continue; /* the writable event will send it */
+		int rc = add_outbuf_flush(&c->out, c->fd);
+		if (rc < 0) {
+			conn_close(d, c, strerror(-rc));
+			continue;
+		}
+		c->want_write = rc == 1;
+		conn_update_mask(d, c);
+	}
+}
+
+static void set_clients_paused(addd_state *d, bool paused)
+{
+	if (d->clients_paused == paused)
+		return;
+	d->clients_paused = paused;
+	for (uint32_t i = 0; i < d->conns_max; i++) {
+		conn *c = &d->conns[i];
+		if (c->kind == CONN_CLIENT || c->kind == CONN_UNKNOWN)
+			conn_update_mask(d, c);
+	}
+}
+
+static void before_sleep(add_loop *loop, void *arg)
+{
+	addd_state *d = arg;
+
+	(void)loop;
+	/* Start the group commit of this iteration's stores first: the flush
+	 * thread syncs while this thread sends. */
+	add_sector_store_kick(d->store);
+	flush_all(d);
+	if (add_node_failed(d->node)) {
+		/* Like a crash: nothing more leaves this process. */
+		add_err("the node stopped on a fatal error: exiting");
+		_exit(1);
+	}
+	set_clients_paused(d, !add_node_accepting_clients(d->node));
+}
+
+static uint64_t tick_timer(add_loop *loop, uint64_t id, void *arg)
+{
+	addd_state *d = arg;
+	(void)loop;
+	(void)id;
+	add_node_tick(d->node);
+	return ADD_NODE_TICK_NS;
+}
+
+static uint64_t idle_timer(add_loop *loop, uint64_t id, void *arg)
+{
+	addd_state *d = arg;
+	add_sector_store_stats st;
+	uint64_t now = add_now_ns();
+
+	(void)loop;
+	(void)id;
+	add_sector_store_get_stats(d->store, &st);
+	if (add_log_get_level() >= ADD_LOG_DEBUG && now - d->last_stats_ns >= 1000000000ull) {
+		add_node_stats ns;
+		add_node_get_stats(d->node, &ns);
+		add_debug("stats: ops %llu, registers %llu, pending cmds %llu, retransmissions "
+			  "%llu, bad hmac peer/client %llu/%llu; store: flushes %llu, durable "
+			  "%llu, checkpoints %llu, journal %llu B; conns %u, clients %u",
+			  (unsigned long long)ns.ops_completed,
+			  (unsigned long long)ns.registers_active,
+			  (unsigned long long)ns.client_cmds_pending,
+			  (unsigned long long)ns.retransmissions,
+			  (unsigned long long)ns.bad_hmac_peer, (unsigned long long)ns.bad_hmac_client,
+			  (unsigned long long)st.journal_flushes, (unsigned long long)st.stores_durable,
+			  (unsigned long long)st.checkpoints, (unsigned long long)st.journal_bytes,
+			  d->conns_open, d->client_slots_used);
+		d->last_stats_ns = now;
+	}
+	if (st.stores_durable != d->last_stores || !add_sector_store_idle(d->store)) {
+		d->last_stores = st.stores_durable;
+		d->last_activity_ns = now;
+	} else if (now - d->last_activity_ns >= IDLE_CHECKPOINT_NS) {
+		if (add_sector_store_checkpoint(d->store))
+			add_debug("idle: checkpoint started (journal %llu bytes)",
+				  (unsigned long long)st.journal_bytes);
+		d->last_activity_ns = now;
+	}
+	return IDLE_CHECK_NS;
+}
+
+static uint64_t listen_resume(add_loop *loop, uint64_t id, void *arg)
+{
+	addd_state *d = arg;
+	(void)id;
+	(void)add_loop_set_mask(loop, d->listen_fd, ADD_LOOP_READABLE);
+	return ADD_TIMER_STOP;
+}
+
+static void listen_event(add_loop *loop, int fd, void *arg, uint32_t events)
+{
+	addd_state *d = arg;
+
+	(void)events;
+	for (int i = 0; i < 64; i++) {
+		int cfd = add_net_accept(fd);
+		if (cfd < 0) {
+			if (cfd == -EMFILE || cfd == -ENFILE || cfd == -ENOBUFS || cfd == -ENOMEM) {
+				/* Level-triggered: stop listening a while rather than
+				 * spin on a pending connection we cannot take. */
+				add_warn("accept: %s: pausing accepts for 100 ms", strerror(-cfd));
+				(void)add_loop_set_mask(loop, fd, 0);
+				if (add_loop_add_timer(loop, 100000000ull, listen_resume, d) == 0)
+					(void)add_loop_set_mask(loop, fd, ADD_LOOP_READABLE);
+			} else if (cfd != -EAGAIN && cfd != -EWOULDBLOCK && cfd != -EINTR &&
+				   cfd != -ECONNABORTED) {
+				add_warn("accept: %s", strerror(-cfd));
+			}
+			return;
+		}
+		bool full = d->client_slots_used >= ADD_CLIENTS_MAX;
+		conn *c = d->conns_open < d->conns_max
+				  ? conn_open(d, cfd, full ? CONN_PROBATION : CONN_UNKNOWN)
+				  : NULL;
+		if (c == NULL) {
+			add_warn("refused a connection: %u connections open", d->conns_open);
+			close(cfd);
+			continue;
+		}
+		if (full) {
+			c->probation_timer =
+				add_loop_add_timer(d->loop, PROBATION_NS, probation_expired, c);
+			if (c->probation_timer == 0)
+				conn_close(d, c, "timer table full");
+		} else {
+			d->client_slots_used++;
+			conn_update_mask(d, c);
+		}
+	}
+}
+
+static void signal_event(add_loop *loop, int fd, void *arg, uint32_t events)
+{
+	addd_state *d = arg;
+	struct signalfd_siginfo si;
+
+	(void)events;
+	if (read(fd, &si, sizeof(si)) == (ssize_t)sizeof(si))
+		add_info("signal %u: stopping", si.ssi_signo);
+	d->exit_code = 0;
+	add_loop_stop(loop);
+}
+
+static void disk_event(add_loop *loop, int fd, void *arg, uint32_t events)
+{
+	addd_state *d = arg;
+	(void)loop;
+	(void)fd;
+	(void)events;
+	(void)add_posix_disk_dispatch(d->pdisk);
+}
+
+/* ---- sector store callbacks ------------------------------------------- */
+
+static void store_durable(void *arg, uint64_t cookie)
+{
+	addd_state *d = arg;
+	add_node_on_store_done(d->node, cookie);
+}
+
+static void store_fatal(void *arg, const char *why)
+{
+	(void)arg;
+	/* Nothing acknowledged depends on what failed: stop before anything
+	 * else can be answered. */
+	add_err("storage failure: %s: exiting", why);
+	_exit(1);
+}
+
+/* ---- startup / shutdown ----------------------------------------------- */
+
+/* ADD_JOURNAL_MAX_MB (environment, for experiments): checkpoint threshold. */
+static uint64_t journal_max_bytes(void)
+{
+	const char *s = getenv("ADD_JOURNAL_MAX_MB");
+	uint64_t mb;
+
+	if (s == NULL || add_parse_u64(s, 1, 4096, &mb) != 0)
+		return 0; /* the store's default */
+	return mb << 20;
+}
+
+static int make_signal_fd(void)
+{
+	sigset_t set;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	if (sigprocmask(SIG_BLOCK, &set, NULL) != 0)
+		return -1;
+	return signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+}
+
+static uint32_t conns_bound(void)
+{
+	struct rlimit rl;
+	rlim_t n = 1024;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY)
+		n = rl.rlim_cur;
+	if (n <= FDS_RESERVED + ADD_CLIENTS_MAX)
+		return ADD_CLIENTS_MAX;
+	n -= FDS_RESERVED;
+	return n > CONNS_MAX ? CONNS_MAX : (uint32_t)n;
+}
+
+/* Lets the flushes in flight finish (their completions reach the node,
+ * whose replies are dropped: the connections are closed), so that no file is
+ * closed under the flush thread. Bounded: 5 s. */
+static void drain_flushes(addd_state *d)
+{
+	uint64_t end = add_now_ns() + 5000000000ull;
+
+	while (add_posix_disk_pending(d->pdisk) > 0 && add_now_ns() < end) {
+		struct pollfd p = {.fd = d->disk_fd, .events = POLLIN};
+		if (poll(&p, 1, 100) < 0 && errno != EINTR)
+			break;
+		(void)add_posix_disk_dispatch(d->pdisk);
+	}
+}
+
+static void shutdown_daemon(addd_state *d)
+{
+	for (uint32_t i = 0; d->conns && i < d->conns_max; i++)
+		if (d->conns[i].kind != CONN_FREE)
+			conn_close(d, &d->conns[i], "shutting down");
+	if (d->pdisk && d->store && d->node && d->disk_fd >= 0)
+		drain_flushes(d);
+	if (d->node)
+		add_node_destroy(d->node);
+	if (d->store)
+		add_sector_store_close(d->store);
+	if (d->pdisk)
+		add_posix_disk_close(d->pdisk);
+	if (d->listen_fd >= 0)
+		close(d->listen_fd);
+	if (d->signal_fd >= 0)
+		close(d->signal_fd);
+	add_loop_destroy(d->loop);
+	free(d->conns);
+}
+
+static int fail(const char *what, const char *why)
+{
+	add_err("%s: %s", what, why);
+	return 1;
+}
+
+int add_daemon_run(add_addd_config *cfg)
+{
+	static addd_state d_storage; /* large (read buffer): not on the stack */
+	addd_state *d = &d_storage;
+	const add_hostport *me = &cfg->peers[cfg->rank - 1];
+	char err[512];
+	int rc = 1;
+
+	memset(d, 0, sizeof(*d));
+	d->cfg = cfg;
+	d->listen_fd = d->signal_fd = d->disk_fd = -1;
+	d->exit_code = -1;
+	d->random_used = sizeof(d->random_pool);
+	the_daemon = d;
+	signal(SIGPIPE, SIG_IGN);
+
+	/* Listen first: the port is bound within milliseconds of start, and
+	 * connections wait in the backlog while the store recovers. */
+	d->listen_fd = add_net_listen(me, 511, err, sizeof(err));
+	if (d->listen_fd < 0)
+		return fail("listen", err);
+	d->signal_fd = make_signal_fd();
+	if (d->signal_fd < 0)
+		return fail("signalfd", strerror(errno));
+	if (add_prepare_dir(cfg->storage_dir, err, sizeof(err)) != 0) {
+		add_err("%s", err);
+		goto out;
+	}
+	d->pdisk = add_posix_disk_open(cfg->storage_dir, err, sizeof(err));
+	if (d->pdisk == NULL) {
+		add_err("storage directory '%s': %s", cfg->storage_dir, err);
+		goto out;
+	}
+	add_sector_store_config scfg = {
+		.disk = add_posix_disk_ops(d->pdisk),
+		.n_sectors = cfg->n_sectors,
+		.on_durable = store_durable,
+		.on_fatal = store_fatal,
+		.arg = d,
+		.journal_max_bytes = journal_max_bytes(),
+		/* Every process may have CLIENT_CMDS_MAX operations in flight, each
+		 * asking this one for at most one store at a time: room for all of
+		 * them twice over (store() refusing would be fatal). */
+		.batch_max = (uint32_t)(2u * cfg->n_procs * CLIENT_CMDS_MAX < 16384u
+						? 16384u
+						: 2u * cfg->n_procs * CLIENT_CMDS_MAX < 65536u
+						? 2u * cfg->n_procs * CLIENT_CMDS_MAX
+						: 65536u),
+	};
+	d->store = add_sector_store_open(&scfg, err, sizeof(err));
+	if (d->store == NULL) {
+		add_err("storage in '%s': %s", cfg->storage_dir, err);
+		goto out;
+	}
+
+	d->io = (add_io){
+		.ctx = d,
+		.now_ns = io_now_ns,
+		.random_bytes = io_random_bytes,
+		.send_peer = io_send_peer,
+		.send_client = io_send_client,
+		.log = io_log,
+	};
+	add_node_config ncfg = {
+		.rank = cfg->rank,
+		.n_procs = cfg->n_procs,
+		.n_sectors = cfg->n_sectors,
+		.client_cmds_max = CLIENT_CMDS_MAX,
+	};
+	memcpy(ncfg.client_key, cfg->client_key, sizeof(ncfg.client_key));
+	memcpy(ncfg.system_key, cfg->system_key, sizeof(ncfg.system_key));
+	d->node = add_node_create(&ncfg, &d->io, add_sector_store_ops(), d->store);
+	if (d->node == NULL) {
+		add_err("cannot create the node (out of memory or bad keys)");
+		goto out;
+	}
+	/* The hello: a signed transport ack of the null operation. */
+	add_peer_msg hello = {.type = ADD_TYPE_READ_PROC_TACK, .rank = cfg->rank};
+	if (add_wire_encode_peer(&hello, add_node_system_key(d->node), d->hello) !=
+	    sizeof(d->hello)) {
+		add_err("cannot encode the peer hello");
+		goto out;
+	}
+
+	d->conns_max = conns_bound();
+	d->conns = calloc(d->conns_max, sizeof(*d->conns));
+	d->loop = add_loop_create((int)(d->conns_max + FDS_RESERVED + 64));
+	if (d->conns == NULL || d->loop == NULL) {
+		add_err("out of memory");
+		goto out;
+	}
+	for (uint32_t i = 0; i < d->conns_max; i++) {
+		d->conns[i].slot = i;
+		d->conns[i].fd = -1;
+	}
+	d->disk_fd = add_posix_disk_event_fd(d->pdisk);
+	if (add_loop_add_fd(d->loop, d->listen_fd, ADD_LOOP_READABLE, listen_event, d) != 0 ||
+	    add_loop_add_fd(d->loop, d->signal_fd, ADD_LOOP_READABLE, signal_event, d) != 0 ||
+	    add_loop_add_fd(d->loop, d->disk_fd, ADD_LOOP_READABLE, disk_event, d) != 0 ||
+	    add_loop_add_timer(d->loop, ADD_NODE_TICK_NS, tick_timer, d) == 0 ||
+	    add_loop_add_timer(d->loop, IDLE_CHECK_NS, idle_timer, d) == 0) {
+		add_err("cannot register with the event loop");
+		goto out;
+	}
+	add_loop_set_before_sleep(d->loop, before_sleep, d);
+	for (uint8_t r = 1; r <= cfg->n_procs; r++) {
+		if (r == cfg->rank)
+			continue;
+		d->links[r].hp = cfg->peers[r - 1];
+		d->links[r].backoff_ns = BACKOFF_MIN_NS;
+		link_try(d, r);
+	}
+	add_info("rank %u of %u listening on %s:%u; %llu sectors, %llu written, in %s",
+		 cfg->rank, cfg->n_procs, me->host, me->port,
+		 (unsigned long long)cfg->n_sectors,
+		 (unsigned long long)add_sector_store_written(d->store), cfg->storage_dir);
+	int lrc = add_loop_run(d->loop);
+	if (lrc < 0) {
+		add_err("epoll_wait: %s", strerror(-lrc));
+		goto out;
+	}
+	rc = d->exit_code < 0 ? 1 : d->exit_code;
+	d->exit_code = rc; /* no reconnects scheduled while shutting down */
+out:
+	if (d->exit_code < 0)
+		d->exit_code = rc;
+	shutdown_daemon(d);
+	return rc;
+}

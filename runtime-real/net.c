@@ -1,0 +1,130 @@
+/* runtime-real/net: see net.h. */
+#include "net.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+int add_net_set_nonblock(int fd)
+{
+	int flags = fcntl(fd, F_GETFL);
+	if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0)
+		return -errno;
+	return 0;
+}
+
+int add_net_set_nodelay(int fd)
+{
+	int one = 1;
+	if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) != 0)
+		return -errno;
+	return 0;
+}
+
+static int resolve(const add_hostport *hp, int flags, add_sockaddr *out, char *err,
+		   size_t err_len)
+{
+	struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+				 .ai_flags = flags};
+	struct addrinfo *res = NULL;
+	char port[8];
+	int rc;
+
+	snprintf(port, sizeof(port), "%u", hp->port);
+	rc = getaddrinfo(hp->host, port, &hints, &res);
+	if (rc != 0 || res == NULL) {
+		snprintf(err, err_len, "cannot resolve '%s': %s", hp->host, gai_strerror(rc));
+		return -1;
+	}
+	memcpy(&out->ss, res->ai_addr, res->ai_addrlen);
+	out->len = res->ai_addrlen;
+	freeaddrinfo(res);
+	return 0;
+}
+
+int add_net_resolve(const add_hostport *hp, add_sockaddr *out, char *err, size_t err_len)
+{
+	return resolve(hp, 0, out, err, err_len);
+}
+
+int add_net_listen(const add_hostport *hp, int backlog, char *err, size_t err_len)
+{
+	add_sockaddr a;
+	int one = 1, fd;
+
+	if (resolve(hp, AI_PASSIVE, &a, err, err_len) != 0)
+		return -1;
+	fd = socket(a.ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		snprintf(err, err_len, "socket: %s", strerror(errno));
+		return -1;
+	}
+	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
+	    bind(fd, (struct sockaddr *)&a.ss, a.len) != 0 || listen(fd, backlog) != 0) {
+		snprintf(err, err_len, "cannot listen on %s:%u: %s", hp->host, hp->port,
+			 strerror(errno));
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+int add_net_accept(int listen_fd)
+{
+	int fd = accept4(listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	(void)add_net_set_nodelay(fd);
+	return fd;
+}
+
+int add_net_connect_start(const add_sockaddr *addr)
+{
+	int fd = socket(addr->ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	(void)add_net_set_nodelay(fd);
+	if (connect(fd, (const struct sockaddr *)&addr->ss, addr->len) != 0 &&
+	    errno != EINPROGRESS) {
+		int e = errno;
+		close(fd);
+		return -e;
+	}
+	return fd;
+}
+
+int add_net_connect_result(int fd)
+{
+	int e = 0;
+	socklen_t len = sizeof(e);
+	if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &e, &len) != 0)
+		return -errno;
+	return -e;
+}
+
+int add_net_connect_blocking(const add_hostport *hp, char *err, size_t err_len)
+{
+	add_sockaddr a;
+	int fd;
+
+	if (resolve(hp, 0, &a, err, err_len) != 0)
+		return -1;
+	fd = socket(a.ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		snprintf(err, err_len, "socket: %s", strerror(errno));
+		return -1;
+	}
+	if (connect(fd, (struct sockaddr *)&a.ss, a.len) != 0) {
+		snprintf(err, err_len, "cannot connect to %s:%u: %s", hp->host, hp->port,
+			 strerror(errno));
+		close(fd);
+		return -1;
+	}
+	(void)add_net_set_nodelay(fd);
+	return fd;
+}

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Integration tests: real addd processes on loopback (tests/integration/).
+# About 30-60 s. Ends with "N passed, N failed".
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+build=${BUILD:-build}
+passed=0 failed=0
+
+out=$(mktemp)
+timeout 600 python3 tests/integration/test_cluster.py "$build" 2>&1 | tee "$out"
+line=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$out" | tail -n 1)
+rm -f "$out"
+if [[ -n "$line" ]]; then
+  passed=$((passed + ${line%% passed*}))
+  f=${line#*passed, }; failed=$((failed + ${f%% failed*}))
+else
+  echo "FAIL test_cluster.py: no summary line"; failed=$((failed + 1))
+fi
+
+# make install honours PREFIX and DESTDIR.
+dest=$(mktemp -d)
+if make --no-print-directory -s install PREFIX=/opt/addtest DESTDIR="$dest" >/dev/null 2>&1 &&
+   [[ -x "$dest/opt/addtest/bin/addd" && -x "$dest/opt/addtest/bin/addctl" ]] &&
+   grep -q '/opt/addtest/bin/addd' "$dest/opt/addtest/lib/systemd/system/addd@.service"; then
+  echo "ok   make_install_honours_prefix_and_destdir"; passed=$((passed + 1))
+else
+  echo "FAIL make_install_honours_prefix_and_destdir"; failed=$((failed + 1))
+fi
+rm -rf "$dest"
+
+echo "$passed passed, $failed failed"
+((failed == 0))

@@ -408,6 +408,12 @@ void sim_phase_step(world *w)
 			sim_start_final_round(w);
 			return;
 		}
+		/* Let every node go idle (checkpoints), then check resources. */
+		w->phase = PH_QUIESCE;
+		sim_push(w, w->now + w->s->quiesce_ns, EV_PHASE, 0, PH_QUIESCE, 0, NULL);
+		return;
+	case PH_QUIESCE:
+		sim_check_resources(w);
 		w->phase = PH_DONE;
 		w->stop = true;
 		return;

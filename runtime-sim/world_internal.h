@@ -50,7 +50,7 @@ enum ev_kind {
 	EV_PHASE,	     /* phase machine step */
 };
 
-enum phase { PH_WORKLOAD = 0, PH_DRAIN, PH_SETTLE, PH_FINAL, PH_DONE };
+enum phase { PH_WORKLOAD = 0, PH_DRAIN, PH_SETTLE, PH_FINAL, PH_QUIESCE, PH_DONE };
 
 enum conn_kind { CONN_CLIENT = 1, CONN_PEER = 2 };
 
@@ -96,6 +96,7 @@ typedef struct snode {
 	uint64_t paused_until;
 	uint64_t incarnation;
 	uint64_t quorum_since; /* live and reaching a live majority since; or UINT64_MAX */
+	uint64_t last_stores_durable, last_activity_ns; /* idle checkpoint, as addd */
 	add_node *node;
 	add_io io;
 	add_prng rng;
@@ -210,5 +211,6 @@ bool sim_node_event_deferred(world *w, snode *sn, const add_sim_event *e);
 void sim_dispatch(world *w, add_sim_event *e);
 void sim_check_no_quorum(world *w);
 void sim_window_around(world *w, size_t culprit);
+void sim_check_resources(world *w);
 
 #endif /* ADD_SIM_WORLD_INTERNAL_H */

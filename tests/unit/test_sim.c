@@ -329,6 +329,35 @@ Test(world, a_majority_down_stalls_and_recovers)
 	add_sim_result_free(&r);
 }
 
+Test(world, idle_nodes_release_everything_and_disks_stay_within_the_bound)
+{
+	add_scenario s;
+	small(&s);
+	s.crash_per_s = 2;
+	add_sim_opts o = {.seed = 9};
+	add_sim_result r;
+	cr_assert_eq(add_sim_run(&s, &o, &r), 0);
+	cr_assert_eq(r.verdict, ADD_SIM_PASS, "%s", r.why);
+	cr_assert_eq(r.stats.registers_left, 0);
+	cr_assert_gt(r.stats.disk_bytes_max, 0);
+	cr_assert_leq(r.stats.disk_bytes_max, 16 * 4096 * 11 / 10 + 64 * 1024);
+	add_sim_result_free(&r);
+}
+
+Test(world, a_journal_never_checkpointed_breaks_the_space_bound)
+{
+	add_scenario s;
+	small(&s);
+	s.checkpoint_idle_ns = 1000ull * 1000 * 1000 * 1000;
+	s.journal_max_bytes = 1ull << 30;
+	add_sim_opts o = {.seed = 9};
+	add_sim_result r;
+	cr_assert_eq(add_sim_run(&s, &o, &r), 0);
+	cr_assert_eq(r.verdict, ADD_SIM_RESOURCES, "%s", r.why);
+	cr_assert(strstr(r.why, "disk space") != NULL, "%s", r.why);
+	add_sim_result_free(&r);
+}
+
 Test(world, the_store_model_passes_too)
 {
 	add_scenario s;

@@ -245,6 +245,7 @@ static int parse_rate(parser *p, add_scenario *s, const char *what, const char *
 		{"reorder", &s->reorder, 1},
 		{"corrupt", &s->corrupt, 1},
 		{"split", &s->split, 1},
+		{"bad_cmd", &s->bad_cmd, 1},
 		{"conn_break_per_s", &s->conn_break_per_s, 1000},
 		{"crash_per_s", &s->crash_per_s, 1000},
 		{"partition_per_s", &s->partition_per_s, 1000},

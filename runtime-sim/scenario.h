@@ -70,6 +70,7 @@ typedef struct add_scenario {
 	/* random faults (probabilities per message / rates per simulated s) */
 	double drop, duplicate, reorder, corrupt;
 	double split; /* a message arrives in two reads (default 0.1) */
+	double bad_cmd; /* a client command with a bad HMAC or sector index */
 	uint64_t reorder_max_ns; /* extra delay of a reordered/duplicated message */
 	double conn_break_per_s, crash_per_s, partition_per_s, pause_per_s, flush_fail_per_s;
 	uint64_t down_min_ns, down_max_ns;   /* how long a random crash/partition lasts */

@@ -795,6 +795,8 @@ const char *add_sim_verdict_name(add_sim_verdict v)
 		return "INCONCLUSIVE";
 	case ADD_SIM_RESOURCES:
 		return "RESOURCES NOT RELEASED";
+	case ADD_SIM_PROTOCOL:
+		return "PROTOCOL VIOLATION";
 	case ADD_SIM_SETUP_ERROR:
 		return "SETUP ERROR";
 	}

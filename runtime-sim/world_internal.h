@@ -54,6 +54,8 @@ enum phase { PH_WORKLOAD = 0, PH_DRAIN, PH_SETTLE, PH_FINAL, PH_QUIESCE, PH_DONE
 
 enum conn_kind { CONN_CLIENT = 1, CONN_PEER = 2 };
 
+enum bad_cmd { BAD_NONE = 0, BAD_HMAC = 1, BAD_SECTOR = 2 };
+
 typedef struct conn {
 	uint8_t kind;
 	bool open;
@@ -67,6 +69,7 @@ typedef struct conn {
 typedef struct pend {
 	bool used;
 	uint8_t kind;
+	uint8_t bad; /* BAD_*: a command the node must refuse (not in the history) */
 	uint64_t request, sector, value;
 	size_t hidx;
 } pend;

@@ -98,7 +98,9 @@ struct add_sector_store {
 
 	batch b[2];
 	int open;      /* index of the batch that is filling */
-	bool flushing; /* a journal flush of b[1 - open] is running */
+	bool flushing;	/* a journal flush of b[1 - open] is running */
+	bool unapplied; /* b[1 - open] is durable, not yet written home */
+	bool reporting; /* on_durable callbacks running: advance() waits */
 	bool fatal;
 	add_sector_store_stats stats;
 };
@@ -411,6 +413,47 @@ static int write_home(add_sector_store *s, uint64_t sector, uint32_t slot, uint6
 	return write_meta_slot(s, slot, sector, ts, wr);
 }
 
+#define META_RUN_MAX 256
+
+/* Writes a flushed batch home (page cache): one pwrite per record into
+ * data; meta entries of consecutive slots (the first writes of new sectors,
+ * which take slots in order) in one pwrite. Order is kept: a record never
+ * overtakes an earlier one of its slot. */
+static int write_batch_home(add_sector_store *s, const batch *b)
+{
+	uint8_t run[META_RUN_MAX * META_ENTRY_SIZE];
+	size_t run_len = 0;
+	uint64_t run_slot = 0;
+	int64_t rc;
+
+	for (size_t i = 0; i <= b->n; i++) {
+		const uint8_t *r = b->recs + i * JREC_SIZE;
+		uint32_t slot = i < b->n ? get_u32(r + 40) : 0;
+
+		if (run_len > 0 && (i == b->n || slot != run_slot + run_len ||
+				    run_len == META_RUN_MAX)) {
+			rc = s->disk->pwrite(s->disk->ctx, s->h_meta, run, run_len * META_ENTRY_SIZE,
+					     run_slot * META_ENTRY_SIZE);
+			if (rc < 0)
+				return (int)rc;
+			run_len = 0;
+		}
+		if (i == b->n)
+			break;
+		uint64_t sector = get_u64(r + 24);
+
+		rc = s->disk->pwrite(s->disk->ctx, s->h_data, r + JREC_HDR_SIZE, SECTOR,
+				     sector * SECTOR);
+		if (rc < 0)
+			return (int)rc;
+		if (run_len == 0)
+			run_slot = slot;
+		meta_encode(run + run_len * META_ENTRY_SIZE, sector, get_u64(r + 32), r[44]);
+		run_len++;
+	}
+	return 0;
+}
+
 /* ---- group commit and checkpoints ---- */
 
 static const char *const JOURNAL_NAME[2] = { "journal-a", "journal-b" };
@@ -448,6 +491,25 @@ static int journal_reset(add_sector_store *s, int idx, bool trim)
 	return 0;
 }
 
+/* Writes the durable batch b[1 - open] home and empties it. */
+static void apply_durable(add_sector_store *s)
+{
+	batch *b = &s->b[1 - s->open];
+
+	assert(s->unapplied && !s->flushing);
+	if (write_batch_home(s, b) < 0) {
+		store_fatal(s, "sector store: home write failed");
+		return;
+	}
+	batch_clear(b);
+	s->unapplied = false;
+}
+
+/*
+ * Appends the open batch to the active journal and starts its flush; then,
+ * while that flush runs, writes the previous (durable) batch home: the home
+ * writes' CPU time overlaps the flush instead of delaying the next batch.
+ */
 static void start_flush(add_sector_store *s)
 {
 	batch *b = &s->b[s->open];
@@ -464,15 +526,25 @@ static void start_flush(add_sector_store *s)
 	}
 	j->next_seq += b->n;
 	j->size += b->n * JREC_SIZE;
+#if !ADD_MUTANT_ON(ADD_MUTANT_STORE_SKIP_FLUSH)
+	/* Its completion comes later, from the event loop (disk.h), when the
+	 * state below is in place. */
+	if (s->disk->sync_async(s->disk->ctx, j->h, flush_done, s) < 0) {
+		store_fatal(s, "sector store: journal flush could not start");
+		return;
+	}
+#endif
+	if (s->unapplied) {
+		apply_durable(s);
+		if (s->fatal)
+			return;
+	}
 	s->open = 1 - s->open;
 	assert(s->b[s->open].n == 0);
 	s->flushing = true;
 #if ADD_MUTANT_ON(ADD_MUTANT_STORE_SKIP_FLUSH)
 	flush_done(s, 0); /* the bug: durable without a flush */
-	return;
 #endif
-	if (s->disk->sync_async(s->disk->ctx, j->h, flush_done, s) < 0)
-		store_fatal(s, "sector store: journal flush could not start");
 }
 
 /*
@@ -484,7 +556,7 @@ static void start_flush(add_sector_store *s)
  */
 static void start_checkpoint(add_sector_store *s, bool trim)
 {
-	assert(!s->flushing && s->ck == CK_NONE && !s->fatal);
+	assert(!s->flushing && !s->unapplied && s->ck == CK_NONE && !s->fatal);
 	assert(journal_empty(&s->j[1 - s->aj]));
 	s->aj = 1 - s->aj;
 	s->ck = CK_DATA;
@@ -498,15 +570,29 @@ static void start_checkpoint(add_sector_store *s, bool trim)
 		store_fatal(s, "sector store: data flush could not start");
 }
 
-/* Starts whatever can start now: a checkpoint, the next batch. */
-static void advance(add_sector_store *s)
+/*
+ * Starts whatever can start now: a checkpoint (after the last batch is
+ * home), the next batch. A durable batch not yet home is written home with
+ * the next flush (overlapped), or here if `idle_apply` and there is none:
+ * a flush completion passes false, as stores usually follow before the
+ * runtime's next kick().
+ */
+static void advance(add_sector_store *s, bool idle_apply)
 {
-	if (s->fatal || s->flushing)
+	if (s->fatal || s->flushing || s->reporting)
 		return;
-	if (s->ck == CK_NONE && s->j[s->aj].size > s->journal_max)
-		start_checkpoint(s, false);
-	if (!s->fatal && s->b[s->open].n > 0 && s->j[s->aj].size <= 2 * s->journal_max)
+	if (s->ck == CK_NONE && s->j[s->aj].size > s->journal_max) {
+		if (s->unapplied)
+			apply_durable(s);
+		if (!s->fatal)
+			start_checkpoint(s, false);
+	}
+	if (s->fatal)
+		return;
+	if (s->b[s->open].n > 0 && s->j[s->aj].size <= 2 * s->journal_max)
 		start_flush(s);
+	else if (s->unapplied && idle_apply)
+		apply_durable(s);
 }
 
 static void flush_done(void *arg, int result)
@@ -514,32 +600,25 @@ static void flush_done(void *arg, int result)
 	add_sector_store *s = arg;
 	batch *b = &s->b[1 - s->open];
 
-	assert(s->flushing);
+	assert(s->flushing && !s->unapplied);
 	if (result < 0) {
 		store_fatal(s, "sector store: journal flush failed (data may be lost)");
 		return;
 	}
 	s->stats.journal_flushes++;
-	/* Durable now: report in submission order, then write home (page
-	 * cache). The batch stays readable until written home. Stores the
-	 * callbacks submit go to the open batch. */
+	s->flushing = false;
+	s->unapplied = true; /* stays readable until written home */
+	/* Durable now: report in submission order. Stores the callbacks submit
+	 * go to the open batch; a kick() from them waits for the loop's end
+	 * (it could otherwise write this batch home and empty it under us). */
+	s->reporting = true;
 	for (size_t i = 0; i < b->n; i++) {
 		s->stats.stores_durable++;
 		if (s->cfg.on_durable)
 			s->cfg.on_durable(s->cfg.arg, b->cookies[i]);
 	}
-	for (size_t i = 0; i < b->n; i++) {
-		const uint8_t *r = b->recs + i * JREC_SIZE;
-
-		if (write_home(s, get_u64(r + 24), get_u32(r + 40), get_u64(r + 32), r[44],
-			       r + JREC_HDR_SIZE) < 0) {
-			store_fatal(s, "sector store: home write failed");
-			return;
-		}
-	}
-	batch_clear(b);
-	s->flushing = false;
-	advance(s);
+	s->reporting = false;
+	advance(s, false);
 }
 
 static void ckpt_done(void *arg, int result)
@@ -567,7 +646,7 @@ static void ckpt_done(void *arg, int result)
 	case CK_RESET:
 		s->stats.checkpoints++;
 		s->ck = CK_NONE;
-		advance(s);
+		advance(s, false);
 		return;
 	default:
 		assert(0 && "checkpoint completion without a checkpoint");
@@ -672,12 +751,12 @@ const add_store_ops *add_sector_store_ops(void)
 
 void add_sector_store_kick(add_sector_store *s)
 {
-	advance(s);
+	advance(s, true);
 }
 
 bool add_sector_store_idle(const add_sector_store *s)
 {
-	return !s->flushing && s->ck == CK_NONE && s->b[s->open].n == 0;
+	return !s->flushing && !s->unapplied && s->ck == CK_NONE && s->b[s->open].n == 0;
 }
 
 uint64_t add_sector_store_written(const add_sector_store *s)
@@ -897,8 +976,9 @@ static int create_files(add_sector_store *s)
 	    (rc = open_file(s, JOURNAL_NAME[1], &s->j[1].h)) < 0 ||
 	    (rc = open_file(s, "journal-a.new", &s->j[0].h)) < 0)
 		return rc;
-	if ((rc = s->disk->truncate(s->disk->ctx, s->h_data, 0)) < 0 ||
-	    (rc = s->disk->truncate(s->disk->ctx, s->h_meta, 0)) < 0)
+	/* An empty meta is an empty store, whatever "data" holds: data is not
+	 * truncated, so a runtime may preallocate it (contiguous blocks). */
+	if ((rc = s->disk->truncate(s->disk->ctx, s->h_meta, 0)) < 0)
 		return rc;
 	s->j[0].gen = s->j[1].gen = 0;
 	if ((rc = journal_reset(s, 0, true)) < 0 || (rc = journal_reset(s, 1, true)) < 0)

@@ -71,7 +71,7 @@ typedef struct add_sector_store_config {
  * Returns NULL and fills `err` (a one-line reason) on failure. */
 add_sector_store *add_sector_store_open(const add_sector_store_config *cfg, char *err,
 					size_t err_len);
-/* If idle, checkpoints synchronously (the journal is trimmed) before freeing.
+/* If idle, checkpoints synchronously (journals emptied and truncated) first.
  * Not idle: frees without flushing; stores not yet reported durable may be
  * lost (they were never acknowledged). With a flush in flight the caller must
  * make sure its completion is never delivered (a simulated crash) or drain it
@@ -86,25 +86,29 @@ const add_store_ops *add_sector_store_ops(void);
  * calls it once per event-loop iteration (before sleeping). */
 void add_sector_store_kick(add_sector_store *s);
 
-/* True when nothing is pending or in flight. */
+/* True when nothing is pending or in flight. (A batch made durable is
+ * written home by the next kick(), overlapped with the next batch's flush
+ * if there is one; until then the store is not idle.) */
 bool add_sector_store_idle(const add_sector_store *s);
 
-/* Number of distinct sectors ever written (ts > 0). */
+/* Number of distinct sectors ever stored (durable or pending). */
 uint64_t add_sector_store_written(const add_sector_store *s);
 
-/* If idle and the journal holds records, starts an asynchronous checkpoint
- * (flush data, flush meta, reset journal; about three flushes), after which
- * disk use is within the 1.1x bound; returns true if started. A runtime calls
- * it when the store has been idle for a while (e.g. one second): doing it on
- * every idle moment would cost three flushes per write at low load. Stores
- * submitted meanwhile wait for it, then go in the next batch. */
+/* If idle and the active journal holds records, starts an asynchronous
+ * checkpoint (flush data, flush meta, reset and truncate the journals; three
+ * flushes) and returns true; after it, disk use is within the 1.1x bound. If
+ * idle with nothing to checkpoint, truncates stale journal space at once and
+ * returns false. A runtime calls it when the store has been idle for a while
+ * (e.g. one second): doing it at every idle moment would cost three flushes
+ * per write at low load. Stores submitted meanwhile go on into the other
+ * journal (group commit does not wait for a checkpoint). */
 bool add_sector_store_checkpoint(add_sector_store *s);
 
 typedef struct add_sector_store_stats {
 	uint64_t journal_flushes; /* batches made durable */
 	uint64_t stores_durable;  /* stores reported durable */
 	uint64_t checkpoints;
-	uint64_t journal_bytes;	  /* current journal size */
+	uint64_t journal_bytes;	  /* bytes of both journals in use (headers too) */
 	uint64_t memory_bytes;	  /* index + batch buffers (heap) */
 	uint64_t index_bytes;	  /* the per-written-sector part of memory_bytes */
 	uint64_t recovered_records; /* journal records replayed at open */

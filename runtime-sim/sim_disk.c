@@ -259,6 +259,8 @@ static void undo_commit(inode *f, uint64_t upto)
 
 	while (k < f->n_undo && f->undo[k].seq <= upto)
 		undo_free(&f->undo[k++]);
+	if (k == 0)
+		return;
 	memmove(f->undo, f->undo + k, (f->n_undo - k) * sizeof(*f->undo));
 	f->n_undo -= k;
 }

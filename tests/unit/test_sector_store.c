@@ -180,6 +180,7 @@ Test(sector_store, on_durable_comes_only_after_the_flush_completes)
 	cr_assert(add_sim_disk_complete_one(h.disk));
 	cr_assert_eq(h.n_durable, 1);
 	cr_assert_eq(h.durable[0], 42);
+	add_sector_store_kick(h.store); /* writes the batch home */
 	cr_assert(add_sector_store_idle(h.store));
 	teardown(&h);
 }
@@ -241,6 +242,35 @@ Test(sector_store, a_failed_flush_is_fatal_and_nothing_is_reported_durable)
 	cr_assert_eq(h.fatal_calls, 1);
 	cr_assert_eq(h.n_durable, 0);
 	cr_assert_lt(store(&h, 4, 1, 1, 2), 0, "a store after a fatal error is refused");
+	teardown(&h);
+}
+
+Test(sector_store, after_a_failed_flush_a_restart_recovers_every_durable_store)
+{
+	harness h;
+
+	setup(&h, 9);
+	for (uint64_t i = 0; i < 20; i++)
+		cr_assert_eq(store(&h, i, 5, 1, i), 0);
+	drain(&h);
+	cr_assert_eq(h.n_durable, 20);
+	cr_assert_eq(store(&h, 3, 6, 1, 99), 0);
+	add_sim_disk_fail_next_flush(h.disk);
+	add_sector_store_kick(h.store);
+	add_sim_disk_complete_flushes(h.disk);
+	cr_assert_eq(h.fatal_calls, 1);
+	add_sim_disk_crash(h.disk); /* the process stops; say the machine does too */
+	add_sector_store_close(h.store);
+	open_store(&h);
+	for (uint64_t i = 0; i < 20; i++) {
+		uint64_t ts;
+		uint8_t wr;
+
+		h.ops->get_meta(h.store, i, &ts, &wr);
+		cr_assert(ts == 5 || (i == 3 && ts == 6), "sector %llu: ts %llu",
+			  (unsigned long long)i, (unsigned long long)ts);
+		expect_sector(&h, i, ts, 1);
+	}
 	teardown(&h);
 }
 

@@ -527,20 +527,39 @@ void sim_check_no_quorum(world *w)
 /* The ops of the culprit's sector around it, for the report. */
 void sim_window_around(world *w, size_t culprit)
 {
+	/* The culprit's sector, ops that overlap [culprit's invocation - 100 ms,
+	 * its response (or invocation + 100 ms)]: the 32 closest before the
+	 * culprit and the 31 closest after it. */
+	enum { BEFORE = 32, AFTER = 31 };
 	const add_history *h = &w->r->history;
 	const add_hist_op *c = &h->ops[culprit];
-	uint64_t lo = c->invoke_ns > 2000 * MS ? c->invoke_ns - 2000 * MS : 0;
+	uint64_t lo = c->invoke_ns > 100 * MS ? c->invoke_ns - 100 * MS : 0;
+	uint64_t hi = add_hist_op_done(c) ? c->response_ns : c->invoke_ns + 100 * MS;
 	add_check_result *cr = &w->r->check;
 	free(cr->window);
-	cr->window = malloc(64 * sizeof(size_t));
+	cr->window = malloc((BEFORE + 1 + AFTER) * sizeof(size_t));
 	cr->window_len = 0;
 	if (!cr->window)
 		return;
-	for (size_t i = 0; i < h->len && cr->window_len < 64; i++) {
+	size_t before[BEFORE], nb = 0, after = 0;
+	for (size_t i = 0; i < h->len; i++) {
 		const add_hist_op *o = &h->ops[i];
-		if (o->sector == c->sector && o->invoke_ns >= lo && o->invoke_ns <= c->invoke_ns + MS)
-			cr->window[cr->window_len++] = i;
+		if (o->sector != c->sector || i == culprit || o->invoke_ns > hi ||
+		    (add_hist_op_done(o) && o->response_ns < lo))
+			continue;
+		if (i < culprit) {
+			before[nb % BEFORE] = i; /* a ring: the latest BEFORE ones */
+			nb++;
+		} else if (after < AFTER) {
+			cr->window[BEFORE + 1 + after++] = i;
+		}
 	}
+	size_t keep = nb < BEFORE ? nb : BEFORE;
+	for (size_t k = 0; k < keep; k++)
+		cr->window[cr->window_len++] = before[(nb - keep + k) % BEFORE];
+	cr->window[cr->window_len++] = culprit;
+	memmove(cr->window + cr->window_len, cr->window + BEFORE + 1, after * sizeof(size_t));
+	cr->window_len += after;
 	cr->culprit = culprit;
 	cr->sector = c->sector;
 }

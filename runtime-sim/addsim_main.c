@@ -2,7 +2,7 @@
  * addsim: the deterministic simulator of an ADD cluster (runtime-sim/world.h).
  *
  *   addsim --scenario scenarios/clean.txt --seed 7
- *   addsim --scenario scenarios/crash-loop.txt --seeds 1..200
+ *   addsim --scenario scenarios/restart-loop.txt --seeds 1..200
  *   addsim --scenario F --seed 7 --check-determinism
  *
  * Exit status: 0 every run passed; 1 some run failed (the first failure is

@@ -1,7 +1,7 @@
 # runtime-sim: the simulator's entry points (the library and build/addsim
 # come from the Makefile's conventions).
 #
-#   make sim [SCENARIO=scenarios/crash-loop.txt] [SEED=7] [SEEDS=1..50]
+#   make sim [SCENARIO=scenarios/restart-loop.txt] [SEED=7] [SEEDS=1..50]
 #   make mutants       every known-bug build of the core against the simulator
 #   make sim-soak [SEEDS=1..100]   every scenario over many seeds
 #   make BUILD=build/mutant-3 MUTANT=3 build/mutant-3/addsim   one mutant build

@@ -174,7 +174,7 @@ Test(scenario, errors_name_their_line)
 
 Test(scenario, every_shipped_scenario_parses)
 {
-	const char *names[] = {"clean",	       "crash-loop",	"crash-loop-5",
+	const char *names[] = {"clean",	       "restart-loop",	"restart-loop-5",
 			       "partitions",   "ring-5",	"chaos",
 			       "disk-faults",  "majority-down", "minority-partition-5",
 			       "full-crash",   "pauses",	"contention",

@@ -192,6 +192,8 @@ static void loop_once(add_posix_disk *pd, run *r)
 	struct pollfd p = { .fd = add_posix_disk_event_fd(pd), .events = POLLIN };
 
 	add_sector_store_kick(r->store);
+	if (add_posix_disk_pending(pd) == 0)
+		return; /* nothing to wait for */
 	if (poll(&p, 1, 1000) < 0 && errno != EINTR)
 		die("poll");
 	add_posix_disk_dispatch(pd);
@@ -225,7 +227,8 @@ static double bench_store(add_posix_disk *pd, unsigned inflight, uint64_t *seed)
 
 			memcpy(data, seed, sizeof(*seed));
 			r.submit_t[r.submitted % LAT_MAX] = now_s();
-			if (ops->store(r.store, sector, r.submitted + 1, 1, data, r.submitted) < 0) {
+			if (ops->store(r.store, sector, r.submitted + 1, 1, data,
+				       r.submitted) < 0) {
 				fprintf(stderr, "bench_storage: store refused\n");
 				exit(1);
 			}

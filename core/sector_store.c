@@ -432,8 +432,8 @@ static int write_batch_home(add_sector_store *s, const batch *b)
 
 		if (run_len > 0 && (i == b->n || slot != run_slot + run_len ||
 				    run_len == META_RUN_MAX)) {
-			rc = s->disk->pwrite(s->disk->ctx, s->h_meta, run, run_len * META_ENTRY_SIZE,
-					     run_slot * META_ENTRY_SIZE);
+			rc = s->disk->pwrite(s->disk->ctx, s->h_meta, run,
+					     run_len * META_ENTRY_SIZE, run_slot * META_ENTRY_SIZE);
 			if (rc < 0)
 				return (int)rc;
 			run_len = 0;
@@ -1127,8 +1127,15 @@ void add_sector_store_close(add_sector_store *s)
 {
 	if (!s)
 		return;
-	/* Idle: leave the journals empty and trimmed (best effort: after a
-	 * failure the journals are still there for recovery to replay). */
+	/* Idle but for a durable batch not yet home: write it home. Idle: leave
+	 * the journals empty and trimmed. Best effort, and quiet (no on_fatal):
+	 * after a failure (or a simulated crash, which kills the handles) the
+	 * journals are still there for recovery to replay. */
+	if (!s->fatal && !s->flushing && s->unapplied &&
+	    write_batch_home(s, &s->b[1 - s->open]) == 0) {
+		batch_clear(&s->b[1 - s->open]);
+		s->unapplied = false;
+	}
 	if (!s->fatal && add_sector_store_idle(s))
 		(void)settle(s);
 	if (s->h_data >= 0)

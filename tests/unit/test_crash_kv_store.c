@@ -249,7 +249,8 @@ Test(crash_kv_store, random_workloads_cut_at_random_points_recover_consistently)
 				after = next;
 				break;
 			}
-			cr_assert_geq(rc, 0, "seed %llu op %d: %d", (unsigned long long)seed, i, rc);
+			cr_assert_geq(rc, 0, "seed %llu op %d: %d", (unsigned long long)seed, i,
+				      rc);
 			s = next;
 			after = s;
 		}

@@ -95,7 +95,8 @@ static void workload(world *w)
 		uint64_t sector = sector_of(i), ts = i + 1;
 
 		fill(buf, sector, ts);
-		cr_assert_eq(ops->store(w->store, sector, ts, wr_of(ts), buf, sector << 32 | ts), 0);
+		cr_assert_eq(ops->store(w->store, sector, ts, wr_of(ts), buf, sector << 32 | ts),
+			     0);
 		w->submitted[sector][ts] = true;
 		if (i % 3 == 2)
 			add_sector_store_kick(w->store);
@@ -126,7 +127,8 @@ static void check(world *w, uint64_t k, const char *mode)
 
 		ops->get_meta(w->store, sector, &ts, &wr);
 		cr_assert_geq(ts, w->durable_ts[sector],
-			      "crash after op %llu (%s): sector %llu lost durable ts %llu (has %llu)",
+			      "crash after op %llu (%s): sector %llu lost durable ts %llu (has "
+			      "%llu)",
 			      (unsigned long long)k, mode, (unsigned long long)sector,
 			      (unsigned long long)w->durable_ts[sector], (unsigned long long)ts);
 		cr_assert(ts == 0 || (ts <= N_STORES && w->submitted[sector][ts]),

@@ -368,7 +368,8 @@ Test(sector_store, a_crash_keeps_durable_stores_and_old_or_new_for_the_rest)
 			uint8_t got[ADD_SECTOR_SIZE], want[ADD_SECTOR_SIZE];
 
 			h.ops->get_meta(h.store, sector, &ts, &wr);
-			cr_assert_geq(ts, ts_durable[sector], "seed %llu sector %llu lost a durable store",
+			cr_assert_geq(ts, ts_durable[sector],
+				      "seed %llu sector %llu lost a durable store",
 				      (unsigned long long)seed, (unsigned long long)sector);
 			cr_assert_leq(ts, ts_submitted[sector]);
 			cr_assert_eq(h.ops->read_data(h.store, sector, got), 0);

@@ -43,7 +43,12 @@
 #define ATDD_CONNS_MAX 16
 #define ATDD_QUEUE_DEPTH_MAX 1024
 #define ATDD_TIMEOUT_S_MAX 3600
-#define ATDD_STALL_MAX_S 5
+/*
+ * Sector commands sent and not yet answered, per connection. It bounds the
+ * work queued at a server, hence how long a healthy but busy server can stay
+ * silent (the stall detection below relies on that).
+ */
+#define ATDD_CONN_OUTSTANDING_MAX 32
 /* Sector commands per block request: one bit each in a u64 mask. */
 #define ATDD_SUBS_PER_RQ_MAX 64
 #define ATDD_KERNEL_SECTORS_PER_ADD (ADD_SECTOR_SIZE >> SECTOR_SHIFT)
@@ -70,7 +75,8 @@ struct atdd_conn {
 	enum atdd_conn_state state;	/* dev->lock */
 	struct list_head inflight;	/* atdd_cmd.node, dev->lock */
 	struct list_head txq;		/* atdd_cmd.tx_node, dev->lock */
-	unsigned int n_inflight;	/* dev->lock */
+	unsigned int n_inflight;	/* requests, dev->lock */
+	unsigned int n_outstanding;	/* sector commands sent, unanswered; dev->lock */
 	unsigned long last_rx;		/* jiffies of the last valid reply */
 
 	struct mutex tx_mutex;		/* serialises sends, guards sock */
@@ -118,6 +124,7 @@ struct atdd_dev {
 	unsigned long stall_jiffies;	/* silence that declares a conn dead */
 
 	struct atdd_conn conns[ATDD_CONNS_MAX];
+	unsigned int next_conn;		/* round-robin start, dev->lock */
 	struct workqueue_struct *tx_wq;
 
 	struct blk_mq_tag_set tag_set;

@@ -12,10 +12,13 @@
  * When a connection goes down, the requests it carried move to connections
  * that are up (fail-over) and their unanswered sector commands are sent
  * again under a new generation; with no connection up they wait for this one
- * to come back. A connection that has work but has received no valid
- * response for dev->stall_jiffies is declared dead the same way (a process
- * that is stopped, or a stream of garbage). Requests that still cannot be
- * answered are failed by the blk-mq timeout.
+ * to come back. A connection that has work while its server has sent no
+ * valid response on any connection for dev->stall_jiffies (a third of the
+ * timeout) is declared dead the same way, with every other connection to that
+ * server (a process that is stopped, or a stream of garbage). At most
+ * ATDD_CONN_OUTSTANDING_MAX sector commands are on the wire per connection,
+ * so a server that is merely busy still answers within that time. Requests
+ * that still cannot be answered are failed by the blk-mq timeout.
  *
  * A stream that does not parse resynchronises as PROTOCOL.md says: slide to
  * the next magic; an unknown type drops the magic and 4 more bytes; a bad
@@ -90,7 +93,8 @@ static unsigned int atdd_next_command(struct atdd_conn *conn)
 	unsigned int len = 0;
 
 	spin_lock(&dev->lock);
-	while (conn->state == ATDD_CONN_UP && !list_empty(&conn->txq)) {
+	while (conn->state == ATDD_CONN_UP && !list_empty(&conn->txq) &&
+	       conn->n_outstanding < ATDD_CONN_OUTSTANDING_MAX) {
 		struct atdd_cmd *cmd = list_first_entry(&conn->txq, struct atdd_cmd, tx_node);
 		u64 pending = cmd->full_mask & ~(cmd->sent_mask | cmd->done_mask);
 		unsigned int sub;
@@ -102,6 +106,7 @@ static unsigned int atdd_next_command(struct atdd_conn *conn)
 		}
 		sub = __ffs64(pending);
 		cmd->sent_mask |= BIT_ULL(sub);
+		conn->n_outstanding++;
 		if (!(pending & ~BIT_ULL(sub)))
 			list_del_init(&cmd->tx_node);
 
@@ -258,6 +263,7 @@ static int atdd_rx_loop(struct atdd_conn *conn)
 		} else if (n != -EAGAIN && n != -EINTR && n != -ERESTARTSYS) {
 			return n;
 		}
+		cond_resched();		/* a server may flood us with garbage */
 		if (atdd_conn_stalled(conn)) {
 			pr_warn("conn %u: no valid response from %pISpc for %u ms, reconnecting\n",
 				conn->index, &conn->dev->servers[conn->server],
@@ -392,6 +398,9 @@ static int atdd_conn_thread(void *data)
 	struct atdd_conn *conn = data;
 	struct atdd_dev *dev = conn->dev;
 	unsigned int failures = 0;
+
+	/* Memory for sockets must not be reclaimed by writing to this disk. */
+	memalloc_noio_save();
 
 	/*
 	 * Runs until kthread_stop(): a kthread that returned on its own could

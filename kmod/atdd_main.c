@@ -146,12 +146,11 @@ static int atdd_parse_params(struct atdd_dev *dev)
 	dev->queue_depth = queue_depth;
 	dev->timeout_s = timeout_s;
 	/*
-	 * A connection with work and no valid answer for a third of the
-	 * timeout (1 to 5 s) is dead: its requests fail over while they still
-	 * have time to complete elsewhere.
+	 * A server that has work and answers nothing valid for a third of the
+	 * timeout is dead: its requests fail over while they still have two
+	 * thirds of their time to complete elsewhere.
 	 */
-	dev->stall_jiffies = clamp_t(unsigned long, (unsigned long)timeout_s * HZ / 3,
-				     HZ, ATDD_STALL_MAX_S * HZ);
+	dev->stall_jiffies = max_t(unsigned long, (unsigned long)timeout_s * HZ / 3, HZ);
 	return 0;
 }
 
@@ -215,8 +214,10 @@ struct atdd_conn *atdd_pick_conn(struct atdd_dev *dev, struct atdd_conn *except,
 	struct atdd_conn *best = NULL;
 	unsigned int i;
 
+	/* Ties go round-robin, so that even one request at a time uses them all. */
+	dev->next_conn = (dev->next_conn + 1) % dev->n_conns;
 	for (i = 0; i < dev->n_conns; i++) {
-		struct atdd_conn *c = &dev->conns[i];
+		struct atdd_conn *c = &dev->conns[(dev->next_conn + i) % dev->n_conns];
 
 		if (c == except || atdd_conn_overlaps(c, first, nr))
 			continue;
@@ -229,9 +230,16 @@ struct atdd_conn *atdd_pick_conn(struct atdd_dev *dev, struct atdd_conn *except,
 	return best;
 }
 
+/* Sector commands of @cmd sent on its connection and not yet answered. */
+static unsigned int atdd_cmd_outstanding(struct atdd_cmd *cmd)
+{
+	return hweight64(cmd->sent_mask & ~cmd->done_mask);
+}
+
 /* Take the command off its connection for good. dev->lock held. */
 static void atdd_cmd_detach(struct atdd_cmd *cmd)
 {
+	cmd->conn->n_outstanding -= atdd_cmd_outstanding(cmd);
 	cmd->active = false;
 	list_del_init(&cmd->node);
 	list_del_init(&cmd->tx_node);
@@ -247,6 +255,7 @@ static void atdd_cmd_detach(struct atdd_cmd *cmd)
  */
 void atdd_cmd_reissue(struct atdd_cmd *cmd, struct atdd_conn *to)
 {
+	cmd->conn->n_outstanding -= atdd_cmd_outstanding(cmd);
 	if (cmd->conn != to) {
 		cmd->conn->n_inflight--;
 		list_move_tail(&cmd->node, &to->inflight);
@@ -275,7 +284,7 @@ void atdd_handle_response(struct atdd_conn *conn, const u8 *msg, unsigned int le
 	u8 type = msg[ADD_RSP_OFF_TYPE];
 	struct atdd_cmd *cmd;
 	struct request *rq;
-	bool complete;
+	bool complete, kick;
 
 	if (hwq >= dev->tag_set.nr_hw_queues || tag >= dev->tag_set.queue_depth)
 		goto stale;
@@ -304,12 +313,18 @@ void atdd_handle_response(struct atdd_conn *conn, const u8 *msg, unsigned int le
 		cmd->status = BLK_STS_IOERR;
 	}
 	cmd->done_mask |= BIT_ULL(sub);
+	if (!WARN_ON_ONCE(conn->n_outstanding == 0))
+		conn->n_outstanding--;
 	complete = cmd->done_mask == cmd->full_mask;
 	if (complete)
 		atdd_cmd_detach(cmd);
+	/* Room for one more command on the wire. */
+	kick = !list_empty(&conn->txq);
 	spin_unlock(&dev->lock);
 	if (complete)
 		blk_mq_complete_request(rq);
+	if (kick)
+		atdd_conn_kick(conn);
 	return;
 stale:
 	pr_info_ratelimited("conn %u: ignoring a response to request %#llx (not in flight here)\n",

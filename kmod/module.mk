@@ -17,7 +17,7 @@ KMOD_SRC := $(wildcard kmod/*.c kmod/*.h) kmod/Kbuild core/wire_constants.h
 # Static programs for the guest's initramfs, built apart from the normal build.
 STATIC_BUILD := $(BUILD)/static
 
-.PHONY: kmod kmod-test kmod-test-progs
+.PHONY: kmod kmod-test kmod-test-progs kmod-checkpatch
 kmod: $(KMOD_OUT)/atdd.ko
 
 $(KMOD_OUT)/atdd.ko: $(KMOD_SRC)
@@ -37,3 +37,18 @@ kmod-test-progs: $(KMOD_OUT)/atdd_testsrv
 
 kmod-test: kmod kmod-test-progs
 	@KVER=$(KVER) BUILD=$(BUILD) kmod/test/run.sh
+
+# Kernel style: CHECKPATCH=path/to/checkpatch.pl, or the one in Debian's
+# linux-source-6.1 tarball (apt-get install linux-source-6.1; not a CI need).
+CHECKPATCH ?= $(firstword $(wildcard /usr/src/linux-headers-$(KVER)/scripts/checkpatch.pl \
+	$(KMOD_OUT)/checkpatch/scripts/checkpatch.pl))
+kmod-checkpatch:
+	@if [ -z "$(CHECKPATCH)" ]; then \
+		src=$$(ls /usr/src/linux-source-*.tar.xz 2>/dev/null | tail -n 1); \
+		test -n "$$src" || { echo "no checkpatch.pl: install linux-source-6.1 or set CHECKPATCH" >&2; exit 1; }; \
+		mkdir -p $(KMOD_OUT)/checkpatch && tar -xJf $$src -C $(KMOD_OUT)/checkpatch --strip-components=1 \
+			--wildcards '*/scripts/checkpatch.pl' '*/scripts/spelling.txt' '*/scripts/const_structs.checkpatch'; \
+		$(MAKE) --no-print-directory kmod-checkpatch CHECKPATCH=$(KMOD_OUT)/checkpatch/scripts/checkpatch.pl; \
+	else \
+		perl $(CHECKPATCH) --no-tree --strict --file kmod/atdd.h kmod/atdd_main.c kmod/atdd_conn.c; \
+	fi

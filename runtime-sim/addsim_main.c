@@ -2,7 +2,7 @@
  * addsim: the deterministic simulator of an ADD cluster (runtime-sim/world.h).
  *
  *   addsim --scenario scenarios/clean.txt --seed 7
- *   addsim --scenario scenarios/crash-loop.txt --seeds 1..200
+ *   addsim --scenario scenarios/restart-loop.txt --seeds 1..200
  *   addsim --scenario F --seed 7 --check-determinism
  *
  * Exit status: 0 every run passed; 1 some run failed (the first failure is
@@ -162,15 +162,19 @@ static int run_seed(const cli *c, const add_scenario *s, uint64_t seed, uint64_t
 	int result = r.verdict == ADD_SIM_PASS ? 0 : 1;
 	if (c->verbose)
 		printf("seed %" PRIu64 ": %s  ops %" PRIu64 " (ok %" PRIu64 ", indeterminate %" PRIu64
-		       ", final reads %" PRIu64 ")  crashes %" PRIu64 " partitions %" PRIu64
+		       ", final reads %" PRIu64 ", refused %" PRIu64 "/%" PRIu64
+		       ")  crashes %" PRIu64 " partitions %" PRIu64
 		       " pauses %" PRIu64 " flush failures %" PRIu64 "  msgs %" PRIu64
 		       " (dropped %" PRIu64 ", dup %" PRIu64 ", reordered %" PRIu64
-		       ")  simulated %.2f s in %.0f ms (check %.1f ms)  hash %016" PRIx64 "\n",
+		       ")  disk %.0f KiB  simulated %.2f s in %.0f ms (check %.1f ms)  hash %016" PRIx64
+		       "\n",
 		       seed, add_sim_verdict_name(r.verdict), r.stats.ops_invoked, r.stats.ops_ok,
-		       r.stats.ops_indeterminate, r.stats.final_reads, r.stats.crashes,
+		       r.stats.ops_indeterminate, r.stats.final_reads, r.stats.bad_cmds_refused,
+		       r.stats.bad_cmds, r.stats.crashes,
 		       r.stats.partitions, r.stats.pauses, r.stats.flush_failures,
 		       r.stats.msgs_sent, r.stats.msgs_dropped, r.stats.msgs_duplicated,
-		       r.stats.msgs_reordered, r.stats.sim_ns / 1e9, (t1 - t0) / 1e6,
+		       r.stats.msgs_reordered, r.stats.disk_bytes_max / 1024.0, r.stats.sim_ns / 1e9,
+		       (t1 - t0) / 1e6,
 		       r.stats.check_ns_wall / 1e6, r.trace_hash);
 	if (result)
 		print_failure(c, s, seed, &r);

@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define DEFAULT_MAX_STEPS (20ull * 1000 * 1000)
+#define DEFAULT_MAX_STEPS (1000ull * 1000)
 
 /* ---- one event of the per-sector search list ----------------------------- */
 typedef struct ent {
@@ -238,9 +238,42 @@ static int search(scratch *s, size_t n, uint64_t max_steps, uint64_t *steps, int
 	uint64_t state = ADD_VALUE_INITIAL;
 	size_t depth = 0;
 	long best_depth = -1;
+	int32_t cur;
 	*culprit = -1;
-	int32_t cur = e[0].next;
-	while (e[0].next >= 0) {
+	/* The stack holds the entry of each linearized call, negated when it
+	 * was a forced read (see below): such a step has no alternative. */
+fresh:
+	/* A pending read that returns the current state can be linearized now
+	 * without loss of generality (a read changes no state, and now lies
+	 * inside its interval): take every such read at once, and never try
+	 * alternatives to it. This keeps the search small when many reads are
+	 * in flight together. */
+	for (cur = e[0].next; cur >= 0 && e[cur].is_call;) {
+		const sop *op = &s->ops[e[cur].op];
+		if (op->kind != ADD_OP_READ || op->value != state) {
+			cur = e[cur].next;
+			continue;
+		}
+		int32_t o = e[cur].op;
+		s->bits[o / 64] |= 1ull << (o % 64);
+		int added = memo_add(&s->memo, s->bits, state);
+		if (added < 0)
+			return SEARCH_NOMEM;
+		if (added == 0) {
+			/* Explored before, and failed: so does this configuration. */
+			s->bits[o / 64] &= ~(1ull << (o % 64));
+			goto backtrack;
+		}
+		s->stack_ent[depth] = -cur;
+		s->stack_state[depth] = state;
+		depth++;
+		lift(e, cur);
+		cur = e[0].next;
+	}
+	if (e[0].next < 0)
+		return SEARCH_OK;
+	cur = e[0].next;
+	for (;;) {
 		if (++*steps > max_steps)
 			return SEARCH_BUDGET;
 		assert(cur >= 0);
@@ -260,30 +293,156 @@ static int search(scratch *s, size_t n, uint64_t max_steps, uint64_t *steps, int
 					depth++;
 					state = nstate;
 					lift(e, cur);
-					cur = e[0].next;
-					continue;
+					goto fresh;
 				}
 				s->bits[en->op / 64] &= ~(1ull << (en->op % 64));
 			}
 			cur = en->next;
-		} else {
-			/* An op must be linearized before its response: backtrack. */
-			if ((long)depth > best_depth) {
-				best_depth = (long)depth;
-				*culprit = en->op;
-			}
+			continue;
+		}
+		/* An op must be linearized before its response: backtrack. */
+		if ((long)depth > best_depth) {
+			best_depth = (long)depth;
+			*culprit = en->op;
+		}
+backtrack:
+		for (;;) {
 			if (depth == 0)
 				return SEARCH_FAIL;
 			depth--;
-			cur = s->stack_ent[depth];
+			int32_t top = s->stack_ent[depth];
+			bool forced = top < 0;
+			cur = forced ? -top : top;
 			state = s->stack_state[depth];
 			int32_t o = e[cur].op;
 			s->bits[o / 64] &= ~(1ull << (o % 64));
 			unlift(e, cur);
-			cur = e[cur].next;
+			if (!forced)
+				break;
+		}
+		cur = e[cur].next;
+	}
+}
+
+
+/* ---- the zone check (Gibbons & Korach) --------------------------------------
+ * For a register whose writes have unique values, linearizability has a
+ * direct characterization (Gibbons & Korach 1997; the "zones" of Golab,
+ * Li & Shah 2011). A cluster is a write and the reads that returned its
+ * value (the initial zeros: a virtual write at time 0). With f the earliest
+ * response and s the latest invocation in a cluster, its zone is forward
+ * [f, s] when f < s, else backward [s, f]. The history is linearizable iff
+ * no read answers before its write is invoked, no two forward zones overlap,
+ * and no backward zone lies inside a forward one. O(n log n): used when the
+ * search runs out of budget on a very busy sector, and cross-checked against
+ * the search in the unit tests. Ties count as concurrent, as in the search. */
+typedef struct zone {
+	uint64_t f, s;   /* earliest response, latest invocation */
+	int32_t s_op;    /* the op (sop index) invoked last in the cluster */
+	int32_t first;   /* the op that answered first (for backward zones) */
+} zone;
+
+static int cmp_sop_value(const void *x, const void *y)
+{
+	const uint64_t *a = x, *b = y; /* pairs (value, sop index) */
+	if (a[0] != b[0])
+		return a[0] < b[0] ? -1 : 1;
+	return a[1] < b[1] ? -1 : a[1] > b[1];
+}
+
+static int cmp_zone_f(const void *x, const void *y)
+{
+	const zone *a = x, *b = y;
+	if (a->f != b->f)
+		return a->f < b->f ? -1 : 1;
+	return a->s < b->s ? -1 : a->s > b->s;
+}
+
+static int zone_check(const sop *ops, size_t n, int32_t *culprit)
+{
+	uint64_t *pairs = malloc((n ? n : 1) * 2 * sizeof(uint64_t));
+	zone *fw = malloc((n + 1) * sizeof(zone)), *bw = malloc((n + 1) * sizeof(zone));
+	int rc = SEARCH_OK;
+	size_t nf = 0, nb = 0;
+	if (!pairs || !fw || !bw) {
+		rc = SEARCH_NOMEM;
+		goto out;
+	}
+	for (size_t i = 0; i < n; i++) {
+		pairs[2 * i] = ops[i].value;
+		pairs[2 * i + 1] = i;
+	}
+	qsort(pairs, n, 2 * sizeof(uint64_t), cmp_sop_value);
+	for (size_t i = 0; i < n;) {
+		size_t j = i;
+		uint64_t v = pairs[2 * i];
+		zone z = {.f = UINT64_MAX, .s = 0, .s_op = -1, .first = -1};
+		int32_t w = -1;
+		/* Real times are shifted by one so that the virtual initial
+		 * write (at 0) comes strictly before every real operation. */
+		if (v == ADD_VALUE_INITIAL)
+			z.f = 0;
+		for (; j < n && pairs[2 * j] == v; j++) {
+			int32_t k = (int32_t)pairs[2 * j + 1];
+			uint64_t rsp = ops[k].response == UINT64_MAX ? UINT64_MAX : ops[k].response + 1;
+			if (ops[k].kind == ADD_OP_WRITE)
+				w = k;
+			if (rsp < z.f) {
+				z.f = rsp;
+				z.first = k;
+			}
+			if (ops[k].invoke + 1 >= z.s) {
+				z.s = ops[k].invoke + 1;
+				z.s_op = k;
+			}
+		}
+		for (size_t q = i; q < j && w >= 0; q++) {
+			int32_t k = (int32_t)pairs[2 * q + 1];
+			if (ops[k].kind == ADD_OP_READ && ops[k].response < ops[w].invoke) {
+				*culprit = k; /* answered before its write began */
+				rc = SEARCH_FAIL;
+				goto out;
+			}
+		}
+		if (z.f < z.s)
+			fw[nf++] = z;
+		else if (w >= 0)
+			bw[nb++] = z;
+		i = j;
+	}
+	qsort(fw, nf, sizeof(zone), cmp_zone_f);
+	for (size_t i = 1; i < nf; i++) {
+		if (fw[i].f < fw[i - 1].s) {
+			/* Two clusters whose values were both current after
+			 * the other: the later-invoked read of the one ends it. */
+			*culprit = fw[i].s < fw[i - 1].s ? fw[i].s_op : fw[i - 1].s_op;
+			rc = SEARCH_FAIL;
+			goto out;
 		}
 	}
-	return SEARCH_OK;
+	for (size_t b = 0; b < nb; b++) {
+		/* the forward zone with the largest f below this zone's start */
+		size_t lo = 0, hi = nf;
+		while (lo < hi) {
+			size_t mid = (lo + hi) / 2;
+			if (fw[mid].f < bw[b].s)
+				lo = mid + 1;
+			else
+				hi = mid;
+		}
+		if (lo > 0 && bw[b].f < fw[lo - 1].s) {
+			/* A whole cluster ran while another value had to be the
+			 * current one: the read that saw the other value late. */
+			*culprit = fw[lo - 1].s_op;
+			rc = SEARCH_FAIL;
+			goto out;
+		}
+	}
+out:
+	free(pairs);
+	free(fw);
+	free(bw);
+	return rc;
 }
 
 /* ---- splitting the history by sector ------------------------------------- */
@@ -341,8 +500,16 @@ static void build_window(const add_history *h, const size_t *idx, size_t n, size
 	for (size_t i = 0; i < n; i++) {
 		const add_hist_op *o = &h->ops[idx[i]];
 		bool keep = idx[i] == culprit || idx[i] == last_write;
-		if (!keep && overlaps(o, lo, hi) && (add_hist_op_done(o) || o->kind == ADD_OP_WRITE))
+		if (!keep && overlaps(o, lo, hi) && add_hist_op_done(o))
 			keep = true;
+		if (!keep && overlaps(o, lo, hi) && o->kind == ADD_OP_WRITE) {
+			/* an indeterminate write matters only if someone saw it */
+			for (size_t j = 0; j < n && !keep; j++) {
+				const add_hist_op *q = &h->ops[idx[j]];
+				keep = q->kind == ADD_OP_READ && add_hist_op_done(q) &&
+				       q->value == o->value;
+			}
+		}
 		if (!keep && o->kind == ADD_OP_WRITE) {
 			/* a write that an op of the window read */
 			for (size_t j = 0; j < n && !keep; j++) {
@@ -385,11 +552,13 @@ static void describe(const add_history *h, size_t culprit, const char *what,
 
 /* Checks one sector's ops idx[0..n). Returns SEARCH_*. */
 static int check_sector(const add_history *h, const size_t *idx, size_t n, scratch *s,
-			uint64_t max_steps, add_check_result *r, uint64_t **writes,
+			uint64_t max_steps, int algorithm, add_check_result *r, uint64_t **writes,
 			size_t *writes_cap)
 {
-	/* The sector's writes sorted by value (with a "was read" mark), to find
-	 * reads of values never written and indeterminate writes nobody saw. */
+	/* The sector's writes sorted by value, each with the earliest response
+	 * of a read that saw it (UINT64_MAX: never seen): to find reads of
+	 * values never written, to drop indeterminate writes nobody saw, and to
+	 * bound every write's response by the first read that returned it. */
 	size_t nw = 0;
 	for (size_t i = 0; i < n; i++)
 		nw += h->ops[idx[i]].kind == ADD_OP_WRITE;
@@ -401,13 +570,13 @@ static int check_sector(const add_history *h, const size_t *idx, size_t n, scrat
 		*writes = w;
 		*writes_cap = cap;
 	}
-	uint64_t *wv = *writes; /* pairs (value, read?) */
+	uint64_t *wv = *writes; /* pairs (value, earliest response of a read of it) */
 	size_t k = 0;
 	for (size_t i = 0; i < n; i++) {
 		const add_hist_op *o = &h->ops[idx[i]];
 		if (o->kind == ADD_OP_WRITE) {
 			wv[2 * k] = o->value;
-			wv[2 * k + 1] = 0;
+			wv[2 * k + 1] = UINT64_MAX;
 			k++;
 		}
 	}
@@ -427,7 +596,8 @@ static int check_sector(const add_history *h, const size_t *idx, size_t n, scrat
 			build_window(h, idx, n, idx[i], r);
 			return SEARCH_FAIL;
 		}
-		hit[1] = 1;
+		if (o->response_ns < hit[1])
+			hit[1] = o->response_ns;
 	}
 
 	if (!scratch_reserve(s, n))
@@ -435,24 +605,45 @@ static int check_sector(const add_history *h, const size_t *idx, size_t n, scrat
 	size_t m = 0;
 	for (size_t i = 0; i < n; i++) {
 		const add_hist_op *o = &h->ops[idx[i]];
-		if (!add_hist_op_done(o)) {
-			if (o->kind == ADD_OP_READ)
-				continue;
+		uint64_t response = o->response_ns;
+		if (o->kind == ADD_OP_READ && !add_hist_op_done(o))
+			continue; /* an indeterminate read constrains nothing */
+		if (o->kind == ADD_OP_WRITE) {
 			uint64_t key[2] = {o->value, 0};
 			const uint64_t *hit = bsearch(key, wv, nw, 2 * sizeof(uint64_t), cmp_u64pair);
 			assert(hit);
-			if (!hit[1])
-				continue;
+			if (hit[1] == UINT64_MAX && !add_hist_op_done(o))
+				continue; /* indeterminate and never seen: may never have happened */
+			/* A write precedes every read that returned its (unique)
+			 * value, so it takes effect before the first such read
+			 * answered: an equivalent, tighter response time. It turns
+			 * the indeterminate writes that were seen into ordinary
+			 * ones, which keeps the search small. (A read answered
+			 * before the write was even invoked keeps the bound off:
+			 * the search then fails on that read.) */
+			if (hit[1] < response && hit[1] >= o->invoke_ns)
+				response = hit[1];
 		}
 		s->ops[m++] = (sop){.hidx = idx[i],
 				    .invoke = o->invoke_ns,
-				    .response = o->response_ns,
+				    .response = response,
 				    .value = o->value,
 				    .kind = o->kind};
 	}
 	r->ops += m;
 	int32_t culprit = -1;
-	int rc = search(s, m, max_steps, &r->steps, &culprit);
+	int rc;
+	if (algorithm == ADD_CHECK_ZONES) {
+		rc = zone_check(s->ops, m, &culprit);
+	} else {
+		rc = search(s, m, max_steps, &r->steps, &culprit);
+		if (rc == SEARCH_BUDGET && algorithm == ADD_CHECK_AUTO) {
+			/* Too busy for the search: decide with the zones. */
+			r->zone_sectors++;
+			culprit = -1;
+			rc = zone_check(s->ops, m, &culprit);
+		}
+	}
 	if (rc == SEARCH_FAIL) {
 		assert(culprit >= 0);
 		size_t hc = s->ops[culprit].hidx;
@@ -496,7 +687,8 @@ bool add_check_history(const add_history *h, const add_check_opts *opts, add_che
 		while (j < h->len && h->ops[idx[j]].sector == h->ops[idx[i]].sector)
 			j++;
 		r->sectors++;
-		rc = check_sector(h, idx + i, j - i, &s, max_steps, r, &writes, &writes_cap);
+		rc = check_sector(h, idx + i, j - i, &s, max_steps, opts ? opts->algorithm : 0, r,
+				  &writes, &writes_cap);
 		if (rc == SEARCH_BUDGET) {
 			/* Keep going: a definite violation elsewhere matters more. */
 			if (!inconclusive)

@@ -15,6 +15,12 @@
  * indeterminate read constrains nothing and is dropped; an indeterminate
  * write that no read ever saw is dropped too (removing an unobserved write
  * whose response time is infinite preserves linearizability both ways).
+ * A sector too busy for the search (over its step budget: many concurrent
+ * writes of one sector) is decided by the zone check of Gibbons & Korach,
+ * exact for registers with unique written values (see checker.c).
+ * Since values are unique, a write precedes every read that returned it: its
+ * response time is bounded by the first such read's response, an equivalent
+ * history in which the seen indeterminate writes are ordinary ones.
  */
 #ifndef ADD_SIM_CHECKER_H
 #define ADD_SIM_CHECKER_H
@@ -25,9 +31,16 @@
 
 #include "history.h"
 
+enum {
+	ADD_CHECK_AUTO = 0,   /* the search; the zone check when its budget runs out */
+	ADD_CHECK_SEARCH = 1, /* the search only (inconclusive past the budget) */
+	ADD_CHECK_ZONES = 2,  /* the zone check only */
+};
+
 typedef struct add_check_opts {
+	int algorithm; /* ADD_CHECK_* */
 	/* Search steps allowed per sector before giving up (inconclusive);
-	 * 0 means the default (20 million). */
+	 * 0 means the default (1 million). */
 	uint64_t max_steps_per_sector;
 } add_check_opts;
 
@@ -45,6 +58,7 @@ typedef struct add_check_result {
 	uint64_t sectors; /* sectors checked */
 	uint64_t ops;     /* ops given to the search (after dropping) */
 	uint64_t steps;   /* search steps over all sectors */
+	uint64_t zone_sectors; /* sectors decided by the zone check (search too long) */
 	char why[512];
 } add_check_result;
 

@@ -1,8 +1,9 @@
 # runtime-sim: the simulator's entry points (the library and build/addsim
 # come from the Makefile's conventions).
 #
-#   make sim [SCENARIO=scenarios/crash-loop.txt] [SEED=7] [SEEDS=1..50]
+#   make sim [SCENARIO=scenarios/restart-loop.txt] [SEED=7] [SEEDS=1..50]
 #   make mutants       every known-bug build of the core against the simulator
+#   make sim-soak [SEEDS=1..100]   every scenario over many seeds
 #   make BUILD=build/mutant-3 MUTANT=3 build/mutant-3/addsim   one mutant build
 
 SCENARIO ?= scenarios/clean.txt
@@ -18,3 +19,10 @@ endif
 
 mutants: $(BUILD)/addsim
 	@tests/suites/60-mutants.sh
+
+# Every scenario over many seeds (default 1..100), every failure reported.
+.PHONY: sim-soak
+sim-soak: $(BUILD)/addsim
+	@rc=0; for f in scenarios/*.txt; do \
+		$(BUILD)/addsim --scenario $$f --seeds $(or $(SEEDS),1..100) --keep-going --quiet || rc=1; \
+	done; exit $$rc

@@ -177,10 +177,16 @@ static void write_svg(FILE *f, const add_history *h, const size_t *window, size_
 				   : !done		 ? "url(#fade)"
 				   : op->kind == ADD_OP_WRITE ? "#9cf"
 							   : "#9e9";
-		char label[48], a[24], b[24];
+		char label[48], a[24], b[24], shown[48];
 		add_report_op_label(op, label, sizeof(label));
 		time_str(op->invoke_ns, a, sizeof(a));
 		time_str(op->response_ns, b, sizeof(b));
+		/* The label if it fits in the bar, else only R / W (never a cut
+		 * number, which would read as another value); all on hover. */
+		size_t fit = pl[i].x1 - pl[i].x0 > 4 ? (size_t)((pl[i].x1 - pl[i].x0 - 4) / 6.7) : 0;
+		snprintf(shown, sizeof(shown), "%s", label);
+		if (strlen(shown) > fit)
+			shown[fit >= 1 ? 1 : 0] = '\0';
 		fprintf(f,
 			"<g><title>%s, client %u via node %u, invoked %s ms, answered %s ms%s"
 			"</title><rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" "
@@ -188,7 +194,7 @@ static void write_svg(FILE *f, const add_history *h, const size_t *window, size_
 			"<text x=\"%.1f\" y=\"%.1f\">%s</text></g>\n",
 			label, op->client, op->node, a, b,
 			op->flags & ADD_OPF_FINAL ? " (final read)" : "", pl[i].x0, y,
-			pl[i].x1 - pl[i].x0, row_h - 6, fill, pl[i].x0 + 3, y + row_h / 2, label);
+			pl[i].x1 - pl[i].x0, row_h - 6, fill, pl[i].x0 + 3, y + row_h / 2, shown);
 	}
 	fprintf(f, "</svg>\n");
 #undef X

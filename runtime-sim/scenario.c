@@ -27,6 +27,9 @@ void add_scenario_defaults(add_scenario *s)
 	s->think_ns_max = 2 * MS;
 	s->liveness_ns = 10000 * MS;
 	s->settle_ns = 1000 * MS;
+	s->quiesce_ns = 2000 * MS;
+	s->checkpoint_idle_ns = 300 * MS;
+	s->journal_max_bytes = 256 * 1024; /* small: checkpoints under load too */
 	s->latency_min_ns = 50000; /* 50 us */
 	s->latency_max_ns = 1 * MS;
 	s->reconnect_min_ns = 10 * MS;
@@ -242,6 +245,7 @@ static int parse_rate(parser *p, add_scenario *s, const char *what, const char *
 		{"reorder", &s->reorder, 1},
 		{"corrupt", &s->corrupt, 1},
 		{"split", &s->split, 1},
+		{"bad_cmd", &s->bad_cmd, 1},
 		{"conn_break_per_s", &s->conn_break_per_s, 1000},
 		{"crash_per_s", &s->crash_per_s, 1000},
 		{"partition_per_s", &s->partition_per_s, 1000},
@@ -308,6 +312,12 @@ static int parse_line(parser *p, add_scenario *s, char **tok, int ntok)
 		return parse_time(p, v, &s->liveness_ns);
 	} else if (key_is(k, "settle")) {
 		return parse_time(p, v, &s->settle_ns);
+	} else if (key_is(k, "quiesce")) {
+		return parse_time(p, v, &s->quiesce_ns);
+	} else if (key_is(k, "checkpoint_idle")) {
+		return parse_time(p, v, &s->checkpoint_idle_ns);
+	} else if (!strcmp(k, "journal_max")) {
+		return parse_u64(p, v, 0, 1ull << 40, &s->journal_max_bytes);
 	} else if (key_is(k, "reorder_delay")) {
 		return parse_time(p, v, &s->reorder_max_ns);
 	} else if (key_is(k, "latency") || key_is(k, "reconnect") || key_is(k, "flush") ||

@@ -59,6 +59,9 @@ typedef struct add_scenario {
 	uint64_t think_ns_max;      /* a client's pause between two ops: [0, this] */
 	uint64_t liveness_ns;       /* bound on an op while the cluster is healthy */
 	uint64_t settle_ns;         /* after healing, before the final reads */
+	uint64_t quiesce_ns;        /* after the final reads, before the resource checks */
+	uint64_t checkpoint_idle_ns; /* a store idle this long checkpoints (as addd does) */
+	uint64_t journal_max_bytes;  /* sector store journal size that forces a checkpoint */
 	/* network: one-way latency [min, max] */
 	uint64_t latency_min_ns, latency_max_ns;
 	uint64_t reconnect_min_ns, reconnect_max_ns;
@@ -67,6 +70,7 @@ typedef struct add_scenario {
 	/* random faults (probabilities per message / rates per simulated s) */
 	double drop, duplicate, reorder, corrupt;
 	double split; /* a message arrives in two reads (default 0.1) */
+	double bad_cmd; /* a client command with a bad HMAC or sector index */
 	uint64_t reorder_max_ns; /* extra delay of a reordered/duplicated message */
 	double conn_break_per_s, crash_per_s, partition_per_s, pause_per_s, flush_fail_per_s;
 	uint64_t down_min_ns, down_max_ns;   /* how long a random crash/partition lasts */

@@ -169,6 +169,18 @@ void sim_update_health(world *w)
 		if (reach > w->n / 2)
 			quorum = true;
 	}
+	/* Per node: since when it has been live and reaching a live majority
+	 * without interruption (its operations must then make progress). */
+	for (uint32_t i = 0; i < w->n; i++) {
+		uint32_t reach = 0;
+		for (uint32_t j = 0; j < w->n && sim_node_live(w, i); j++)
+			reach += sim_node_live(w, j) && (i == j || w->reach[i][j]);
+		snode *sn = &w->nodes[i];
+		if (reach <= w->n / 2)
+			sn->quorum_since = UINT64_MAX;
+		else if (sn->quorum_since == UINT64_MAX)
+			sn->quorum_since = w->now;
+	}
 	if (quorum != w->quorum) {
 		if (!quorum) {
 			w->no_quorum_since = w->now;

@@ -39,6 +39,10 @@ void sim_client_abandon_all(world *w, client *c, uint8_t flag, uint64_t timed_ou
 		if (!pd->used)
 			continue;
 		uint8_t f = pd->request == timed_out_request ? ADD_OPF_TIMED_OUT : flag;
+		if (pd->bad) {
+			pd->used = false;
+			continue;
+		}
 		add_history_abandon(&w->r->history, pd->hidx, f);
 		w->r->stats.ops_indeterminate++;
 		if (pd->kind == ADD_OP_READ && w->r->history.ops[pd->hidx].flags & ADD_OPF_FINAL) {
@@ -87,6 +91,9 @@ void sim_send_cmd(world *w, client *c, pend *pd)
 	}
 	size_t len = add_wire_encode_cmd(&cmd, &w->client_key, w->buf);
 	assert(len > 0);
+	if (pd->bad == BAD_HMAC) /* one flipped bit of the tag: status 1 expected */
+		w->buf[len - 1 - add_prng_below(&c->rng, ADD_HMAC_TAG_SIZE)] ^=
+			(uint8_t)(1u << add_prng_below(&c->rng, 8));
 	uint64_t t = w->now + sim_rand_between(&w->net_rng, w->s->latency_min_ns, w->s->latency_max_ns);
 	if (t < cn->to_node_last_ns)
 		t = cn->to_node_last_ns;
@@ -94,7 +101,7 @@ void sim_send_cmd(world *w, client *c, pend *pd)
 	w->r->stats.msgs_sent++;
 	sim_deliver_at(w, EV_DELIVER_NODE, cn->node, c->conn, t, w->buf, len);
 	/* A final read (the cluster is healed) has the liveness bound. */
-	bool final = w->r->history.ops[pd->hidx].flags & ADD_OPF_FINAL;
+	bool final = !pd->bad && w->r->history.ops[pd->hidx].flags & ADD_OPF_FINAL;
 	sim_push(w, w->now + (final ? w->s->liveness_ns : w->s->client_timeout_ns), EV_CLIENT_TIMEOUT,
 	     c->idx, c->conn, pd->request, NULL);
 }
@@ -135,6 +142,24 @@ void sim_client_issue(world *w, client *c)
 		if (sim_sector_pending(w, c, sector))
 			return;
 		bool read = add_prng_chance(&c->rng, w->s->read_ratio);
+		if (add_prng_chance(&c->rng, w->s->bad_cmd)) {
+			/* A command the node must refuse: a bad tag, or a sector
+			 * beyond n_sectors. Not a register op: no history. */
+			bool tag = add_prng_chance(&c->rng, 0.5);
+			*pd = (pend){.used = true,
+				     .kind = read ? ADD_OP_READ : ADD_OP_WRITE,
+				     .bad = tag ? BAD_HMAC : BAD_SECTOR,
+				     .sector = tag ? sector
+						   : w->s->sectors + add_prng_below(&c->rng, 1000),
+				     .value = read ? 0 : UINT64_MAX - 1,
+				     .hidx = SIZE_MAX};
+			pd->request = c->next_request++;
+			w->r->stats.bad_cmds++;
+			c->n_pend++;
+			sim_send_cmd(w, c, pd);
+			sim_client_schedule_issue(w, c, add_prng_range(&c->rng, 0, w->s->think_ns_max));
+			return;
+		}
 		*pd = (pend){.used = true,
 			     .kind = read ? ADD_OP_READ : ADD_OP_WRITE,
 			     .sector = sector,
@@ -164,20 +189,32 @@ static void client_on_response(world *w, client *c, uint64_t conn_id, const add_
 	for (uint32_t k = 0; k < w->s->concurrency; k++)
 		if (c->pend[k].used && c->pend[k].request == rsp->request)
 			pd = &c->pend[k];
-	if (!pd || !hmac_ok || rsp->status != ADD_STATUS_OK ||
+	uint8_t want_status = !pd || !pd->bad	      ? ADD_STATUS_OK
+			      : pd->bad == BAD_HMAC ? ADD_STATUS_AUTH_FAILURE
+						    : ADD_STATUS_INVALID_SECTOR_INDEX;
+	if (!pd || !hmac_ok || rsp->status != want_status ||
+	    (want_status != ADD_STATUS_OK && rsp->data != NULL) ||
 	    rsp->type != ((pd->kind == ADD_OP_WRITE ? ADD_TYPE_WRITE : ADD_TYPE_READ) |
 			  ADD_TYPE_RESPONSE_BIT)) {
 		/* A response a correct server never sends: make it visible as a
 		 * failure of the run rather than guess. */
 		if (w->r->verdict == ADD_SIM_PASS) {
-			w->r->verdict = ADD_SIM_NOT_LINEARIZABLE;
+			w->r->verdict = ADD_SIM_PROTOCOL;
 			snprintf(w->r->why, sizeof(w->r->why),
-				 "client %u got a bad response on conn %" PRIu64
-				 " (request %" PRIu64 ", status %u, type 0x%02x, hmac %s%s)",
-				 c->idx, conn_id, rsp->request, rsp->status, rsp->type,
+				 "client %u got a wrong response on conn %" PRIu64
+				 " (request %" PRIu64 ", status %u (expected %u), type 0x%02x, hmac %s%s)",
+				 c->idx, conn_id, rsp->request, rsp->status, want_status, rsp->type,
 				 hmac_ok ? "ok" : "BAD", pd ? "" : ", unknown request");
 			w->stop = true;
 		}
+		return;
+	}
+	if (pd->bad) {
+		w->r->stats.bad_cmds_refused++;
+		sim_mix(w, pd->request);
+		pd->used = false;
+		c->n_pend--;
+		sim_client_schedule_issue(w, c, add_prng_range(&c->rng, 0, w->s->think_ns_max));
 		return;
 	}
 	uint64_t value = 0;
@@ -222,10 +259,20 @@ void sim_client_on_timeout(world *w, client *c, uint64_t conn_id, uint64_t reque
 			pd = &c->pend[k];
 	if (!pd)
 		return;
-	const add_hist_op *op = &w->r->history.ops[pd->hidx];
 	sim_wlog(w, "client %u: timeout on request %" PRIu64 " (sector %" PRIu64 ")", c->idx, request,
 	     pd->sector);
-	bool healthy_all_along = w->healthy && w->healthy_since <= op->invoke_ns;
+	if (pd->bad) {
+		/* A refused command left unanswered (its node paused or cut
+		 * off): give up on the connection like for any other. */
+		sim_client_abandon_all(w, c, ADD_OPF_CONN_LOST, request);
+		sim_client_close_conn(w, c);
+		sim_client_reconnect_elsewhere(w, c);
+		return;
+	}
+	const add_hist_op *op = &w->r->history.ops[pd->hidx];
+	/* Its node was live and reached a live majority for the op's whole
+	 * life (message loss aside): the op must complete. */
+	bool healthy_all_along = w->nodes[op->node - 1].quorum_since <= op->invoke_ns;
 	if (op->flags & ADD_OPF_FINAL) {
 		sim_liveness_violation(w, op, pd->hidx, "final read not answered");
 	} else if (w->s->expect_liveness && healthy_all_along) {
@@ -236,7 +283,8 @@ void sim_client_on_timeout(world *w, client *c, uint64_t conn_id, uint64_t reque
 			sim_push(w, bound, EV_CLIENT_TIMEOUT, c->idx, conn_id, request, NULL);
 			return;
 		}
-		sim_liveness_violation(w, op, pd->hidx, "stuck while the cluster was healthy");
+		sim_liveness_violation(w, op, pd->hidx,
+				       "stuck while its node had a live majority all along");
 	}
 	/* Give up on this connection: close it and go elsewhere. */
 	sim_client_abandon_all(w, c, ADD_OPF_CONN_LOST, request);
@@ -405,6 +453,12 @@ void sim_phase_step(world *w)
 			sim_start_final_round(w);
 			return;
 		}
+		/* Let every node go idle (checkpoints), then check resources. */
+		w->phase = PH_QUIESCE;
+		sim_push(w, w->now + w->s->quiesce_ns, EV_PHASE, 0, PH_QUIESCE, 0, NULL);
+		return;
+	case PH_QUIESCE:
+		sim_check_resources(w);
 		w->phase = PH_DONE;
 		w->stop = true;
 		return;

@@ -198,7 +198,8 @@ bool sim_node_start(world *w, snode *sn)
 					       .n_sectors = w->s->sectors,
 					       .on_durable = on_durable,
 					       .on_fatal = on_fatal,
-					       .arg = sn};
+					       .arg = sn,
+					       .journal_max_bytes = w->s->journal_max_bytes};
 		char err[200];
 		sn->store = add_sector_store_open(&cfg, err, sizeof(err));
 		if (!sn->store) {
@@ -228,6 +229,8 @@ bool sim_node_start(world *w, snode *sn)
 	}
 	sn->up = true;
 	sn->fatal = false;
+	sn->last_stores_durable = 0;
+	sn->last_activity_ns = w->now;
 	sn->flush_armed = false;
 	sn->flush_scheduled = false;
 	sn->n_durable = 0;
@@ -395,6 +398,20 @@ void sim_dispatch(world *w, add_sim_event *e)
 		if (sim_node_event_deferred(w, sn, e))
 			return;
 		add_node_tick(sn->node);
+		if (w->o->store == ADD_SIM_STORE_REAL && !add_node_failed(sn->node)) {
+			/* Like addd: a store idle for a while checkpoints (trims
+			 * its journal: the disk goes back within its bound). */
+			add_sector_store_stats st;
+			add_sector_store_get_stats(sn->store, &st);
+			if (st.stores_durable != sn->last_stores_durable ||
+			    !add_sector_store_idle(sn->store)) {
+				sn->last_stores_durable = st.stores_durable;
+				sn->last_activity_ns = w->now;
+			} else if (w->now - sn->last_activity_ns >= w->s->checkpoint_idle_ns) {
+				add_sector_store_checkpoint(sn->store);
+				sn->last_activity_ns = w->now;
+			}
+		}
 		sim_after_node(w, sn);
 		sim_push(w, w->now + ADD_NODE_TICK_NS, EV_TICK, sn->idx, sn->incarnation, 0, NULL);
 		return;
@@ -510,22 +527,89 @@ void sim_check_no_quorum(world *w)
 /* The ops of the culprit's sector around it, for the report. */
 void sim_window_around(world *w, size_t culprit)
 {
+	/* The culprit's sector, ops that overlap [culprit's invocation - 100 ms,
+	 * its response (or invocation + 100 ms)]: the 32 closest before the
+	 * culprit and the 31 closest after it. */
+	enum { BEFORE = 32, AFTER = 31 };
 	const add_history *h = &w->r->history;
 	const add_hist_op *c = &h->ops[culprit];
-	uint64_t lo = c->invoke_ns > 2000 * MS ? c->invoke_ns - 2000 * MS : 0;
+	uint64_t lo = c->invoke_ns > 100 * MS ? c->invoke_ns - 100 * MS : 0;
+	uint64_t hi = add_hist_op_done(c) ? c->response_ns : c->invoke_ns + 100 * MS;
 	add_check_result *cr = &w->r->check;
 	free(cr->window);
-	cr->window = malloc(64 * sizeof(size_t));
+	cr->window = malloc((BEFORE + 1 + AFTER) * sizeof(size_t));
 	cr->window_len = 0;
 	if (!cr->window)
 		return;
-	for (size_t i = 0; i < h->len && cr->window_len < 64; i++) {
+	size_t before[BEFORE], nb = 0, after = 0;
+	for (size_t i = 0; i < h->len; i++) {
 		const add_hist_op *o = &h->ops[i];
-		if (o->sector == c->sector && o->invoke_ns >= lo && o->invoke_ns <= c->invoke_ns + MS)
-			cr->window[cr->window_len++] = i;
+		if (o->sector != c->sector || i == culprit || o->invoke_ns > hi ||
+		    (add_hist_op_done(o) && o->response_ns < lo))
+			continue;
+		if (i < culprit) {
+			before[nb % BEFORE] = i; /* a ring: the latest BEFORE ones */
+			nb++;
+		} else if (after < AFTER) {
+			cr->window[BEFORE + 1 + after++] = i;
+		}
 	}
+	size_t keep = nb < BEFORE ? nb : BEFORE;
+	for (size_t k = 0; k < keep; k++)
+		cr->window[cr->window_len++] = before[(nb - keep + k) % BEFORE];
+	cr->window[cr->window_len++] = culprit;
+	memmove(cr->window + cr->window_len, cr->window + BEFORE + 1, after * sizeof(size_t));
+	cr->window_len += after;
 	cr->culprit = culprit;
 	cr->sector = c->sector;
+}
+
+/* Once idle (after the final reads and a quiet period): no register, client
+ * command or store work left on any node, and each disk within the space
+ * bound of PROTOCOL.md: 1.1 * written sectors * 4096 + a constant. */
+#define SPACE_CONSTANT_BYTES (64u * 1024)
+
+void sim_check_resources(world *w)
+{
+	if (w->r->verdict != ADD_SIM_PASS)
+		return;
+	for (uint32_t i = 0; i < w->n; i++) {
+		snode *sn = &w->nodes[i];
+		if (!sn->up)
+			continue;
+		add_node_stats ns;
+		add_node_get_stats(sn->node, &ns);
+		w->r->stats.registers_left += ns.registers_active;
+		const char *what = NULL;
+		char detail[200] = "";
+		if (ns.registers_active || ns.client_cmds_pending) {
+			what = "work left on an idle node";
+			snprintf(detail, sizeof(detail),
+				 "%" PRIu64 " registers active, %" PRIu64 " client commands pending",
+				 ns.registers_active, ns.client_cmds_pending);
+		} else if (w->o->store == ADD_SIM_STORE_REAL) {
+			uint64_t written = add_sector_store_written(sn->store);
+			uint64_t used = add_sim_disk_bytes_used(sn->disk);
+			uint64_t bound = written * ADD_SECTOR_SIZE * 11 / 10 + SPACE_CONSTANT_BYTES;
+			if (used > w->r->stats.disk_bytes_max)
+				w->r->stats.disk_bytes_max = used;
+			if (!add_sector_store_idle(sn->store)) {
+				what = "the sector store is not idle";
+			} else if (used > bound) {
+				what = "disk space over the bound";
+				snprintf(detail, sizeof(detail),
+					 "%" PRIu64 " bytes used for %" PRIu64
+					 " written sectors (bound %" PRIu64 ")",
+					 used, written, bound);
+			}
+		}
+		if (what) {
+			w->r->verdict = ADD_SIM_RESOURCES;
+			snprintf(w->r->why, sizeof(w->r->why), "node %u, %.0f ms after the last op: %s%s%s",
+				 i + 1, w->s->quiesce_ns / 1e6, what, detail[0] ? ": " : "", detail);
+			return;
+		}
+	}
 }
 
 /* ---- setup ------------------------------------------------------------------ */
@@ -594,6 +678,9 @@ int add_sim_run(const add_scenario *s, const add_sim_opts *o, add_sim_result *r)
 	}
 	w->quorum = true;
 	w->healthy = true;
+	for (uint32_t i = 0; i < w->n; i++)
+		w->nodes[i].quorum_since = UINT64_MAX;
+	sim_update_health(w);
 	sim_links_refresh(w);
 	for (uint32_t k = 0; k < s->clients; k++) {
 		client *c = &w->clients[k];
@@ -725,6 +812,10 @@ const char *add_sim_verdict_name(add_sim_verdict v)
 		return "LIVENESS";
 	case ADD_SIM_INCONCLUSIVE:
 		return "INCONCLUSIVE";
+	case ADD_SIM_RESOURCES:
+		return "RESOURCES NOT RELEASED";
+	case ADD_SIM_PROTOCOL:
+		return "PROTOCOL VIOLATION";
 	case ADD_SIM_SETUP_ERROR:
 		return "SETUP ERROR";
 	}

@@ -45,6 +45,8 @@ typedef enum add_sim_verdict {
 	ADD_SIM_NO_QUORUM_COMPLETION, /* completed while no majority could answer */
 	ADD_SIM_LIVENESS,             /* stuck while the cluster was healthy */
 	ADD_SIM_INCONCLUSIVE,         /* checker budget exceeded */
+	ADD_SIM_RESOURCES,            /* idle: registers, commands or disk space not released */
+	ADD_SIM_PROTOCOL,             /* a response a correct process never sends */
 	ADD_SIM_SETUP_ERROR,          /* a node or store could not be created */
 } add_sim_verdict;
 
@@ -52,9 +54,12 @@ typedef struct add_sim_stats {
 	uint64_t sim_ns;
 	uint64_t events;
 	uint64_t ops_invoked, ops_ok, ops_indeterminate, final_reads;
+	uint64_t bad_cmds, bad_cmds_refused; /* commands with a bad tag or sector */
 	uint64_t msgs_sent, msgs_dropped, msgs_duplicated, msgs_reordered, msgs_corrupted;
 	uint64_t crashes, restarts, partitions, pauses, flush_failures, link_breaks;
 	uint64_t no_quorum_periods;
+	uint64_t registers_left; /* registers still active once idle (all nodes) */
+	uint64_t disk_bytes_max; /* the largest node's disk use once idle */
 	uint64_t check_ns_wall; /* 0: not measured here */
 } add_sim_stats;
 

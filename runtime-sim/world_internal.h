@@ -50,9 +50,11 @@ enum ev_kind {
 	EV_PHASE,	     /* phase machine step */
 };
 
-enum phase { PH_WORKLOAD = 0, PH_DRAIN, PH_SETTLE, PH_FINAL, PH_DONE };
+enum phase { PH_WORKLOAD = 0, PH_DRAIN, PH_SETTLE, PH_FINAL, PH_QUIESCE, PH_DONE };
 
 enum conn_kind { CONN_CLIENT = 1, CONN_PEER = 2 };
+
+enum bad_cmd { BAD_NONE = 0, BAD_HMAC = 1, BAD_SECTOR = 2 };
 
 typedef struct conn {
 	uint8_t kind;
@@ -67,6 +69,7 @@ typedef struct conn {
 typedef struct pend {
 	bool used;
 	uint8_t kind;
+	uint8_t bad; /* BAD_*: a command the node must refuse (not in the history) */
 	uint64_t request, sector, value;
 	size_t hidx;
 } pend;
@@ -95,6 +98,8 @@ typedef struct snode {
 	uint64_t pause_gen;
 	uint64_t paused_until;
 	uint64_t incarnation;
+	uint64_t quorum_since; /* live and reaching a live majority since; or UINT64_MAX */
+	uint64_t last_stores_durable, last_activity_ns; /* idle checkpoint, as addd */
 	add_node *node;
 	add_io io;
 	add_prng rng;
@@ -209,5 +214,6 @@ bool sim_node_event_deferred(world *w, snode *sn, const add_sim_event *e);
 void sim_dispatch(world *w, add_sim_event *e);
 void sim_check_no_quorum(world *w);
 void sim_window_around(world *w, size_t culprit);
+void sim_check_resources(world *w);
 
 #endif /* ADD_SIM_WORLD_INTERNAL_H */

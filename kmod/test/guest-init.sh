@@ -94,6 +94,9 @@ check device_geometry "size or block size wrong" sh -c \
 	"[ -b /dev/atdd ] && [ \$(cat /sys/block/atdd/size) = $((SECTORS * 8)) ] &&
 	 [ \$(cat /sys/block/atdd/queue/logical_block_size) = 4096 ] &&
 	 [ \$(cat /sys/block/atdd/queue/physical_block_size) = 4096 ]"
+# Completed writes are durable on a majority: no volatile cache to flush.
+check no_volatile_write_cache "write_cache is not 'write through'" sh -c \
+	'[ "$(cat /sys/block/atdd/queue/write_cache)" = "write through" ]'
 
 head -c 4096 /dev/zero > /tmp/zero4k
 check unwritten_sector_reads_zero "sector 3 not zero" sh -c \
@@ -176,8 +179,9 @@ start_server 1
 wait_port 7001
 
 # A process that stops answering (SIGSTOP): its connections are declared dead
-# after a third of the timeout and their requests go to the others.
+# after a third of the timeout (here 7 s) and their requests go to the others.
 stop_test() {
+	rmmod atdd && insmod_atdd timeout_s=21 || return 1
 	kill -STOP $PID2
 	dd if=/tmp/rand4m of=/dev/atdd bs=65536 seek=256 count=16 oflag=direct 2>/tmp/dd.err ||
 		{ kill -CONT $PID2; cat /tmp/dd.err; return 1; }
@@ -185,6 +189,8 @@ stop_test() {
 		cmp -s - /tmp/rand1m
 	rc=$?
 	kill -CONT $PID2
+	dmesg | grep -q "no valid response from 127.0.0.1:7002" ||
+		{ echo "the stall was not detected"; rc=1; }
 	return $rc
 }
 head -c 1048576 /tmp/rand4m > /tmp/rand1m
@@ -193,6 +199,7 @@ check io_completes_with_a_stopped_process "I/O failed or data differs with proce
 	stop_test
 figure stopped_process_write_read_1MiB_seconds \
 	"$(awk -v a=$t0 -v b=$(now_cs) 'BEGIN { print (b - a) / 100 }')"
+rmmod atdd && insmod_atdd timeout_s=$TIMEOUT_S || fail reload_after_stop_test "reload failed"
 
 # Readers in parallel, with requests of 1 to 64 sectors, over what the kill -9
 # test wrote: replies of many requests interleave on the connections.

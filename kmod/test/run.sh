@@ -7,7 +7,9 @@
 #   KMOD_SERVERS=addd|testsrv   the servers in the guest: three real addd
 #              (default when runtime-real/addd_main.c builds statically) or
 #              three kmod/test/atdd_testsrv sharing one in-memory disk
-#   KMOD_TIMEOUT  seconds before the guest is killed (default 280)
+#   KMOD_TIMEOUT  seconds before the guest is killed (default 420)
+#   KMOD_GUEST    the guest's /init (default kmod/test/guest-init.sh)
+#   KMOD_APPEND   extra kernel command line (e.g. idle=poll)
 #
 # QEMU: TCG (software emulation; KVM does not work on these machines), -cpu
 # max (RDRAND, so the guest's getrandom() does not stall), the uncompressed
@@ -21,7 +23,7 @@ OUT=$BUILD/kmod
 KVER=${KVER:?KVER is not set (run through make kmod-test)}
 VMLINUZ=/boot/vmlinuz-$KVER
 MODDIR=/lib/modules/$KVER
-TIMEOUT=${KMOD_TIMEOUT:-280}
+TIMEOUT=${KMOD_TIMEOUT:-420}
 passed=0 failed=0
 
 finish() {
@@ -74,7 +76,7 @@ cp "$OUT/atdd_testsrv" "$root/bin/"
 for m in lib/crc16 fs/mbcache fs/jbd2/jbd2 crypto/crc32c_generic fs/ext4/ext4; do
 	[[ -e $MODDIR/kernel/$m.ko ]] && cp "$MODDIR/kernel/$m.ko" "$root/lib/modules/"
 done
-cp kmod/test/guest-init.sh "$root/init"
+cp "${KMOD_GUEST:-kmod/test/guest-init.sh}" "$root/init"
 chmod +x "$root/init"
 (cd "$root" && find . | cpio -o -H newc --quiet) > "$OUT/initramfs.cpio" ||
 	harness_fail "harness: cpio failed"
@@ -84,7 +86,7 @@ start=$(date +%s)
 timeout --kill-after=10 "$TIMEOUT" qemu-system-x86_64 -accel tcg -cpu max -smp 2 -m 1024 \
 	-display none -monitor none -serial stdio -no-reboot \
 	-kernel "$vmlinux" -initrd "$OUT/initramfs.cpio" \
-	-append "console=ttyS0 panic=-1 quiet" < /dev/null > "$OUT/console.log" 2>&1
+	-append "console=ttyS0 panic=-1 quiet ${KMOD_APPEND:-}" < /dev/null > "$OUT/console.log" 2>&1
 rc=$?
 echo "harness: guest ran $(($(date +%s) - start)) s (qemu exit $rc)"
 

@@ -1,5 +1,6 @@
 /* The linearizability checker on small hand-made histories (runtime-sim/checker.h). */
 #include <criterion/criterion.h>
+#include <stdio.h>
 
 #include "../../runtime-sim/checker.h"
 #include "../../runtime-sim/prng.h"
@@ -339,4 +340,104 @@ Test(checker, random_linearizable_histories_pass)
 		cr_assert(check(&r), "round %d: %s", round, r.why);
 		add_check_result_free(&r);
 	}
+}
+
+/* The zone check (exact for unique-valued registers) and the search must
+ * agree on every history: random small histories, linearizable by
+ * construction or with some reads corrupted, many ties, indeterminate
+ * writes. */
+#ifndef ZONE_ROUNDS
+#define ZONE_ROUNDS 4000
+#endif
+#ifndef ZONE_MAX_OPS
+#define ZONE_MAX_OPS 14
+#endif
+#ifndef ZONE_SEED
+#define ZONE_SEED 7
+#endif
+Test(checker, zone_check_agrees_with_the_search)
+{
+	add_prng p;
+	add_prng_seed(&p, ZONE_SEED);
+	int disagree = 0, bad_seen = 0, good_seen = 0;
+	for (int round = 0; round < ZONE_ROUNDS; round++) {
+		add_history_clear(&h);
+		uint64_t state = 0, next_value = 1, t = 0;
+		uint64_t values[64];
+		size_t nv = 0;
+		int n = 2 + (int)add_prng_below(&p, ZONE_MAX_OPS);
+		for (int i = 0; i < n; i++) {
+			t += add_prng_below(&p, 4);
+			uint64_t inv = t - add_prng_below(&p, t < 6 ? t + 1 : 6);
+			uint64_t rsp = t + add_prng_below(&p, 6);
+			if (add_prng_chance(&p, 0.5)) {
+				uint64_t v = next_value++;
+				state = v;
+				values[nv++] = v;
+				W(0, 0, v, inv, add_prng_chance(&p, 0.15) ? NEVER : rsp);
+			} else {
+				uint64_t v = state;
+				if (add_prng_chance(&p, 0.2)) /* a wrong value, maybe */
+					v = add_prng_chance(&p, 0.3) || nv == 0
+						    ? 0
+						    : values[add_prng_below(&p, nv)];
+				R(1, 0, v, inv, rsp);
+			}
+		}
+		add_check_result a, b;
+		add_check_opts sa = {.algorithm = ADD_CHECK_SEARCH};
+		add_check_opts zb = {.algorithm = ADD_CHECK_ZONES};
+		bool x = add_check_history(&h, &sa, &a);
+		bool y = add_check_history(&h, &zb, &b);
+		cr_assert_not(a.inconclusive);
+		if (x != y) {
+			if (disagree < 3) {
+				fprintf(stderr, "search %d zones %d:\n", x, y);
+				for (size_t i = 0; i < h.len; i++)
+					fprintf(stderr, "  %c v%llu [%llu, %lld]\n",
+						h.ops[i].kind == ADD_OP_WRITE ? 'W' : 'R',
+						(unsigned long long)h.ops[i].value,
+						(unsigned long long)h.ops[i].invoke_ns,
+						h.ops[i].response_ns == NEVER ? -1LL
+									 : (long long)h.ops[i].response_ns);
+			}
+			disagree++;
+		}
+		if (x)
+			good_seen++;
+		else
+			bad_seen++;
+		add_check_result_free(&a);
+		add_check_result_free(&b);
+	}
+	cr_assert_eq(disagree, 0, "%d of %d histories judged differently", disagree, ZONE_ROUNDS);
+	cr_assert_gt(good_seen, 500);
+	cr_assert_gt(bad_seen, 500);
+}
+
+Test(checker, a_sector_too_busy_for_the_search_is_decided_by_zones)
+{
+	/* Many concurrent writers and readers of one sector, linearizable by
+	 * construction; a budget of 10 steps forces the fallback. */
+	add_prng p;
+	add_prng_seed(&p, 3);
+	uint64_t state = 0, t = 0;
+	for (uint64_t i = 1; i <= 2000; i++) {
+		t += add_prng_range(&p, 1, 3);
+		uint64_t inv = t - add_prng_below(&p, t < 40 ? t : 40), rsp = t + add_prng_below(&p, 40);
+		if (add_prng_chance(&p, 0.5)) {
+			state = i;
+			W(0, 0, i, inv, rsp);
+		} else {
+			R(1, 0, state, inv, rsp);
+		}
+	}
+	add_check_opts o = {.max_steps_per_sector = 10};
+	add_check_result r;
+	cr_assert(add_check_history(&h, &o, &r), "%s", r.why);
+	cr_assert_eq(r.zone_sectors, 1);
+	add_check_result_free(&r);
+	R(2, 0, 1, t + 100, t + 110); /* the first write, read long after the last */
+	cr_assert_not(add_check_history(&h, &o, &r));
+	add_check_result_free(&r);
 }

@@ -174,11 +174,11 @@ Test(scenario, errors_name_their_line)
 
 Test(scenario, every_shipped_scenario_parses)
 {
-	const char *names[] = {"clean",	       "crash-loop",	"crash-loop-5",
+	const char *names[] = {"clean",	       "restart-loop",	"restart-loop-5",
 			       "partitions",   "ring-5",	"chaos",
 			       "disk-faults",  "majority-down", "minority-partition-5",
 			       "full-crash",   "pauses",	"contention",
-			       "lossy-crashes", "writer-crash"};
+			       "lossy-crashes", "writer-crash", "everything", "hot-sector"};
 	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
 		char path[128], err[300];
 		snprintf(path, sizeof(path), "scenarios/%s.txt", names[i]);
@@ -326,6 +326,35 @@ Test(world, a_majority_down_stalls_and_recovers)
 			cr_assert(op->invoke_ns < 100000000ull || op->response_ns > 1500000000ull,
 				  "op %zu completed while a majority was down", i);
 	}
+	add_sim_result_free(&r);
+}
+
+Test(world, idle_nodes_release_everything_and_disks_stay_within_the_bound)
+{
+	add_scenario s;
+	small(&s);
+	s.crash_per_s = 2;
+	add_sim_opts o = {.seed = 9};
+	add_sim_result r;
+	cr_assert_eq(add_sim_run(&s, &o, &r), 0);
+	cr_assert_eq(r.verdict, ADD_SIM_PASS, "%s", r.why);
+	cr_assert_eq(r.stats.registers_left, 0);
+	cr_assert_gt(r.stats.disk_bytes_max, 0);
+	cr_assert_leq(r.stats.disk_bytes_max, 16 * 4096 * 11 / 10 + 64 * 1024);
+	add_sim_result_free(&r);
+}
+
+Test(world, a_journal_never_checkpointed_breaks_the_space_bound)
+{
+	add_scenario s;
+	small(&s);
+	s.checkpoint_idle_ns = 1000ull * 1000 * 1000 * 1000;
+	s.journal_max_bytes = 1ull << 30;
+	add_sim_opts o = {.seed = 9};
+	add_sim_result r;
+	cr_assert_eq(add_sim_run(&s, &o, &r), 0);
+	cr_assert_eq(r.verdict, ADD_SIM_RESOURCES, "%s", r.why);
+	cr_assert(strstr(r.why, "disk space") != NULL, "%s", r.why);
 	add_sim_result_free(&r);
 }
 

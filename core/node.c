@@ -69,6 +69,13 @@ struct add_node {
 
 	self_msg *selfq;
 	size_t selfq_cap, selfq_head, selfq_len;
+	/* speaks_meta[rank]: that peer sent a READ_PROC_META or VALUE_META
+	 * with a valid HMAC, so it understands them (never reset: every
+	 * process of a cluster runs the same version). Until all peers do, the
+	 * registers speak only PROTOCOL.md's standard messages (env.
+	 * peers_speak_meta), so that any process written from PROTOCOL.md
+	 * alone can be a peer. */
+	bool speaks_meta[ADD_PROCS_MAX + 1];
 	unsigned depth; /* entry-point nesting: the self queue drains at 0 */
 	bool failed;
 
@@ -339,10 +346,11 @@ static void env_broadcast_read_proc(void *ctx, add_register *r, add_op *op)
 	/* a write's read phase needs only (ts, wr): READ_PROC_META, answered
 	 * by 80-byte VALUE_METAs instead of 4176-byte VALUEs; so does a read's
 	 * first round, unless a peer turns out to hold a newer value than this
-	 * process (then the round is redone with READ_PROC, read_full) */
+	 * process (then the round is redone with READ_PROC, read_full). The
+	 * register asks for READ_PROC from the start (read_full) unless every
+	 * peer speaks META (env.peers_speak_meta). */
 	add_peer_msg m = {
-		.type = op->kind == ADD_OP_READ && op->read_full ? ADD_TYPE_READ_PROC
-							       : ADD_TYPE_READ_PROC_META,
+		.type = op->read_full ? ADD_TYPE_READ_PROC : ADD_TYPE_READ_PROC_META,
 		.rank = n->cfg.rank,
 		.sector = r->sector,
 	};
@@ -551,6 +559,51 @@ static void leave(add_node *n)
 	n->depth--;
 }
 
+/* ---- capability of the peers (READ_PROC_META / VALUE_META) ------------- */
+
+static bool all_peers_speak_meta(const add_node *n)
+{
+	for (unsigned rank = 1; rank <= n->cfg.n_procs; rank++)
+		if (rank != n->cfg.rank && !n->speaks_meta[rank])
+			return false;
+	return true; /* also with no peer at all (N = 1) */
+}
+
+/* A META message with a valid HMAC came from `rank`: it speaks them. */
+static void learn_speaks_meta(add_node *n, uint8_t rank)
+{
+	if (n->speaks_meta[rank])
+		return;
+	n->speaks_meta[rank] = true;
+	n->env.peers_speak_meta = all_peers_speak_meta(n);
+	if (n->env.peers_speak_meta)
+		node_log(n, ADD_LOG_INFO, "every peer speaks READ_PROC_META: read phases use it");
+}
+
+/* Asks `rank` whether it speaks META: one READ_PROC_META of sector 0 with a
+ * fresh UUID, which matches no operation. A process of ours answers a
+ * VALUE_META (which teaches us, and which the register ignores as stale; no
+ * register is created for it). A process that only knows PROTOCOL.md drops
+ * the unknown type (8 bytes) and resyncs on the next magic: harmless, and
+ * we keep speaking the standard messages to everyone. Not retransmitted:
+ * the next (re)connection asks again, and it also learns from the peer's
+ * own probe. */
+static void probe_speaks_meta(add_node *n, uint8_t rank)
+{
+	add_peer_msg m = {
+		.type = ADD_TYPE_READ_PROC_META,
+		.rank = n->cfg.rank,
+		.sector = 0,
+	};
+	uint8_t msg[ADD_PEER_SMALL_SIZE];
+	size_t len;
+
+	new_uuid(n, m.uuid);
+	len = add_wire_encode_peer(&m, &n->system_key, msg);
+	assert(len == sizeof(msg));
+	n->io.send_peer(n->io.ctx, rank, msg, len);
+}
+
 /* ---- public entry points ------------------------------------------------ */
 
 add_node *add_node_create(const add_node_config *cfg, const add_io *io,
@@ -607,6 +660,7 @@ add_node *add_node_create(const add_node_config *cfg, const add_io *io,
 		.new_waiter = env_new_waiter,
 		.free_waiter = env_free_waiter,
 	};
+	n->env.peers_speak_meta = all_peers_speak_meta(n);
 	add_sector_map_init(&n->regs);
 	io->random_bytes(io->ctx, n->incarnation, sizeof(n->incarnation));
 	node_log(n, ADD_LOG_INFO, "process %u of %u up, %llu sectors", cfg->rank, cfg->n_procs,
@@ -743,6 +797,8 @@ void add_node_on_peer_message(add_node *n, const add_peer_msg *msg, bool hmac_ok
 		n->stats.peer_msgs_dropped++;
 		return;
 	}
+	if (msg->type == ADD_TYPE_READ_PROC_META || msg->type == ADD_TYPE_VALUE_META)
+		learn_speaks_meta(n, msg->rank);
 	if (msg->type >= ADD_TYPE_READ_PROC_TACK && msg->type <= ADD_TYPE_ACK_TACK)
 		return; /* transport acks: the stubborn links do without them */
 	if (msg->sector >= n->cfg.n_sectors ||
@@ -838,6 +894,8 @@ void add_node_on_peer_connected(add_node *n, uint8_t rank)
 {
 	if (n->failed || rank < 1 || rank > n->cfg.n_procs || rank == n->cfg.rank)
 		return;
+	if (!n->speaks_meta[rank])
+		probe_speaks_meta(n, rank);
 	for (add_op *op = n->flying; op != NULL; op = op->next_fly) {
 		assert(op->phase == ADD_PHASE_READ || op->phase == ADD_PHASE_WRITE);
 		if (!op_answered(op, rank))

@@ -100,7 +100,9 @@ static void start(add_register *r, const add_reg_env *env, add_op *op)
 	op->have_max = false;
 	op->have_min = false;
 	op->max_data = false;
-	op->read_full = false; /* first ask for (ts, wr) only */
+	/* ask for (ts, wr) only if every peer understands READ_PROC_META;
+	 * else the seed's read phase with READ_PROC and VALUEs */
+	op->read_full = !env->peers_speak_meta;
 	op->phase = ADD_PHASE_READ; /* reading := TRUE / writing := TRUE */
 	env->broadcast_read_proc(env->ctx, r, op);
 }
@@ -227,8 +229,8 @@ void add_reg_on_value(add_register *r, const add_reg_env *env, uint8_t from,
 		return;
 	if (answered(op, from))
 		return; /* a duplicate: each process counts once */
-	if (from != env->self && data == NULL && op->kind == ADD_OP_READ && op->read_full)
-		return; /* a late VALUE_META of the tags-only round: no value */
+	if (from != env->self && data == NULL && op->read_full)
+		return; /* a VALUE_META (late, of a read's tags-only round): no value */
 	/* readlist[q] := (ts', wr', v'): only the highest matters */
 	mark_answered(op, from);
 	if (from != env->self &&

@@ -71,8 +71,11 @@ typedef struct add_op {
 	uint8_t max_wr;
 	/* a read: buf holds the value of (max_ts, max_wr) */
 	bool max_data;
-	/* a read's phase asks for values (READ_PROC); else for (ts, wr) only
-	 * (READ_PROC_META), which suffices when the own value is the highest */
+	/* the read phase asks for values (READ_PROC, answered by VALUE); else
+	 * for (ts, wr) only (READ_PROC_META, answered by VALUE_META), which
+	 * suffices for a write, and for a read whose own value is the highest.
+	 * Chosen when the phase starts (env->peers_speak_meta) and kept, so
+	 * that its replies are read consistently. */
 	bool read_full;
 	/* lowest (ts, wr) among the peers' VALUEs of the read phase */
 	bool have_min;
@@ -130,6 +133,12 @@ typedef struct add_reg_env {
 	void *ctx;
 	uint8_t self;    /* rank(self) */
 	uint8_t n_procs; /* N */
+	/* Every other process has shown it understands READ_PROC_META /
+	 * VALUE_META (the project's own types, PROTOCOL.md reserves >= 0x80):
+	 * only then may a read phase use them. Otherwise it speaks only the
+	 * standard READ_PROC / VALUE, which any PROTOCOL.md peer answers. Kept
+	 * up to date by the node; read when a read phase starts. */
+	bool peers_speak_meta;
 	void (*get_meta)(void *ctx, uint64_t sector, uint64_t *ts, uint8_t *wr);
 	void (*read_data)(void *ctx, uint64_t sector, uint8_t out[ADD_SECTOR_SIZE]);
 	/* store(ts, wr, data) of r's sector; counted in r->stores_submitted by

@@ -188,7 +188,35 @@ static void start_node(srt_world *w, uint8_t rank)
 	p->incarnations++;
 }
 
+static void complete_auto_stores(srt_world *w);
+
+/* The links of `rank` come up, as in a runtime after a (re)start: the node
+ * probes every live peer for READ_PROC_META, and the probes and their
+ * answers are delivered at once (only those: anything queued before stays
+ * as it was). Afterwards both sides know each other speaks META. */
+static void handshake(srt_world *w, uint8_t rank)
+{
+	size_t first = w->n_msgs;
+
+	for (uint8_t r = 1; r <= w->n; r++)
+		if (r != rank && w->procs[r].node != NULL)
+			add_node_on_peer_connected(w->procs[rank].node, r);
+	while (w->n_msgs > first)
+		srt_deliver(w, first);
+}
+
 srt_world *srt_new(uint8_t n, uint64_t n_sectors)
+{
+	srt_world *w = srt_new_bare(n, n_sectors);
+
+	for (uint8_t r = 1; r <= n; r++)
+		handshake(w, r);
+	for (uint8_t r = 1; r <= n; r++)
+		w->procs[r].peer_sends = 0; /* the tests count from here */
+	return w;
+}
+
+srt_world *srt_new_bare(uint8_t n, uint64_t n_sectors)
 {
 	srt_world *w = calloc(1, sizeof(*w));
 
@@ -266,6 +294,7 @@ void srt_restart(srt_world *w, uint8_t rank)
 {
 	assert(w->procs[rank].node == NULL);
 	start_node(w, rank);
+	handshake(w, rank);
 }
 
 /* ---- clients ------------------------------------------------------------ */

@@ -81,8 +81,14 @@ struct srt_world {
 	uint64_t log_warnings; /* WARN or ERROR lines */
 };
 
-/* n processes, all up, auto-completing stores. */
+/* n processes, all up, auto-completing stores, whose links came up once
+ * (add_node_on_peer_connected, and the READ_PROC_META probes answered): they
+ * know every peer speaks READ_PROC_META / VALUE_META. srt_restart does the
+ * same for the restarted process. */
 srt_world *srt_new(uint8_t n, uint64_t n_sectors);
+/* The same without any link event: the nodes have not learnt that their
+ * peers speak META, so they use only PROTOCOL.md's standard messages. */
+srt_world *srt_new_bare(uint8_t n, uint64_t n_sectors);
 void srt_free(srt_world *w);
 add_node *srt_node(srt_world *w, uint8_t rank);
 srt_store *srt_store_of(srt_world *w, uint8_t rank);

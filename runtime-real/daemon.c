@@ -11,6 +11,7 @@
 #include <sys/random.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "conn.h"
@@ -271,12 +272,51 @@ static void log_refusal(void)
 	suppressed = 0;
 }
 
+/*
+ * A client that hangs up and at once connects again can be accepted before
+ * its old connection's end of file is read (both in one epoll batch): the
+ * new one would be refused for a slot that is in fact free. Before refusing,
+ * close the client connections whose far side has already hung up.
+ */
+static void reap_hung_up_clients(addd_state *d)
+{
+	for (uint32_t i = 0; i < d->conns_max; i++) {
+		conn *c = &d->conns[i];
+		char b;
+
+		if ((c->kind != CONN_CLIENT && c->kind != CONN_UNKNOWN) || c->close_pending)
+			continue;
+		if (recv(c->fd, &b, 1, MSG_PEEK | MSG_DONTWAIT) == 0)
+			conn_close(d, c, "closed by the other side");
+	}
+}
+
+/* A connection on probation that a freed client slot can take. */
+static bool probation_admit(addd_state *d, conn *c)
+{
+	if (d->client_slots_used >= ADD_CLIENTS_MAX)
+		reap_hung_up_clients(d);
+	if (d->client_slots_used >= ADD_CLIENTS_MAX)
+		return false;
+	if (c->probation_timer) {
+		add_loop_del_timer(d->loop, c->probation_timer);
+		c->probation_timer = 0;
+	}
+	c->kind = CONN_UNKNOWN;
+	d->client_slots_used++;
+	return true;
+}
+
 static uint64_t probation_expired(add_loop *loop, uint64_t id, void *arg)
 {
 	conn *c = arg;
 	(void)loop;
 	if (c->kind == CONN_PROBATION && c->probation_timer == id) {
 		c->probation_timer = 0;
+		if (probation_admit(the_daemon, c)) {
+			conn_update_mask(the_daemon, c);
+			return ADD_TIMER_STOP;
+		}
 		log_refusal();
 		conn_close(the_daemon, c, "client limit");
 	}
@@ -310,12 +350,13 @@ static bool classify(addd_state *d, conn *c, const add_wire_msg *m)
 		}
 		return true;
 	}
-	if (c->kind == CONN_PROBATION) {
+	if (c->kind == CONN_PROBATION && !probation_admit(d, c)) {
 		log_refusal();
 		conn_close(d, c, "client limit");
 		return false;
 	}
 	c->kind = CONN_CLIENT;
+	conn_update_mask(d, c);
 	return true;
 }
 

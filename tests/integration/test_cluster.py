@@ -302,6 +302,22 @@ def a_seventeenth_client_is_refused_and_the_sixteen_keep_working(ctx):
 
 
 @test
+def sixteen_clients_that_hang_up_and_reconnect_at_once_are_all_served(ctx):
+    # The new connections may be accepted before the old ones' end of file
+    # is read: they must not be refused for slots that are free.
+    cl = ctx.one
+    for rnd in range(100):
+        clients = [cl.client(1) for _ in range(16)]
+        for i, c in enumerate(clients):
+            try:
+                c.read(1, request=i)
+            except (ConnectionError, OSError) as e:
+                raise AssertionError("round %d: client %d refused (%s)" % (rnd, i, e))
+        for c in clients:
+            c.close()
+
+
+@test
 def a_client_pipelining_3000_commands_gets_every_reply(ctx):
     cl = ctx.three
     c = cl.client(2)

@@ -57,9 +57,10 @@ class Cluster:
         self.ports = [free_port() for _ in range(n)]
         self.peers = ",".join("127.0.0.1:%d" % p for p in self.ports)
         self.procs = {}
+        self.host = "127.0.0.1"  # where tests connect
 
     def addr(self, rank):
-        return ("127.0.0.1", self.ports[rank - 1])
+        return (self.host, self.ports[rank - 1])
 
     def argv(self, rank):
         return [os.path.join(BUILD, "addd"), "--rank", str(rank), "--peers", self.peers,
@@ -333,6 +334,40 @@ def a_client_pipelining_3000_commands_gets_every_reply(ctx):
     sender.join()
     check(seen == set(range(n)), "replies missing")
     c.close()
+
+
+def cluster_with_peer_host(ctx, host, connect_host="127.0.0.1"):
+    cl = Cluster(3, sectors=64)
+    ctx.extra.append(cl)
+    cl.host = connect_host
+    cl.peers = ",".join("%s:%d" % (host, p) for p in cl.ports)
+    cl.start_all()
+    return cl
+
+
+@test
+def peers_named_localhost_form_a_cluster_reachable_at_127_0_0_1(ctx):
+    cl = cluster_with_peer_host(ctx, "localhost")
+    for rank in (1, 2, 3):
+        c = Client(("127.0.0.1", cl.ports[rank - 1]), cl.ckey)
+        data = pattern(rank, 9)
+        c.write(9, data)  # needs a majority: the processes found each other
+        check(c.read(9) == data, "rank %d does not read back its write" % rank)
+        c.close()
+
+
+@test
+def peers_given_as_ipv6_loopback_form_a_cluster(ctx):
+    try:
+        socket.socket(socket.AF_INET6).bind(("::1", 0))
+    except OSError:
+        raise Skip("no IPv6 loopback")
+    cl = cluster_with_peer_host(ctx, "[::1]", "::1")
+    for rank in (1, 2, 3):
+        c = Client(("::1", cl.ports[rank - 1]), cl.ckey)
+        c.write(9, pattern(rank, 9))
+        check(c.read(9) == pattern(rank, 9), "rank %d does not read back its write" % rank)
+        c.close()
 
 
 @test

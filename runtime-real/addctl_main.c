@@ -25,7 +25,7 @@ static const char usage[] =
 	"       addctl bench --peers HOST:PORT,... --client-key-file F [--connections 16]\n"
 	"                    [--depth 8] [--read-ratio 0.5] [--sectors 65536]\n"
 	"                    [--first-sector 0] [--duration 10] [--verify] [--quiet]\n"
-	"                    [--prior-writes] [--seed N]\n"
+	"                    [--fresh] [--seed N]\n"
 	"\n"
 	"read    prints sector S (4096 bytes) to stdout or FILE\n"
 	"write   writes sector S from stdin or FILE (shorter data is zero-padded;\n"
@@ -36,8 +36,9 @@ static const char usage[] =
 	"        data against the writes of that sector; prints a progress line each\n"
 	"        second (stderr) and at the end sectors/s and latency percentiles.\n"
 	"        --verify then reads back every written sector through every process.\n"
-	"        --prior-writes: sectors may hold writes of an earlier bench run (a READ\n"
-	"        may return any whole one of them).\n"
+	"        A sector not yet written by this run may hold anything (earlier runs,\n"
+	"        other clients); --fresh: the range was never written, such a READ must\n"
+	"        return zeros.\n"
 	"Exit status: 0 ok, 1 the operation failed (status, connection, data), 2 usage.\n";
 
 /* Usage errors: one line, exit status 2. */
@@ -281,7 +282,7 @@ static int parse_double(const char *s, double min, double max, double *out)
 static int cmd_bench(int argc, char **argv)
 {
 	enum { O_PEERS = 1, O_KEY, O_CONNS, O_DEPTH, O_RATIO, O_SECTORS, O_FIRST, O_DUR,
-	       O_VERIFY, O_QUIET, O_SEED, O_PRIOR, O_HELP };
+	       O_VERIFY, O_QUIET, O_SEED, O_PRIOR, O_FRESH, O_HELP };
 	static const struct option opts[] = {
 		{"peers", required_argument, NULL, O_PEERS},
 		{"client-key-file", required_argument, NULL, O_KEY},
@@ -294,12 +295,13 @@ static int cmd_bench(int argc, char **argv)
 		{"verify", no_argument, NULL, O_VERIFY},
 		{"quiet", no_argument, NULL, O_QUIET},
 		{"seed", required_argument, NULL, O_SEED},
-		{"prior-writes", no_argument, NULL, O_PRIOR},
+		{"prior-writes", no_argument, NULL, O_PRIOR}, /* the default now */
+		{"fresh", no_argument, NULL, O_FRESH},
 		{"help", no_argument, NULL, O_HELP},
 		{NULL, 0, NULL, 0},
 	};
 	add_loadgen_config cfg = {.connections = 16, .depth = 8, .read_ratio = 0.5,
-				  .sectors = 65536, .duration_s = 10};
+				  .sectors = 65536, .duration_s = 10, .prior_writes = true};
 	const char *peers_s = NULL, *key_s = NULL;
 	add_hostport *peers = NULL;
 	uint64_t v;
@@ -341,6 +343,7 @@ static int cmd_bench(int argc, char **argv)
 		case O_VERIFY: cfg.verify = true; break;
 		case O_QUIET: cfg.quiet = true; break;
 		case O_PRIOR: cfg.prior_writes = true; break;
+		case O_FRESH: cfg.prior_writes = false; break;
 		case O_SEED:
 			if (add_parse_u64(optarg, 0, UINT64_MAX, &cfg.seed) != 0)
 				return die_usage("bad --seed '%s'", optarg);

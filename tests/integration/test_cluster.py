@@ -678,6 +678,18 @@ def addctl_write_then_read_round_trips_and_pads(ctx):
 
 
 @test
+def addctl_read_and_write_take_a_peers_list_and_skip_a_dead_process(ctx):
+    cl = ctx.three
+    addctl = os.path.join(BUILD, "addctl")
+    peers = "127.0.0.1:%d,%s" % (free_port(), cl.peers)
+    base = ["--peers", peers, "--client-key-file", cl.ckey_path, "--sector", "501"]
+    p = subprocess.run([addctl, "write"] + base, input=b"listed", capture_output=True)
+    check(p.returncode == 0, "write failed: %r" % p.stderr)
+    p = subprocess.run([addctl, "read"] + base, capture_output=True)
+    check(p.returncode == 0 and p.stdout[:6] == b"listed", "read returned %r" % p.stdout[:16])
+
+
+@test
 def addctl_reports_status_and_connection_errors(ctx):
     cl = ctx.three
     addctl = os.path.join(BUILD, "addctl")

@@ -37,7 +37,7 @@ cli_ok=1
 for args in "--scenario scenarios/clean.txt --seed -1" "--scenario scenarios/clean.txt --seeds 1..-2" \
             "--seed 1"; do
   # shellcheck disable=SC2086
-  out=$("$sim" $args 2>&1); rc=$?
+  out=$(timeout 20 "$sim" $args 2>&1); rc=$?
   ((rc == 2)) && [[ $(wc -l <<<"$out") -eq 1 ]] || { cli_ok=0; echo "addsim $args: exit $rc: $out"; }
 done
 if ((cli_ok)); then passed=$((passed + 1)); else failed=$((failed + 1)); echo "FAIL: addsim command line"; fi

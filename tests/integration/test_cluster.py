@@ -636,7 +636,22 @@ def addd_warns_about_a_key_file_readable_by_others(ctx):
     time.sleep(0.3)
     p.terminate()
     _, err = p.communicate(5)
-    check("loose.key" in err and "warn" in err, "no warning naming the file: %r" % err)
+    check("loose.key" in err and "warning" in err, "no warning naming the file: %r" % err)
+
+
+@test
+def addd_takes_log_levels_in_any_case_and_sigint_stops_it_with_0(ctx):
+    for level in ("error", "WARNING", "Info", "debug", "trace", "warn"):
+        args = valid_args(ctx) + ["--log-level", level]
+        port = int(args[3].split(":")[1])
+        p = subprocess.Popen([os.path.join(BUILD, "addd")] + args, stderr=subprocess.PIPE,
+                             text=True)
+        try:
+            wait_listening(("127.0.0.1", port), p, timeout=2)
+        finally:
+            p.send_signal(signal.SIGINT)
+            _, err = p.communicate(timeout=5)
+        check(p.returncode == 0, "--log-level %s: exit %d: %r" % (level, p.returncode, err))
 
 
 @test

@@ -7,6 +7,8 @@ behaviour, named for it. Prints "ok"/"FAIL" per test and ends with
     tests/integration/test_cluster.py [BUILD_DIR] [-k SUBSTRING]
 """
 
+import hashlib
+import hmac
 import os
 import random
 import shutil
@@ -368,6 +370,126 @@ def peers_given_as_ipv6_loopback_form_a_cluster(ctx):
         c.write(9, pattern(rank, 9))
         check(c.read(9) == pattern(rank, 9), "rank %d does not read back its write" % rank)
         c.close()
+
+
+class FakePeer:
+    """Rank 2 of a 2-process cluster written from PROTOCOL.md's internal
+    message tables alone: answers READ_PROC with VALUE and WRITE_PROC with
+    ACK (on the connection they came in on), records what it receives."""
+    SIZES = {0x03: 64, 0x04: 4176, 0x05: 4176, 0x06: 64,
+             0x43: 56, 0x44: 56, 0x45: 56, 0x46: 56}
+
+    def __init__(self, cl, rank=2):
+        with open(cl.skey_path) as f:
+            self.key = bytes.fromhex(f.read().strip())
+        self.rank, self.store, self.seen = rank, {}, []
+        self.lsock = socket.socket()
+        self.lsock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.lsock.bind(cl.addr(rank))
+        self.lsock.listen(8)
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def msg(self, typ, uuid, sector, content=b""):
+        body = MAGIC + b"\0\0" + bytes([self.rank, typ]) + uuid + struct.pack(">Q", sector)
+        body += content
+        return body + hmac.new(self.key, body, hashlib.sha256).digest()
+
+    def _accept(self):
+        while True:
+            try:
+                s, _ = self.lsock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self.serve, args=(s,), daemon=True).start()
+
+    def serve(self, sock):
+        buf = b""
+        while True:
+            try:
+                d = sock.recv(65536)
+            except OSError:
+                return
+            if not d:
+                return
+            buf += d
+            while len(buf) >= 8:
+                i = buf.find(MAGIC)
+                if i != 0:
+                    buf = buf[i:] if i > 0 else buf[-3:]
+                    continue
+                n = self.SIZES.get(buf[7])
+                if n is None:
+                    self.seen.append(("invalid type", buf[7]))
+                    buf = buf[8:]
+                    continue
+                if len(buf) < n:
+                    break
+                m, buf = buf[:n], buf[n:]
+                ok = hmac.compare_digest(
+                    hmac.new(self.key, m[:-32], hashlib.sha256).digest(), m[-32:])
+                self.seen.append((m[7], m[6], ok, m[8:24]))
+                uuid, sector = m[8:24], struct.unpack(">Q", m[24:32])[0]
+                if not ok or m[7] not in (0x03, 0x05):
+                    continue
+                if m[7] == 0x05:
+                    ts, wr = struct.unpack(">Q", m[32:40])[0], m[47]
+                    if (ts, wr) > self.store.get(sector, (0, 0, b""))[:2]:
+                        self.store[sector] = (ts, wr, m[48:48 + SECTOR])
+                    reply = self.msg(0x06, uuid, sector)
+                else:
+                    ts, wr, data = self.store.get(sector, (0, 0, ZERO))
+                    reply = self.msg(0x04, uuid, sector,
+                                     struct.pack(">Q", ts) + bytes(7) + bytes([wr]) + data)
+                sock.sendall(reply)
+
+    def close(self):
+        self.lsock.close()
+
+
+@test
+def addd_completes_operations_with_a_peer_written_from_the_protocol(ctx):
+    cl = Cluster(2, sectors=64)
+    ctx.extra.append(cl)
+    fake = FakePeer(cl)
+    try:
+        cl.start(1)
+        c = cl.client(1)
+        c.write(3, pattern(5, 3))
+        check(c.read(3) == pattern(5, 3), "read does not return the write")
+        check(c.read(4) == ZERO, "a never-written sector is not zeros")
+        c.close()
+        bad = [m for m in fake.seen if m[0] == "invalid type" or m[1] != 1 or not m[2]]
+        check(not bad, "rank 1 sent messages off the protocol: %r" % bad[:5])
+        types = {m[0] for m in fake.seen}
+        check(0x03 in types and 0x05 in types, "no READ_PROC/WRITE_PROC seen: %r" % types)
+        check(fake.store.get(3, (0, 0, b""))[2] == pattern(5, 3), "WRITE_PROC data differs")
+    finally:
+        fake.close()
+
+
+@test
+def addd_answers_a_peers_read_proc_with_a_signed_value(ctx):
+    cl = Cluster(2, sectors=64)
+    ctx.extra.append(cl)
+    fake = FakePeer(cl)
+    try:
+        cl.start(1)
+        c = cl.client(1)
+        c.write(6, pattern(8, 6))
+        c.close()
+        s = socket.create_connection(cl.addr(1), timeout=5)
+        uuid = os.urandom(16)
+        s.sendall(fake.msg(0x03, uuid, 6))
+        end = time.monotonic() + 5
+        value = None
+        while value is None and time.monotonic() < end:  # on either connection
+            value = next((m for m in fake.seen if m[0] == 0x04 and m[3] == uuid), None)
+            time.sleep(0.01)
+        s.close()
+        check(value is not None and value[1] == 1 and value[2],
+              "no signed VALUE echoing the UUID from rank 1: %r" % fake.seen[-5:])
+    finally:
+        fake.close()
 
 
 @test

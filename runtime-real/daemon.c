@@ -10,6 +10,8 @@
 #include <string.h>
 #include <sys/random.h>
 #include <sys/resource.h>
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -96,6 +98,7 @@ typedef struct addd_state {
 	int listen_fd;
 	int signal_fd;
 	int disk_fd;
+	int lock_fd; /* flock'd in the storage directory: one process per dir */
 	add_posix_disk *pdisk;
 	add_sector_store *store;
 	add_node *node;
@@ -886,8 +889,40 @@ static void shutdown_daemon(addd_state *d)
 		close(d->listen_fd);
 	if (d->signal_fd >= 0)
 		close(d->signal_fd);
+	if (d->lock_fd >= 0)
+		close(d->lock_fd);
 	add_loop_destroy(d->loop);
 	free(d->conns);
+}
+
+/*
+ * The storage directory is for the exclusive use of one process (the
+ * assignment's words): a second addd given the same directory would corrupt
+ * the first one's files, so it stops with a clear error instead. The lock
+ * goes with the process (SIGKILL included), so a restart is never blocked.
+ */
+static int lock_storage_dir(addd_state *d)
+{
+	char path[ADD_PATH_MAX + 16];
+
+	snprintf(path, sizeof(path), "%s/.addd.lock", d->cfg->storage_dir);
+	d->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (d->lock_fd < 0) {
+		add_err("storage directory '%s': cannot create its lock file: %s",
+			d->cfg->storage_dir, strerror(errno));
+		return -1;
+	}
+	if (flock(d->lock_fd, LOCK_EX | LOCK_NB) != 0) {
+		if (errno == EWOULDBLOCK) {
+			add_err("storage directory '%s' is in use by another addd process (each "
+				"process needs its own)", d->cfg->storage_dir);
+			return -1;
+		}
+		/* A file system without locks: go on unprotected. */
+		add_warn("storage directory '%s': cannot lock it: %s", d->cfg->storage_dir,
+			 strerror(errno));
+	}
+	return 0;
 }
 
 static int fail(const char *what, const char *why)
@@ -906,7 +941,7 @@ int add_daemon_run(add_addd_config *cfg)
 
 	memset(d, 0, sizeof(*d));
 	d->cfg = cfg;
-	d->listen_fd = d->signal_fd = d->disk_fd = -1;
+	d->listen_fd = d->signal_fd = d->disk_fd = d->lock_fd = -1;
 	d->exit_code = -1;
 	d->random_used = sizeof(d->random_pool);
 	the_daemon = d;
@@ -924,6 +959,8 @@ int add_daemon_run(add_addd_config *cfg)
 		add_err("%s", err);
 		goto out;
 	}
+	if (lock_storage_dir(d) != 0)
+		goto out;
 	d->pdisk = add_posix_disk_open(cfg->storage_dir, err, sizeof(err));
 	if (d->pdisk == NULL) {
 		add_err("storage directory '%s': %s", cfg->storage_dir, err);

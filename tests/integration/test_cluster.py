@@ -749,6 +749,31 @@ def addd_refuses_a_busy_port_and_an_unusable_storage_dir(ctx):
 
 
 @test
+def addd_refuses_a_storage_dir_in_use_by_another_process(ctx):
+    args = valid_args(ctx)
+    port = int(args[3].split(":")[1])
+    shared = os.path.join(ctx.cli_dir, "shared")
+    args = replace_arg(args, "--storage-dir", shared)
+    first = subprocess.Popen([os.path.join(BUILD, "addd")] + args, stderr=subprocess.DEVNULL)
+    try:
+        wait_listening(("127.0.0.1", port), first)
+        expect_one_line_error(ctx, replace_arg(valid_args(ctx), "--storage-dir", shared),
+                              "in use")
+    finally:
+        first.kill()
+        first.wait()
+    # The lock went with the process: a restart is not blocked.
+    again = subprocess.Popen([os.path.join(BUILD, "addd")] + args, stderr=subprocess.DEVNULL)
+    try:
+        wait_listening(("127.0.0.1", port), again)
+        time.sleep(0.1)
+        check(again.poll() is None, "a restart after SIGKILL exited %r" % again.returncode)
+    finally:
+        again.terminate()
+        again.wait(5)
+
+
+@test
 def addd_warns_about_a_key_file_readable_by_others(ctx):
     d = ctx.cli_dir
     loose = os.path.join(d, "loose.key")

@@ -819,6 +819,33 @@ def addd_listens_within_300_ms_and_stops_on_sigterm(ctx):
 
 
 @test
+def gen_keys_creates_its_directory_and_owner_only_keys_addd_accepts(ctx):
+    d = os.path.join(ctx.cli_dir, "new", "keys")
+    here = os.path.dirname(os.path.abspath(__file__))
+    p = subprocess.run([os.path.join(here, "..", "..", "deploy", "gen-keys.sh"), d],
+                       capture_output=True, text=True)
+    check(p.returncode == 0, "gen-keys.sh failed: %r" % p.stderr)
+    for name, digits in (("client.key", 64), ("system.key", 128)):
+        path = os.path.join(d, name)
+        with open(path) as f:
+            text = f.read().strip()
+        check(len(text) == digits and all(c in "0123456789abcdef" for c in text),
+              "%s is not %d lowercase hex digits" % (name, digits))
+        check(os.stat(path).st_mode & 0o077 == 0, "%s is readable by others" % name)
+    args = replace_arg(replace_arg(valid_args(ctx), "--client-key-file",
+                                   os.path.join(d, "client.key")),
+                       "--system-key-file", os.path.join(d, "system.key"))
+    port = int(args[3].split(":")[1])
+    a = subprocess.Popen([os.path.join(BUILD, "addd")] + args, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_listening(("127.0.0.1", port), a)
+    finally:
+        a.terminate()
+        _, err = a.communicate(timeout=5)
+    check("warning" not in err, "addd warns about the generated keys: %r" % err)
+
+
+@test
 def addd_help_exits_0(ctx):
     p = subprocess.run([os.path.join(BUILD, "addd"), "--help"], capture_output=True, text=True)
     check(p.returncode == 0 and "--storage-dir" in p.stdout, "bad --help")

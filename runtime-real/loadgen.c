@@ -295,7 +295,8 @@ static void on_reply(lg *g, lconn *c, const add_client_rsp *rsp, bool hmac_ok, u
 	    rsp->type != (uint8_t)(c->slots[si].type | ADD_TYPE_RESPONSE_BIT)) {
 		if (g->res->errors++ < 10)
 			fprintf(stderr, "bad reply on connection %u: %s (request %llu)\n", c->idx,
-				!hmac_ok ? "HMAC does not verify" : "unexpected request number/type",
+				!hmac_ok ? "HMAC does not verify (not the cluster's client key?)"
+					 : "unexpected request number/type",
 				(unsigned long long)rsp->request);
 		return;
 	}
@@ -305,7 +306,13 @@ static void on_reply(lg *g, lconn *c, const add_client_rsp *rsp, bool hmac_ok, u
 	g->inflight[s->sector] &= (uint8_t)~INFLIGHT;
 	if (rsp->status != ADD_STATUS_OK) {
 		if (g->res->errors++ < 10)
-			fprintf(stderr, "status %u for sector %llu\n", rsp->status,
+			fprintf(stderr, "status %u%s for sector %llu\n", rsp->status,
+				rsp->status == ADD_STATUS_INVALID_SECTOR_INDEX
+					? " (InvalidSectorIndex: --first-sector + --sectors goes "
+					  "beyond the processes' --sectors)"
+				: rsp->status == ADD_STATUS_AUTH_FAILURE
+					? " (AuthFailure: not the cluster's client key)"
+					: "",
 				(unsigned long long)(g->cfg->first_sector + s->sector));
 		return;
 	}

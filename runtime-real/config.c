@@ -117,6 +117,13 @@ int add_parse_peer_list(const char *s, add_hostport **out, size_t *n, char *err,
 		return -1;
 	}
 	for (tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		/* "A:1, B:2" (a space after the comma) is meant as "A:1,B:2". */
+		while (*tok == ' ' || *tok == '\t')
+			tok++;
+		for (size_t k = strlen(tok); k > 0 && (tok[k - 1] == ' ' || tok[k - 1] == '\t');)
+			tok[--k] = '\0';
+		if (*tok == '\0')
+			break; /* an empty entry: reported below */
 		if (add_parse_hostport(tok, &list[i], err, err_len) != 0)
 			goto fail;
 		i++;

@@ -846,6 +846,27 @@ def gen_keys_creates_its_directory_and_owner_only_keys_addd_accepts(ctx):
 
 
 @test
+def addd_started_with_stdio_closed_serves_and_keeps_its_data(ctx):
+    cl = Cluster(1, sectors=64)
+    ctx.extra.append(cl)
+    argv = cl.argv(1) + ["--log-level", "trace"]  # many log lines: none may land in a file
+    closed = ["sh", "-c", 'exec "$@" <&- >&- 2>&-', "sh"]
+    cl.procs[1] = subprocess.Popen(closed + argv)
+    wait_listening(cl.addr(1), cl.procs[1])
+    c = cl.client(1)
+    for i in range(20):
+        c.write(i, pattern(i, i), request=i)
+    c.close()
+    cl.kill(1)
+    cl.procs[1] = subprocess.Popen(closed + argv)
+    wait_listening(cl.addr(1), cl.procs[1])
+    c = cl.client(1)
+    for i in range(20):
+        check(c.read(i, request=i) == pattern(i, i), "sector %d lost or damaged" % i)
+    c.close()
+
+
+@test
 def addd_help_exits_0(ctx):
     p = subprocess.run([os.path.join(BUILD, "addd"), "--help"], capture_output=True, text=True)
     check(p.returncode == 0 and "--storage-dir" in p.stdout, "bad --help")

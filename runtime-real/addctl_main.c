@@ -19,9 +19,9 @@
 
 static const char usage[] =
 	"usage: addctl read  --peer HOST:PORT[,...] --client-key-file F --sector S\n"
-	"                    [--out FILE] [--timeout 30]\n"
+	"                    [--out FILE | FILE] [--timeout 30]\n"
 	"       addctl write --peer HOST:PORT[,...] --client-key-file F --sector S\n"
-	"                    [--in FILE] [--timeout 30]\n"
+	"                    [--in FILE | FILE] [--timeout 30]\n"
 	"       addctl bench --peers HOST:PORT,... --client-key-file F [--connections 16]\n"
 	"                    [--depth 8] [--read-ratio 0.5] [--sectors 65536]\n"
 	"                    [--first-sector 0] [--duration 10] [--verify] [--quiet]\n"
@@ -224,8 +224,13 @@ static int cmd_rw(int argc, char **argv, bool is_write)
 		default: return die_usage("unknown option '%s'", argv[optind - 1]);
 		}
 	}
+	/* One positional argument: the file (as --in / --out). */
+	if (optind < argc && file == NULL)
+		file = argv[optind++];
 	if (optind < argc)
 		return die_usage("unexpected argument '%s'", argv[optind]);
+	if (file != NULL && strcmp(file, "-") == 0)
+		file = NULL; /* stdin / stdout */
 	if (peer_s == NULL)
 		return die_usage("missing %s", "--peer");
 	if (sector_s == NULL)

@@ -900,6 +900,28 @@ def addctl_read_and_write_take_a_peers_list_and_skip_a_dead_process(ctx):
 
 
 @test
+def addctl_takes_the_data_file_as_an_argument_and_dash_for_stdio(ctx):
+    cl = ctx.three
+    addctl = os.path.join(BUILD, "addctl")
+    src = os.path.join(ctx.cli_dir, "sector.in")
+    dst = os.path.join(ctx.cli_dir, "sector.out")
+    with open(src, "wb") as f:
+        f.write(pattern(3, 502))
+    base = ["--peer", "127.0.0.1:%d" % cl.ports[2], "--client-key-file", cl.ckey_path,
+            "--sector", "502"]
+    p = subprocess.run([addctl, "write"] + base + [src], capture_output=True)
+    check(p.returncode == 0, "write FILE failed: %r" % p.stderr)
+    p = subprocess.run([addctl, "read"] + base + [dst], capture_output=True)
+    check(p.returncode == 0 and p.stdout == b"", "read FILE failed: %r" % p.stderr)
+    with open(dst, "rb") as f:
+        check(f.read() == pattern(3, 502), "FILE does not hold the sector")
+    p = subprocess.run([addctl, "write"] + base + ["-"], input=b"dash", capture_output=True)
+    check(p.returncode == 0, "write - failed: %r" % p.stderr)
+    p = subprocess.run([addctl, "read"] + base + ["-"], capture_output=True)
+    check(p.returncode == 0 and p.stdout[:4] == b"dash", "read - returned %r" % p.stdout[:8])
+
+
+@test
 def addctl_reports_status_and_connection_errors(ctx):
     cl = ctx.three
     addctl = os.path.join(BUILD, "addctl")

@@ -38,6 +38,9 @@
 /* A connection accepted while every client slot is taken gets this long to
  * prove it is a peer (peers say hello at once). */
 #define PROBATION_NS (250ull * 1000 * 1000)
+/* How long a half-closed client waits for its answers (a client that is in
+ * fact gone must not keep commands queued in the node for long). */
+#define HALF_CLOSE_GRACE_NS (5000ull * 1000 * 1000)
 #define BACKOFF_MIN_NS (50ull * 1000 * 1000)
 #define BACKOFF_MAX_NS (1000ull * 1000 * 1000)
 /* A connect that neither succeeds nor fails by then (SYNs dropped by a dead
@@ -74,6 +77,12 @@ typedef struct conn {
 	bool want_write;     /* socket was full: wait for writable */
 	bool close_pending;  /* close at the next before-sleep */
 	bool in_flush_list;
+	/* The client shut its sending side (a TCP half-close, or a full close:
+	 * they look alike): no more reads; the connection closes once every
+	 * command it sent is answered, or after HALF_CLOSE_GRACE_NS. It gives
+	 * its client slot back at once. */
+	bool read_eof;
+	uint32_t cmds_unanswered; /* client commands given to the node, not answered */
 	uint64_t probation_timer;
 	struct conn *next_flush;
 	add_outbuf out;
@@ -150,7 +159,7 @@ static conn *conn_by_id(addd_state *d, uint64_t id)
 
 static bool conn_reads(const addd_state *d, const conn *c)
 {
-	if (c->connecting || c->close_pending)
+	if (c->connecting || c->close_pending || c->read_eof)
 		return false;
 	/* Backpressure applies to client commands only: peers always flow. */
 	if (c->kind == CONN_CLIENT || c->kind == CONN_UNKNOWN) {
@@ -206,6 +215,8 @@ static conn *conn_open(addd_state *d, int fd, conn_kind kind)
 	c->connecting = false;
 	c->want_write = false;
 	c->close_pending = false;
+	c->read_eof = false;
+	c->cmds_unanswered = 0;
 	/* in_flush_list / next_flush are left alone: a slot closed and reused
 	 * within one iteration may still be on the flush list, and must stay
 	 * linked exactly once (flush_all then sends the new connection's). */
@@ -233,7 +244,7 @@ static void conn_close(addd_state *d, conn *c, const char *why)
 	close(c->fd);
 	if (c->probation_timer)
 		add_loop_del_timer(d->loop, c->probation_timer);
-	if (kind == CONN_CLIENT || kind == CONN_UNKNOWN) {
+	if ((kind == CONN_CLIENT || kind == CONN_UNKNOWN) && !c->read_eof) {
 		assert(d->client_slots_used > 0);
 		d->client_slots_used--;
 	}
@@ -287,7 +298,8 @@ static void reap_hung_up_clients(addd_state *d)
 		conn *c = &d->conns[i];
 		char b;
 
-		if ((c->kind != CONN_CLIENT && c->kind != CONN_UNKNOWN) || c->close_pending)
+		if ((c->kind != CONN_CLIENT && c->kind != CONN_UNKNOWN) || c->close_pending ||
+		    c->read_eof)
 			continue;
 		if (recv(c->fd, &b, 1, MSG_PEEK | MSG_DONTWAIT) == 0)
 			conn_close(d, c, "closed by the other side");
@@ -380,12 +392,41 @@ static void conn_dispatch(addd_state *d, conn *c, const uint8_t *p, size_t len)
 		if ((c->kind == CONN_UNKNOWN || c->kind == CONN_PROBATION) &&
 		    !classify(d, c, &m))
 			return;
-		if (m.kind == ADD_WIRE_CMD)
+		if (m.kind == ADD_WIRE_CMD) {
+			c->cmds_unanswered++; /* first: the node may answer at once */
 			add_node_on_client_command(d->node, conn_id(c), &m.cmd, m.hmac_ok);
+		}
 		else if (m.kind == ADD_WIRE_PEER)
 			add_node_on_peer_message(d->node, &m.peer, m.hmac_ok);
 		/* ADD_WIRE_RSP cannot come out of a PROCESS-mode decoder. */
 	}
+}
+
+static uint64_t half_close_expired(add_loop *loop, uint64_t id, void *arg)
+{
+	conn *c = arg;
+	(void)loop;
+	if (c->kind == CONN_CLIENT && c->read_eof && c->probation_timer == id) {
+		c->probation_timer = 0;
+		conn_close(the_daemon, c, "half-closed and not answered in time");
+	}
+	return ADD_TIMER_STOP;
+}
+
+/* End of file from a client with commands unanswered: "that was all", a
+ * TCP half-close (shutdown(SHUT_WR), nc -N) waiting for its answers. */
+static bool half_close(addd_state *d, conn *c)
+{
+	assert(c->probation_timer == 0);
+	c->probation_timer = add_loop_add_timer(d->loop, HALF_CLOSE_GRACE_NS, half_close_expired,
+						c);
+	if (c->probation_timer == 0)
+		return false;
+	c->read_eof = true;
+	assert(d->client_slots_used > 0);
+	d->client_slots_used--;
+	conn_update_mask(d, c);
+	return true;
 }
 
 static void conn_readable(addd_state *d, conn *c)
@@ -395,6 +436,9 @@ static void conn_readable(addd_state *d, conn *c)
 	for (int i = 0; i < 4; i++) {
 		ssize_t n = read(c->fd, d->rbuf, sizeof(d->rbuf));
 		if (n == 0) {
+			if (c->kind == CONN_CLIENT && c->cmds_unanswered > 0 &&
+			    half_close(d, c))
+				return;
 			conn_close(d, c, "closed by the other side");
 			return;
 		}
@@ -440,6 +484,16 @@ static void link_connected(addd_state *d, conn *c)
 	add_node_on_peer_connected(d->node, c->rank);
 }
 
+/* A half-closed client whose every command is answered and sent: closed. */
+static bool conn_close_if_done(addd_state *d, conn *c)
+{
+	if (!c->read_eof || c->cmds_unanswered > 0 || c->want_write ||
+	    add_outbuf_pending(&c->out) > 0)
+		return false;
+	conn_close(d, c, "half-closed by the client, every command answered");
+	return true;
+}
+
 static void conn_writable(addd_state *d, conn *c)
 {
 	int rc = add_outbuf_flush(&c->out, c->fd);
@@ -448,7 +502,8 @@ static void conn_writable(addd_state *d, conn *c)
 		return;
 	}
 	c->want_write = rc == 1;
-	conn_update_mask(d, c);
+	if (!conn_close_if_done(d, c))
+		conn_update_mask(d, c);
 }
 
 static void conn_event(add_loop *loop, int fd, void *arg, uint32_t events)
@@ -616,6 +671,8 @@ static void io_send_client(void *ctx, uint64_t id, const uint8_t *msg, size_t le
 
 	if (c == NULL || c->close_pending)
 		return;
+	if (c->cmds_unanswered > 0)
+		c->cmds_unanswered--;
 	if (!add_outbuf_append(&c->out, msg, len)) {
 		add_warn("client connection %u does not read its replies: closing", c->slot);
 		c->close_pending = true;
@@ -652,7 +709,8 @@ static void flush_all(addd_state *d)
 			continue;
 		}
 		c->want_write = rc == 1;
-		conn_update_mask(d, c);
+		if (!conn_close_if_done(d, c))
+			conn_update_mask(d, c);
 	}
 }
 

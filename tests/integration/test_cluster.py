@@ -321,6 +321,36 @@ def sixteen_clients_that_hang_up_and_reconnect_at_once_are_all_served(ctx):
 
 
 @test
+def a_client_that_half_closes_after_its_commands_gets_every_reply(ctx):
+    # shutdown(SHUT_WR) (as "nc -N" does) says "that was all", not "gone".
+    cl = ctx.three
+    c = cl.client(1)
+    c.send(encode_cmd(cl.ckey, WRITE, 1, 40, pattern(1, 40)) + encode_cmd(cl.ckey, READ, 2, 41))
+    c.sock.shutdown(socket.SHUT_WR)
+    got = sorted(c.recv_response().request for _ in range(2))
+    check(got == [1, 2], "replies %r" % got)
+    c.close()
+
+
+@test
+def clients_gone_with_commands_unanswered_do_not_keep_client_slots(ctx):
+    cl = Cluster(2, sectors=64)
+    ctx.extra.append(cl)
+    cl.start(1)  # no majority: the writes never complete
+    for i in range(20):
+        c = cl.client(1)
+        c.send(encode_cmd(cl.ckey, WRITE, i, 1, pattern(i, 1)))
+        c.close()
+    time.sleep(0.1)
+    clients = [cl.client(1) for _ in range(16)]
+    for i, c in enumerate(clients):
+        r = c.command(READ, i, cl.sectors)  # answered at once: status 2
+        check(r.status == INVALID_SECTOR, "client %d: %r" % (i, r))
+    for c in clients:
+        c.close()
+
+
+@test
 def a_client_pipelining_3000_commands_gets_every_reply(ctx):
     cl = ctx.three
     c = cl.client(2)

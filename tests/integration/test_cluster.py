@@ -412,7 +412,7 @@ class FakePeer:
     def __init__(self, cl, rank=2):
         with open(cl.skey_path) as f:
             self.key = bytes.fromhex(f.read().strip())
-        self.rank, self.store, self.seen = rank, {}, []
+        self.rank, self.store, self.seen, self.values = rank, {}, [], {}
         self.lsock = socket.socket()
         self.lsock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.lsock.bind(cl.addr(rank))
@@ -458,6 +458,8 @@ class FakePeer:
                 ok = hmac.compare_digest(
                     hmac.new(self.key, m[:-32], hashlib.sha256).digest(), m[-32:])
                 self.seen.append((m[7], m[6], ok, m[8:24]))
+                if m[7] == 0x04 and ok:
+                    self.values[m[8:24]] = m
                 uuid, sector = m[8:24], struct.unpack(">Q", m[24:32])[0]
                 if not ok or m[7] not in (0x03, 0x05):
                     continue
@@ -515,9 +517,24 @@ def addd_answers_a_peers_read_proc_with_a_signed_value(ctx):
         while value is None and time.monotonic() < end:  # on either connection
             value = next((m for m in fake.seen if m[0] == 0x04 and m[3] == uuid), None)
             time.sleep(0.01)
-        s.close()
         check(value is not None and value[1] == 1 and value[2],
               "no signed VALUE echoing the UUID from rank 1: %r" % fake.seen[-5:])
+        v = fake.values[uuid]
+        check(struct.unpack(">Q", v[24:32])[0] == 6 and v[48:48 + SECTOR] == pattern(8, 6),
+              "the VALUE does not carry sector 6's data at offset 48")
+        check(struct.unpack(">Q", v[32:40])[0] > 0 and v[40:47] == bytes(7) and v[47] in (1, 2),
+              "bad timestamp/padding/write rank in the VALUE: %r" % v[32:48])
+        # A never-written sector: timestamp 0, write rank 0, zeros.
+        uuid = os.urandom(16)
+        s.sendall(fake.msg(0x03, uuid, 7))
+        end = time.monotonic() + 5
+        while uuid not in fake.values and time.monotonic() < end:
+            time.sleep(0.01)
+        s.close()
+        check(uuid in fake.values, "no VALUE for a never-written sector")
+        v = fake.values[uuid]
+        check(v[32:48] == bytes(16) and v[48:48 + SECTOR] == ZERO,
+              "a never-written sector's VALUE is not ts 0, rank 0, zeros: %r" % v[32:48])
     finally:
         fake.close()
 

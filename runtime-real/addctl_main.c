@@ -18,16 +18,18 @@
 #include "wire.h"
 
 static const char usage[] =
-	"usage: addctl read  --peer HOST:PORT --client-key-file F --sector S [--out FILE]\n"
-	"                    [--timeout 30]\n"
-	"       addctl write --peer HOST:PORT --client-key-file F --sector S [--in FILE]\n"
-	"                    [--timeout 30]\n"
+	"usage: addctl read  --peer HOST:PORT[,...] --client-key-file F --sector S\n"
+	"                    [--out FILE | FILE] [--timeout 30]\n"
+	"       addctl write --peer HOST:PORT[,...] --client-key-file F --sector S\n"
+	"                    [--in FILE | FILE] [--timeout 30]\n"
 	"       addctl bench --peers HOST:PORT,... --client-key-file F [--connections 16]\n"
 	"                    [--depth 8] [--read-ratio 0.5] [--sectors 65536]\n"
 	"                    [--first-sector 0] [--duration 10] [--verify] [--quiet]\n"
-	"                    [--prior-writes] [--seed N]\n"
+	"                    [--fresh] [--seed N]\n"
 	"\n"
 	"read    prints sector S (4096 bytes) to stdout or FILE\n"
+	"        (--peer or --peers: several processes are tried in turn until one\n"
+	"        takes the connection)\n"
 	"write   writes sector S from stdin or FILE (shorter data is zero-padded;\n"
 	"        more than 4096 bytes is an error); both give up after --timeout seconds\n"
 	"        (an operation completes only while a majority of the processes is up)\n"
@@ -36,8 +38,9 @@ static const char usage[] =
 	"        data against the writes of that sector; prints a progress line each\n"
 	"        second (stderr) and at the end sectors/s and latency percentiles.\n"
 	"        --verify then reads back every written sector through every process.\n"
-	"        --prior-writes: sectors may hold writes of an earlier bench run (a READ\n"
-	"        may return any whole one of them).\n"
+	"        A sector not yet written by this run may hold anything (earlier runs,\n"
+	"        other clients); --fresh: the range was never written, such a READ must\n"
+	"        return zeros.\n"
 	"Exit status: 0 ok, 1 the operation failed (status, connection, data), 2 usage.\n";
 
 /* Usage errors: one line, exit status 2. */
@@ -90,7 +93,9 @@ static const char *status_name(uint8_t st)
 	}
 }
 
-/* One command, one reply. data: 4096 bytes for WRITE (in), READ (out). */
+/* One command, one reply. data: 4096 bytes for WRITE (in), READ (out).
+ * 0 ok, 1 failed, CONNECT_FAILED nothing was sent (another process may do). */
+#define CONNECT_FAILED 3
 static int one_command(const add_hostport *peer, const uint8_t key[ADD_CLIENT_KEY_SIZE],
 		       uint8_t type, uint64_t sector, uint8_t *data, int timeout_s)
 {
@@ -111,7 +116,7 @@ static int one_command(const add_hostport *peer, const uint8_t key[ADD_CLIENT_KE
 	if (fd < 0) {
 		fprintf(stderr, "addctl: error: %s\n", err);
 		add_hmac_key_free(&hk);
-		return 1;
+		return CONNECT_FAILED;
 	}
 	add_client_cmd cmd = {.type = type, .request = req, .sector = sector,
 			      .data = type == ADD_TYPE_WRITE ? data : NULL};
@@ -174,23 +179,29 @@ out:
 	return rc;
 }
 
+static int cmd_rw_run(const add_hostport *peers, size_t n_peers, const char *key_s,
+		      const char *file, bool is_write, uint64_t sector, int timeout_s);
+
 static int cmd_rw(int argc, char **argv, bool is_write)
 {
 	enum { O_PEER = 1, O_KEY, O_SECTOR, O_FILE, O_TIMEOUT, O_HELP };
 	static const struct option opts[] = {
 		{"peer", required_argument, NULL, O_PEER},
+		/* As bench and addd spell it: the processes are tried in turn
+		 * until one takes the connection. */
+		{"peers", required_argument, NULL, O_PEER},
 		{"client-key-file", required_argument, NULL, O_KEY},
 		{"sector", required_argument, NULL, O_SECTOR},
 		{"out", required_argument, NULL, O_FILE},
 		{"in", required_argument, NULL, O_FILE},
+		{"file", required_argument, NULL, O_FILE},
 		{"timeout", required_argument, NULL, O_TIMEOUT},
 		{"help", no_argument, NULL, O_HELP},
 		{NULL, 0, NULL, 0},
 	};
 	const char *peer_s = NULL, *key_s = NULL, *sector_s = NULL, *file = NULL;
-	static uint8_t data[ADD_SECTOR_SIZE + 1];
-	uint8_t key[ADD_CLIENT_KEY_SIZE];
-	add_hostport peer;
+	add_hostport *peers = NULL;
+	size_t n_peers = 0;
 	uint64_t sector, timeout_s = 30;
 	char err[512];
 	int c;
@@ -213,16 +224,33 @@ static int cmd_rw(int argc, char **argv, bool is_write)
 		default: return die_usage("unknown option '%s'", argv[optind - 1]);
 		}
 	}
+	/* One positional argument: the file (as --in / --out). */
+	if (optind < argc && file == NULL)
+		file = argv[optind++];
 	if (optind < argc)
 		return die_usage("unexpected argument '%s'", argv[optind]);
+	if (file != NULL && strcmp(file, "-") == 0)
+		file = NULL; /* stdin / stdout */
 	if (peer_s == NULL)
 		return die_usage("missing %s", "--peer");
 	if (sector_s == NULL)
 		return die_usage("missing %s", "--sector");
-	if (add_parse_hostport(peer_s, &peer, err, sizeof(err)) != 0)
-		return die_usage("%s", err);
 	if (add_parse_u64(sector_s, 0, UINT64_MAX, &sector) != 0)
 		return die_usage("bad --sector '%s'", sector_s);
+	if (add_parse_peer_list(peer_s, &peers, &n_peers, err, sizeof(err)) != 0)
+		return die_usage("%s", err);
+	int rc = cmd_rw_run(peers, n_peers, key_s, file, is_write, sector, (int)timeout_s);
+	free(peers);
+	return rc;
+}
+
+static int cmd_rw_run(const add_hostport *peers, size_t n_peers, const char *key_s,
+		      const char *file, bool is_write, uint64_t sector, int timeout_s)
+{
+	static uint8_t data[ADD_SECTOR_SIZE + 1];
+	uint8_t key[ADD_CLIENT_KEY_SIZE];
+	int rc = CONNECT_FAILED;
+
 	if (load_key(key_s, key) != 0)
 		return 2;
 	if (is_write) {
@@ -253,9 +281,13 @@ static int cmd_rw(int argc, char **argv, bool is_write)
 			return 1;
 		}
 		memset(data + got, 0, sizeof(data) - got);
-		return one_command(&peer, key, ADD_TYPE_WRITE, sector, data, (int)timeout_s);
+		for (size_t i = 0; i < n_peers && rc == CONNECT_FAILED; i++)
+			rc = one_command(&peers[i], key, ADD_TYPE_WRITE, sector, data, timeout_s);
+		return rc == 0 ? 0 : 1;
 	}
-	if (one_command(&peer, key, ADD_TYPE_READ, sector, data, (int)timeout_s) != 0)
+	for (size_t i = 0; i < n_peers && rc == CONNECT_FAILED; i++)
+		rc = one_command(&peers[i], key, ADD_TYPE_READ, sector, data, timeout_s);
+	if (rc != 0)
 		return 1;
 	int fd = file ? open(file, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644) : STDOUT_FILENO;
 	if (fd < 0 || write_all(fd, data, ADD_SECTOR_SIZE) != 0) {
@@ -281,9 +313,10 @@ static int parse_double(const char *s, double min, double max, double *out)
 static int cmd_bench(int argc, char **argv)
 {
 	enum { O_PEERS = 1, O_KEY, O_CONNS, O_DEPTH, O_RATIO, O_SECTORS, O_FIRST, O_DUR,
-	       O_VERIFY, O_QUIET, O_SEED, O_PRIOR, O_HELP };
+	       O_VERIFY, O_QUIET, O_SEED, O_PRIOR, O_FRESH, O_HELP };
 	static const struct option opts[] = {
 		{"peers", required_argument, NULL, O_PEERS},
+		{"peer", required_argument, NULL, O_PEERS},
 		{"client-key-file", required_argument, NULL, O_KEY},
 		{"connections", required_argument, NULL, O_CONNS},
 		{"depth", required_argument, NULL, O_DEPTH},
@@ -294,12 +327,13 @@ static int cmd_bench(int argc, char **argv)
 		{"verify", no_argument, NULL, O_VERIFY},
 		{"quiet", no_argument, NULL, O_QUIET},
 		{"seed", required_argument, NULL, O_SEED},
-		{"prior-writes", no_argument, NULL, O_PRIOR},
+		{"prior-writes", no_argument, NULL, O_PRIOR}, /* the default now */
+		{"fresh", no_argument, NULL, O_FRESH},
 		{"help", no_argument, NULL, O_HELP},
 		{NULL, 0, NULL, 0},
 	};
 	add_loadgen_config cfg = {.connections = 16, .depth = 8, .read_ratio = 0.5,
-				  .sectors = 65536, .duration_s = 10};
+				  .sectors = 65536, .duration_s = 10, .prior_writes = true};
 	const char *peers_s = NULL, *key_s = NULL;
 	add_hostport *peers = NULL;
 	uint64_t v;
@@ -341,6 +375,7 @@ static int cmd_bench(int argc, char **argv)
 		case O_VERIFY: cfg.verify = true; break;
 		case O_QUIET: cfg.quiet = true; break;
 		case O_PRIOR: cfg.prior_writes = true; break;
+		case O_FRESH: cfg.prior_writes = false; break;
 		case O_SEED:
 			if (add_parse_u64(optarg, 0, UINT64_MAX, &cfg.seed) != 0)
 				return die_usage("bad --seed '%s'", optarg);

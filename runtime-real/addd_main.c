@@ -1,11 +1,28 @@
 /*
  * addd: one process of an ADD cluster. See `addd --help` and daemon.h.
  */
+#include <fcntl.h>
 #include <stdio.h>
+#include <unistd.h>
 
 #include "config.h"
 #include "daemon.h"
 #include "log.h"
+
+/* Started with stdin, stdout or stderr closed, the listening socket or a
+ * connection would get fd 0..2 and log lines would be written into it. */
+static void keep_stdio_open(void)
+{
+	for (int fd = 0; fd <= 2; fd++) {
+		if (fcntl(fd, F_GETFD) >= 0)
+			continue;
+		int null = open("/dev/null", O_RDWR);
+		if (null >= 0 && null != fd) {
+			(void)dup2(null, fd);
+			close(null);
+		}
+	}
+}
 
 int main(int argc, char **argv)
 {
@@ -13,6 +30,7 @@ int main(int argc, char **argv)
 	char err[512];
 	int rc;
 
+	keep_stdio_open();
 	add_log_set_name("addd");
 	rc = add_addd_parse_args(argc, argv, &cfg, err, sizeof(err));
 	if (rc == ADD_ARGS_HELP) {

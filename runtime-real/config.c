@@ -26,7 +26,7 @@ const char add_addd_usage[] =
 	"  --sectors N           number of 4096-byte sectors, 1..2097152\n"
 	"  --client-key-file F   32-byte client HMAC key as 64 hex digits\n"
 	"  --system-key-file F   64-byte system HMAC key as 128 hex digits\n"
-	"  --log-level LEVEL     error, warn, info (default), debug, trace\n"
+	"  --log-level LEVEL     error, warning, info (default), debug, trace\n"
 	"  --help                this text\n"
 	"Key files should be readable by their owner only (chmod 600).\n"
 	"SIGTERM or SIGINT stop the process cleanly.\n"
@@ -117,6 +117,13 @@ int add_parse_peer_list(const char *s, add_hostport **out, size_t *n, char *err,
 		return -1;
 	}
 	for (tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		/* "A:1, B:2" (a space after the comma) is meant as "A:1,B:2". */
+		while (*tok == ' ' || *tok == '\t')
+			tok++;
+		for (size_t k = strlen(tok); k > 0 && (tok[k - 1] == ' ' || tok[k - 1] == '\t');)
+			tok[--k] = '\0';
+		if (*tok == '\0')
+			break; /* an empty entry: reported below */
 		if (add_parse_hostport(tok, &list[i], err, err_len) != 0)
 			goto fail;
 		i++;
@@ -258,6 +265,16 @@ static int copy_path(char *dst, const char *src, const char *what, char *err, si
 	return 0;
 }
 
+/* As ssh does for a private key. */
+static void warn_loose_key(const char *path)
+{
+	struct stat st;
+	unsigned mode = stat(path, &st) == 0 ? (unsigned)(st.st_mode & 0777) : 0;
+
+	add_warn("key file '%s' is accessible by group or others: permissions %04o are too "
+		 "open (chmod 600 '%s')", path, mode, path);
+}
+
 void add_addd_config_free(add_addd_config *cfg)
 {
 	free(cfg->peers);
@@ -365,14 +382,12 @@ int add_addd_parse_args(int argc, char **argv, add_addd_config *cfg, char *err, 
 			      err, err_len) != 0)
 		goto fail;
 	if (loose)
-		add_warn("key file '%s' is accessible by group or others (chmod 600 it)",
-			 cfg->client_key_file);
+		warn_loose_key(cfg->client_key_file);
 	if (add_read_key_file(cfg->system_key_file, cfg->system_key, ADD_SYSTEM_KEY_SIZE, &loose,
 			      err, err_len) != 0)
 		goto fail;
 	if (loose)
-		add_warn("key file '%s' is accessible by group or others (chmod 600 it)",
-			 cfg->system_key_file);
+		warn_loose_key(cfg->system_key_file);
 	return ADD_ARGS_OK;
 fail:
 	add_addd_config_free(cfg);

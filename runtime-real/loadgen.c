@@ -120,8 +120,10 @@ static bool data_ok(lg *g, uint64_t sector, const uint8_t *data)
 	uint64_t abs = g->cfg->first_sector + sector;
 	uint64_t wid;
 
-	bool prior = g->cfg->prior_writes && !(g->inflight[sector] & TOUCHED);
-
+	/* Before this run writes a sector, it holds whatever was there: the
+	 * run cannot know it (unless told the range is fresh: zeros). */
+	if (g->cfg->prior_writes && !(g->inflight[sector] & TOUCHED))
+		return true;
 	if (memcmp(data, zeros, ADD_SECTOR_SIZE) == 0)
 		return g->acked[sector] == 0;
 	if (add_get_be64(data) != abs)
@@ -132,7 +134,7 @@ static bool data_ok(lg *g, uint64_t sector, const uint8_t *data)
 	fill_data(g->expect, abs, wid);
 	if (memcmp(data, g->expect, ADD_SECTOR_SIZE) != 0)
 		return false;
-	return prior || wid == g->acked[sector] || is_unknown(g, sector, wid);
+	return wid == g->acked[sector] || is_unknown(g, sector, wid);
 }
 
 static void hist_add(lg *g, uint64_t ns)
@@ -293,7 +295,8 @@ static void on_reply(lg *g, lconn *c, const add_client_rsp *rsp, bool hmac_ok, u
 	    rsp->type != (uint8_t)(c->slots[si].type | ADD_TYPE_RESPONSE_BIT)) {
 		if (g->res->errors++ < 10)
 			fprintf(stderr, "bad reply on connection %u: %s (request %llu)\n", c->idx,
-				!hmac_ok ? "HMAC does not verify" : "unexpected request number/type",
+				!hmac_ok ? "HMAC does not verify (not the cluster's client key?)"
+					 : "unexpected request number/type",
 				(unsigned long long)rsp->request);
 		return;
 	}
@@ -303,7 +306,13 @@ static void on_reply(lg *g, lconn *c, const add_client_rsp *rsp, bool hmac_ok, u
 	g->inflight[s->sector] &= (uint8_t)~INFLIGHT;
 	if (rsp->status != ADD_STATUS_OK) {
 		if (g->res->errors++ < 10)
-			fprintf(stderr, "status %u for sector %llu\n", rsp->status,
+			fprintf(stderr, "status %u%s for sector %llu\n", rsp->status,
+				rsp->status == ADD_STATUS_INVALID_SECTOR_INDEX
+					? " (InvalidSectorIndex: --first-sector + --sectors goes "
+					  "beyond the processes' --sectors)"
+				: rsp->status == ADD_STATUS_AUTH_FAILURE
+					? " (AuthFailure: not the cluster's client key)"
+					: "",
 				(unsigned long long)(g->cfg->first_sector + s->sector));
 		return;
 	}

@@ -38,9 +38,9 @@ typedef struct add_loadgen_config {
 	 * process and compare with the last acknowledged write. */
 	bool verify;
 	bool quiet; /* no progress lines */
-	/* The range may hold writes of an earlier run: a READ of a sector not
-	 * written in this run may return any whole earlier write of it (checked
-	 * by its self-description) or zeros. */
+	/* The range may hold earlier data (an earlier run, other clients): a
+	 * READ of a sector not yet written in this run may return anything.
+	 * false: the range is fresh, such a READ must return zeros. */
 	bool prior_writes;
 	uint64_t seed;
 } add_loadgen_config;

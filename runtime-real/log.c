@@ -4,6 +4,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -29,16 +30,18 @@ int add_log_parse_level(const char *s)
 {
 	static const char *const names[] = {"error", "warn", "info", "debug", "trace"};
 	for (int i = 0; i < (int)(sizeof(names) / sizeof(names[0])); i++)
-		if (strcmp(s, names[i]) == 0)
+		if (strcasecmp(s, names[i]) == 0)
 			return i;
-	if (strcmp(s, "warning") == 0)
+	if (strcasecmp(s, "warning") == 0)
 		return ADD_LOG_WARN;
+	if (strcasecmp(s, "err") == 0)
+		return ADD_LOG_ERROR;
 	return -1;
 }
 
 void add_log(add_log_level level, const char *fmt, ...)
 {
-	static const char *const tags[] = {"error", "warn", "info", "debug", "trace"};
+	static const char *const tags[] = {"error", "warning", "info", "debug", "trace"};
 	char line[1024];
 	struct timespec ts;
 	struct tm tm;

@@ -60,8 +60,19 @@ static int resolve(const add_hostport *hp, int flags, add_sockaddr *out, char *e
 		snprintf(err, err_len, "cannot resolve '%s': %s", hp->host, gai_strerror(rc));
 		return -1;
 	}
-	memcpy(&out->ss, res->ai_addr, res->ai_addrlen);
-	out->len = res->ai_addrlen;
+	/* A name with both families (Debian's "localhost" is ::1 and 127.0.0.1,
+	 * ::1 sorted first): take IPv4, so that a process listening on
+	 * "localhost:P" is reachable at 127.0.0.1:P, where clients (the kernel
+	 * driver takes IPv4 only) and the other processes look for it. */
+	const struct addrinfo *pick = res;
+	for (const struct addrinfo *ai = res; ai != NULL; ai = ai->ai_next) {
+		if (ai->ai_family == AF_INET) {
+			pick = ai;
+			break;
+		}
+	}
+	memcpy(&out->ss, pick->ai_addr, pick->ai_addrlen);
+	out->len = pick->ai_addrlen;
 	freeaddrinfo(res);
 	return 0;
 }

@@ -210,6 +210,9 @@ static int parse_seeds(const char *arg, uint64_t *lo, uint64_t *hi)
 {
 	char *end;
 	errno = 0;
+	/* strtoull would take "-1" (and spaces): digits only. */
+	if (*arg < '0' || *arg > '9')
+		return -1;
 	*lo = strtoull(arg, &end, 10);
 	if (end == arg || errno)
 		return -1;
@@ -220,6 +223,8 @@ static int parse_seeds(const char *arg, uint64_t *lo, uint64_t *hi)
 	if (strncmp(end, "..", 2) != 0)
 		return -1;
 	const char *p = end + 2;
+	if (*p < '0' || *p > '9')
+		return -1;
 	*hi = strtoull(p, &end, 10);
 	if (end == p || *end || errno || *hi < *lo)
 		return -1;
@@ -229,6 +234,22 @@ static int parse_seeds(const char *arg, uint64_t *lo, uint64_t *hi)
 int main(int argc, char **argv)
 {
 	cli c = {.report_dir = "build/sim-reports", .argv0 = argv[0], .seed_lo = 1, .seed_hi = 1};
+	/* --opt=value is taken as "--opt value" (as getopt_long would). */
+	static char **args; /* static: lives until exit (a root for LeakSanitizer) */
+	args = calloc(2 * (size_t)argc + 1, sizeof(*args));
+	if (args == NULL)
+		return 2;
+	int nargs = 0;
+	for (int i = 0; i < argc; i++) {
+		char *eq = strncmp(argv[i], "--", 2) == 0 ? strchr(argv[i], '=') : NULL;
+		args[nargs++] = argv[i];
+		if (eq) {
+			*eq = '\0'; /* argv strings are ours to modify */
+			args[nargs++] = eq + 1;
+		}
+	}
+	argc = nargs;
+	argv = args;
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];
 		const char *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -275,13 +296,13 @@ int main(int argc, char **argv)
 		} else if (!strcmp(a, "--quiet") || !strcmp(a, "-q")) {
 			c.quiet = true;
 		} else {
-			fprintf(stderr, "addsim: unknown or incomplete option '%s'\n", a);
-			usage(stderr);
+			fprintf(stderr, "addsim: unknown or incomplete option '%s' (see --help)\n",
+				a);
 			return 2;
 		}
 	}
 	if (!c.scenario_path) {
-		usage(stderr);
+		fprintf(stderr, "addsim: missing --scenario FILE (see --help)\n");
 		return 2;
 	}
 	add_scenario s;

@@ -43,7 +43,7 @@ echo "[$(ts)] cluster up (pids ${CL_PIDS[*]})"
 echo "[$(ts)] workload: ${seconds}s, 12 connections x 4 in flight, 30% reads, verified"
 "$CL_BIN/addctl" bench --peers "$CL_PEERS" --client-key-file "$dir/client.key" \
   --connections 12 --depth 4 --read-ratio 0.3 --sectors "$sectors" \
-  --duration "$seconds" --verify > "$dir/bench.out" 2> "$dir/bench.err" &
+  --duration "$seconds" --verify --fresh > "$dir/bench.out" 2> "$dir/bench.err" &
 bench_pid=$!
 t0=$(date +%s.%N)  # times below: seconds into the workload
 

@@ -30,5 +30,16 @@ out=$("$sim" --scenario "$bad" 2>&1); rc=$?
 rm -f "$bad"
 if ((rc == 2)) && grep -q 'line 2' <<<"$out"; then passed=$((passed + 1));
 else failed=$((failed + 1)); echo "FAIL: a bad scenario was not refused: $out"; fi
+# The command line: --opt=value as well as "--opt value"; a negative or missing
+# seed and a missing --scenario are usage errors (exit 2, one line).
+cli_ok=1
+"$sim" --scenario=scenarios/clean.txt --seed=2 --quiet >/dev/null 2>&1 || cli_ok=0
+for args in "--scenario scenarios/clean.txt --seed -1" "--scenario scenarios/clean.txt --seeds 1..-2" \
+            "--seed 1"; do
+  # shellcheck disable=SC2086
+  out=$(timeout 20 "$sim" $args 2>&1); rc=$?
+  ((rc == 2)) && [[ $(wc -l <<<"$out") -eq 1 ]] || { cli_ok=0; echo "addsim $args: exit $rc: $out"; }
+done
+if ((cli_ok)); then passed=$((passed + 1)); else failed=$((failed + 1)); echo "FAIL: addsim command line"; fi
 echo "$passed passed, $failed failed"
 ((failed == 0))

@@ -57,6 +57,21 @@ Test(real_config, peer_list_keeps_order_and_rejects_empty_entries)
 	cr_assert_eq(add_parse_peer_list("", &list, &n, err, sizeof(err)), -1);
 }
 
+Test(real_config, peer_list_ignores_blanks_around_entries)
+{
+	add_hostport *list = NULL;
+	size_t n = 0;
+	char err[256];
+
+	cr_assert_eq(add_parse_peer_list("a:1, b:2 ,\tc:3", &list, &n, err, sizeof(err)), 0);
+	cr_assert_eq(n, 3);
+	cr_assert_str_eq(list[1].host, "b");
+	cr_assert_str_eq(list[2].host, "c");
+	cr_assert_eq(list[2].port, 3);
+	free(list);
+	cr_assert_eq(add_parse_peer_list("a:1, ,c:3", &list, &n, err, sizeof(err)), -1);
+}
+
 Test(real_config, u64_honours_bounds_and_rejects_signs_and_junk)
 {
 	uint64_t v;

@@ -69,8 +69,9 @@ struct add_node {
 
 	self_msg *selfq;
 	size_t selfq_cap, selfq_head, selfq_len;
-	/* speaks_meta[rank]: that peer sent a READ_PROC_META or VALUE_META
-	 * with a valid HMAC, so it understands them (never reset: every
+	/* speaks_meta[rank]: that peer sent a META probe or answer (see
+	 * META_PROBE_UUID), a READ_PROC_META or a VALUE_META, with a valid
+	 * HMAC, so it understands them (never reset: every
 	 * process of a cluster runs the same version). Until all peers do, the
 	 * registers speak only PROTOCOL.md's standard messages (env.
 	 * peers_speak_meta), so that any process written from PROTOCOL.md
@@ -569,7 +570,7 @@ static bool all_peers_speak_meta(const add_node *n)
 	return true; /* also with no peer at all (N = 1) */
 }
 
-/* A META message with a valid HMAC came from `rank`: it speaks them. */
+/* A META probe, answer or message with a valid HMAC came from `rank`. */
 static void learn_speaks_meta(add_node *n, uint8_t rank)
 {
 	if (n->speaks_meta[rank])
@@ -580,28 +581,48 @@ static void learn_speaks_meta(add_node *n, uint8_t rank)
 		node_log(n, ADD_LOG_INFO, "every peer speaks READ_PROC_META: read phases use it");
 }
 
-/* Asks `rank` whether it speaks META: one READ_PROC_META of sector 0 with a
- * fresh UUID, which matches no operation. A process of ours answers a
- * VALUE_META (which teaches us, and which the register ignores as stale; no
- * register is created for it). A process that only knows PROTOCOL.md drops
- * the unknown type (8 bytes) and resyncs on the next magic: harmless, and
- * we keep speaking the standard messages to everyone. Not retransmitted:
- * the next (re)connection asks again, and it also learns from the peer's
- * own probe. */
-static void probe_speaks_meta(add_node *n, uint8_t rank)
+/* Whether a peer speaks META is asked and answered with PROTOCOL.md's own
+ * 56-byte transport ack (READ_PROC_TACK, system key) carrying one of these
+ * UUIDs, never with a type >= 0x80: a process written from PROTOCOL.md alone
+ * takes a transport ack of no message it sent as the optional, ignorable
+ * message it is, whereas a type it does not know is an invalid message to
+ * it (and a checker of the protocol may count it as one). The daemon's hello
+ * is a transport ack too, with the null UUID; an op's UUID starts with 8
+ * random bytes, so matching these is a 2^-64 accident. */
+#define META_PROBE_UUID "ADD-META-PROBE-1"
+#define META_ANSWER_UUID "ADD-META-ANSWER1"
+_Static_assert(sizeof(META_PROBE_UUID) == ADD_UUID_SIZE + 1, "16 bytes");
+_Static_assert(sizeof(META_ANSWER_UUID) == ADD_UUID_SIZE + 1, "16 bytes");
+
+static void send_meta_tack(add_node *n, uint8_t rank, const char *uuid)
 {
 	add_peer_msg m = {
-		.type = ADD_TYPE_READ_PROC_META,
+		.type = ADD_TYPE_READ_PROC_TACK,
 		.rank = n->cfg.rank,
-		.sector = 0,
 	};
-	uint8_t msg[ADD_PEER_SMALL_SIZE];
+	uint8_t msg[ADD_TACK_SIZE];
 	size_t len;
 
-	new_uuid(n, m.uuid);
+	memcpy(m.uuid, uuid, ADD_UUID_SIZE);
 	len = add_wire_encode_peer(&m, &n->system_key, msg);
 	assert(len == sizeof(msg));
 	n->io.send_peer(n->io.ctx, rank, msg, len);
+}
+
+/* A transport ack from `rank` (valid HMAC): a META probe is answered (so
+ * that a restarted process learns about peers that already knew it), and
+ * both the probe and the answer teach us that `rank` speaks META. Other
+ * transport acks mean nothing to the node: the stubborn links do without. */
+static void on_transport_ack(add_node *n, const add_peer_msg *msg)
+{
+	if (msg->type != ADD_TYPE_READ_PROC_TACK)
+		return;
+	if (memcmp(msg->uuid, META_PROBE_UUID, ADD_UUID_SIZE) == 0) {
+		learn_speaks_meta(n, msg->rank);
+		send_meta_tack(n, msg->rank, META_ANSWER_UUID);
+	} else if (memcmp(msg->uuid, META_ANSWER_UUID, ADD_UUID_SIZE) == 0) {
+		learn_speaks_meta(n, msg->rank);
+	}
 }
 
 /* ---- public entry points ------------------------------------------------ */
@@ -799,8 +820,10 @@ void add_node_on_peer_message(add_node *n, const add_peer_msg *msg, bool hmac_ok
 	}
 	if (msg->type == ADD_TYPE_READ_PROC_META || msg->type == ADD_TYPE_VALUE_META)
 		learn_speaks_meta(n, msg->rank);
-	if (msg->type >= ADD_TYPE_READ_PROC_TACK && msg->type <= ADD_TYPE_ACK_TACK)
-		return; /* transport acks: the stubborn links do without them */
+	if (msg->type >= ADD_TYPE_READ_PROC_TACK && msg->type <= ADD_TYPE_ACK_TACK) {
+		on_transport_ack(n, msg);
+		return;
+	}
 	if (msg->sector >= n->cfg.n_sectors ||
 	    ((msg->type == ADD_TYPE_VALUE || msg->type == ADD_TYPE_WRITE_PROC) &&
 	     (msg->data == NULL || msg->ts > TS_LIMIT)) ||
@@ -895,7 +918,7 @@ void add_node_on_peer_connected(add_node *n, uint8_t rank)
 	if (n->failed || rank < 1 || rank > n->cfg.n_procs || rank == n->cfg.rank)
 		return;
 	if (!n->speaks_meta[rank])
-		probe_speaks_meta(n, rank);
+		send_meta_tack(n, rank, META_PROBE_UUID); /* do you speak META? */
 	for (add_op *op = n->flying; op != NULL; op = op->next_fly) {
 		assert(op->phase == ADD_PHASE_READ || op->phase == ADD_PHASE_WRITE);
 		if (!op_answered(op, rank))

@@ -4,7 +4,9 @@
  * cluster whose every peer has shown it understands them (a META message
  * with a valid HMAC); until then a process speaks the standard READ_PROC /
  * VALUE / WRITE_PROC / ACK. A link coming up (add_node_on_peer_connected)
- * probes the peer once with a READ_PROC_META.
+ * probes an unknown peer once, with a standard transport ack (READ_PROC_TACK)
+ * carrying a marker UUID, which a process of ours answers likewise and a
+ * PROTOCOL.md process ignores.
  *
  * Process 1 is a real node; its peers 2 and 3 are either real nodes or
  * "strict peers" played here by hand, exactly as a test written from
@@ -27,6 +29,7 @@ typedef struct strict_peer {
 	uint8_t wr;
 	uint8_t data[ADD_SECTOR_SIZE];
 	unsigned unknown_types; /* messages it could not understand */
+	unsigned tacks;         /* transport acks: optional, ignored */
 } strict_peer;
 
 static strict_peer peers[SRT_PROCS_MAX + 1];
@@ -49,8 +52,9 @@ static unsigned meta_sent_by_1(void)
 	return sent_by_1[ADD_TYPE_READ_PROC_META] + sent_by_1[ADD_TYPE_VALUE_META];
 }
 
-/* Bytes from a peer to process 1, through its decoder (as from a socket). */
-static void feed_to_1(uint8_t from, const add_peer_msg *m)
+/* Bytes from a peer to process 1, through its decoder (as from a socket),
+ * signed with `key` (NULL: the system key). */
+static void feed_to_1_signed(uint8_t from, const add_peer_msg *m, const add_hmac_key *key)
 {
 	add_node *n = srt_node(w, 1);
 	uint8_t buf[ADD_WIRE_MSG_SIZE_MAX];
@@ -58,11 +62,16 @@ static void feed_to_1(uint8_t from, const add_peer_msg *m)
 	size_t len;
 
 	cr_assert_eq(m->rank, from);
-	len = add_wire_encode_peer(m, add_node_system_key(n), buf);
+	len = add_wire_encode_peer(m, key != NULL ? key : add_node_system_key(n), buf);
 	cr_assert_gt(len, 0);
 	add_wire_decoder_init(&dec, ADD_WIRE_MODE_PROCESS, add_node_client_key(n),
 			      add_node_system_key(n));
 	add_node_on_bytes(n, 1000 + from, &dec, buf, len);
+}
+
+static void feed_to_1(uint8_t from, const add_peer_msg *m)
+{
+	feed_to_1_signed(from, m, NULL);
 }
 
 /* What a PROTOCOL.md-only process does with one message from process 1. */
@@ -92,6 +101,12 @@ static void strict_peer_receive(uint8_t rank, const srt_msg *msg)
 		}
 		reply.type = ADD_TYPE_ACK;
 		break;
+	case ADD_TYPE_READ_PROC_TACK:
+	case ADD_TYPE_VALUE_TACK:
+	case ADD_TYPE_WRITE_PROC_TACK:
+	case ADD_TYPE_ACK_TACK:
+		p->tacks++;
+		return;
 	default:
 		p->unknown_types++; /* invalid type: dropped, never answered */
 		return;
@@ -191,7 +206,7 @@ Test(node_compat, with_strict_peers_a_read_returns_a_peers_newer_value_and_write
 	cr_assert_eq(meta_sent_by_1(), 0);
 }
 
-Test(node_compat, a_strict_peer_drops_the_probe_and_the_node_keeps_speaking_standard)
+Test(node_compat, a_strict_peer_ignores_the_probe_and_the_node_keeps_speaking_standard)
 {
 	uint8_t v[ADD_SECTOR_SIZE];
 
@@ -200,24 +215,87 @@ Test(node_compat, a_strict_peer_drops_the_probe_and_the_node_keeps_speaking_stan
 	link_up(1, 2);
 	link_up(1, 3);
 	run();
-	cr_assert_eq(sent_by_1[ADD_TYPE_READ_PROC_META], 2, "one probe per peer");
-	cr_assert_eq(peers[2].unknown_types, 1);
-	cr_assert_eq(peers[3].unknown_types, 1);
+	cr_assert_eq(sent_by_1[ADD_TYPE_READ_PROC_TACK], 2, "one probe per peer");
+	cr_assert_eq(peers[2].tacks, 1, "a transport ack: known to the strict peer");
+	cr_assert_eq(peers[3].tacks, 1);
 	srt_client_write(w, 1, 1, 1, 0, v);
 	run();
 	ok_reply(1);
-	cr_assert_eq(sent_by_1[ADD_TYPE_READ_PROC_META], 2, "no more META after the probes");
+	cr_assert_eq(meta_sent_by_1(), 0);
 	cr_assert_eq(sent_by_1[ADD_TYPE_READ_PROC], 2);
+	cr_assert_eq(peers[2].unknown_types + peers[3].unknown_types, 0);
 }
 
 /* ---- learning that peers speak META ------------------------------------- */
 
-Test(node_compat, a_link_coming_up_sends_one_read_proc_meta_probe_to_an_unknown_peer)
+Test(node_compat, a_link_coming_up_sends_one_probe_a_standard_transport_ack)
 {
 	w = srt_new_bare(3, 16);
 	link_up(1, 2);
+	cr_assert_eq(w->n_msgs, 1, "one message");
+	cr_assert_eq(srt_msg_at(w, 0)->to, 2);
+	cr_assert_eq(srt_msg_at(w, 0)->type, ADD_TYPE_READ_PROC_TACK);
+	cr_assert_eq(srt_msg_at(w, 0)->len, ADD_TACK_SIZE);
+}
+
+Test(node_compat, a_probe_is_answered_and_both_sides_learn)
+{
+	w = srt_new_bare(2, 16);
+	link_up(1, 2);
+	srt_deliver(w, 0); /* the probe: 2 learns, answers */
+	cr_assert_eq(srt_count(w, ADD_TYPE_READ_PROC_TACK, 2, 1), 1);
+	srt_deliver(w, 0); /* the answer: 1 learns, answers nothing */
+	cr_assert_eq(w->n_msgs, 0);
+	srt_client_read(w, 1, 1, 1, 0);
+	srt_client_read(w, 2, 1, 1, 0);
 	cr_assert_eq(srt_count(w, ADD_TYPE_READ_PROC_META, 1, 2), 1);
-	cr_assert_eq(w->n_msgs, 1, "nothing else");
+	cr_assert_eq(srt_count(w, ADD_TYPE_READ_PROC_META, 2, 1), 1);
+	cr_assert_eq(srt_count(w, ADD_TYPE_READ_PROC, 0, 0), 0);
+}
+
+Test(node_compat, a_restarted_process_learns_from_the_answers_of_peers_that_knew_it)
+{
+	uint8_t v[ADD_SECTOR_SIZE];
+
+	w = srt_new(3, 16);
+	srt_fill(v, 9);
+	srt_crash(w, 1);
+	srt_restart(w, 1); /* only 1 probes: 2 and 3 already knew it */
+	srt_client_write(w, 1, 1, 1, 0, v);
+	cr_assert_eq(srt_count(w, ADD_TYPE_READ_PROC_META, 1, 0), 2);
+	srt_run(w);
+	cr_assert_eq(srt_reply_for(w, 1, 1)->status, ADD_STATUS_OK);
+}
+
+Test(node_compat, a_probe_with_a_bad_hmac_teaches_nothing)
+{
+	add_peer_msg probe = { .type = ADD_TYPE_READ_PROC_TACK, .rank = 2 };
+	uint8_t wrong[ADD_SYSTEM_KEY_SIZE] = { 1 };
+	add_hmac_key key;
+
+	w = srt_new_bare(2, 16);
+	memcpy(probe.uuid, "ADD-META-PROBE-1", ADD_UUID_SIZE);
+	cr_assert_eq(add_hmac_key_init(&key, wrong, sizeof(wrong)), 0);
+	feed_to_1_signed(2, &probe, &key);
+	add_hmac_key_free(&key);
+	cr_assert_eq(w->n_msgs, 0, "not answered");
+	srt_client_read(w, 1, 1, 1, 0);
+	cr_assert_eq(srt_count(w, ADD_TYPE_READ_PROC, 1, 2), 1, "still standard");
+	feed_to_1(2, &probe); /* the same, signed */
+	cr_assert_eq(srt_count(w, ADD_TYPE_READ_PROC_TACK, 1, 2), 1, "answered");
+	srt_client_read(w, 1, 1, 2, 1);
+	cr_assert_eq(srt_count(w, ADD_TYPE_READ_PROC_META, 1, 2), 1, "now META");
+}
+
+Test(node_compat, a_read_proc_meta_received_teaches_that_its_sender_speaks_meta)
+{
+	add_peer_msg m = { .type = ADD_TYPE_READ_PROC_META, .rank = 2, .sector = 1 };
+
+	w = srt_new_bare(2, 16);
+	feed_to_1(2, &m);
+	cr_assert_eq(srt_count(w, ADD_TYPE_VALUE_META, 1, 2), 1);
+	srt_client_read(w, 1, 1, 1, 0);
+	cr_assert_eq(srt_count(w, ADD_TYPE_READ_PROC_META, 1, 2), 1);
 }
 
 Test(node_compat, once_every_peer_answered_a_probe_read_phases_use_read_proc_meta)
@@ -240,45 +318,35 @@ Test(node_compat, once_every_peer_answered_a_probe_read_phases_use_read_proc_met
 	cr_assert_eq(srt_count(w, ADD_TYPE_READ_PROC_META, 1, 2), 0);
 }
 
-Test(node_compat, a_probe_received_teaches_the_receiver_too)
-{
-	uint8_t v[ADD_SECTOR_SIZE];
-
-	w = srt_new_bare(2, 16);
-	srt_fill(v, 5);
-	link_up(1, 2);
-	srt_deliver(w, 0); /* the probe reaches 2: 2 learns that 1 speaks META */
-	srt_client_write(w, 2, 1, 1, 3, v);
-	cr_assert_eq(srt_count(w, ADD_TYPE_READ_PROC_META, 2, 1), 1);
-	srt_run(w);
-	cr_assert_eq(srt_reply_for(w, 2, 1)->status, ADD_STATUS_OK);
-}
-
-Test(node_compat, a_probe_reply_creates_no_lasting_register)
+Test(node_compat, a_probe_and_its_answer_create_no_register)
 {
 	w = srt_new_bare(3, 16);
 	link_up(1, 2);
-	srt_deliver(w, 0); /* the probe: 2 answers without a register */
+	srt_deliver(w, 0); /* the probe */
 	cr_assert_eq(srt_stats(w, 2).registers_active, 0);
-	cr_assert_eq(srt_count(w, ADD_TYPE_VALUE_META, 2, 1), 1);
-	srt_deliver(w, 0); /* its VALUE_META: no operation, stale */
+	srt_deliver(w, 0); /* its answer */
 	cr_assert_eq(srt_stats(w, 1).registers_active, 0);
 	cr_assert_eq(srt_stats(w, 1).peer_msgs_dropped, 0);
 	cr_assert_eq(w->n_msgs, 0);
 }
 
-Test(node_compat, a_probe_reply_does_not_count_as_an_answer_to_a_running_operation)
+Test(node_compat, learning_in_the_middle_of_a_read_phase_does_not_change_it)
 {
 	uint8_t v[ADD_SECTOR_SIZE];
 
 	w = srt_new_bare(3, 16);
 	srt_fill(v, 6);
-	srt_client_write(w, 1, 1, 1, 0, v); /* sector 0, the probes' sector */
+	link_up(1, 3);
+	srt_deliver(w, 0); /* 3 learns 1 */
+	srt_deliver(w, 0); /* 1 learns 3 */
+	srt_client_write(w, 1, 1, 1, 0, v); /* standard: 2 is not known yet */
 	link_up(1, 2);
-	srt_deliver(w, (size_t)srt_find(w, ADD_TYPE_READ_PROC_META, 1, 2));
-	srt_deliver(w, (size_t)srt_find(w, ADD_TYPE_VALUE_META, 2, 1));
+	srt_deliver(w, (size_t)srt_find(w, ADD_TYPE_READ_PROC_TACK, 1, 2));
+	srt_deliver(w, (size_t)srt_find(w, ADD_TYPE_READ_PROC_TACK, 2, 1));
 	cr_assert_eq(srt_count(w, ADD_TYPE_WRITE_PROC, 1, 0), 0,
 		     "still waiting for a VALUE of its own");
+	cr_assert_eq(srt_count(w, ADD_TYPE_READ_PROC_META, 1, 0), 0,
+		     "the running phase keeps its standard messages");
 	srt_run(w);
 	cr_assert_eq(srt_reply_for(w, 1, 1)->status, ADD_STATUS_OK);
 	cr_assert_eq(srt_stats(w, 1).registers_active, 0);
@@ -295,7 +363,7 @@ Test(node_compat, one_peer_speaking_meta_and_one_not_means_standard_messages)
 	link_up(1, 2);
 	link_up(1, 3);
 	run();
-	cr_assert_eq(peers[3].unknown_types, 1, "3 dropped its probe");
+	cr_assert_eq(peers[3].tacks, 1, "3 ignored its probe");
 	memset(sent_by_1, 0, sizeof(sent_by_1));
 	srt_client_write(w, 1, 1, 1, 4, v);
 	run();

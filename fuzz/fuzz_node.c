@@ -57,7 +57,8 @@ static void io_send_peer(void *ctx, uint8_t rank, const uint8_t *msg, size_t len
 	(void)ctx;
 	if (rank < 1 || rank > n_procs || rank == 1)
 		abort();
-	if (len != ADD_PEER_SMALL_SIZE && len != ADD_PEER_VALUE_SIZE && len != ADD_PEER_META_SIZE)
+	if (len != ADD_PEER_SMALL_SIZE && len != ADD_PEER_VALUE_SIZE && len != ADD_PEER_META_SIZE &&
+	    len != ADD_TACK_SIZE) /* the META probe or its answer */
 		abort();
 	if (msg[ADD_PEER_OFF_RANK] != 1)
 		abort();

@@ -31,6 +31,9 @@
 #define REGS_CACHED_MAX 1024u
 #define WAITERS_CACHED_MAX 1024u
 #define SELFQ_CAP_MIN 64u
+/* While some peer is not known to speak META, it is asked again this often
+ * (a probe or its answer may be lost without the link going down). */
+#define META_REPROBE_NS (1000ull * 1000 * 1000)
 /* No correct history reaches this timestamp (2^63 writes): a message above
  * it is refused, so that maxts + 1 can never wrap around. */
 #define TS_LIMIT (1ull << 63)
@@ -77,6 +80,7 @@ struct add_node {
 	 * peers_speak_meta), so that any process written from PROTOCOL.md
 	 * alone can be a peer. */
 	bool speaks_meta[ADD_PROCS_MAX + 1];
+	uint64_t meta_reprobe_at_ns; /* while !env.peers_speak_meta */
 	unsigned depth; /* entry-point nesting: the self queue drains at 0 */
 	bool failed;
 
@@ -682,6 +686,7 @@ add_node *add_node_create(const add_node_config *cfg, const add_io *io,
 		.free_waiter = env_free_waiter,
 	};
 	n->env.peers_speak_meta = all_peers_speak_meta(n);
+	n->meta_reprobe_at_ns = io->now_ns(io->ctx) + META_REPROBE_NS;
 	add_sector_map_init(&n->regs);
 	io->random_bytes(io->ctx, n->incarnation, sizeof(n->incarnation));
 	node_log(n, ADD_LOG_INFO, "process %u of %u up, %llu sectors", cfg->rank, cfg->n_procs,
@@ -953,6 +958,12 @@ void add_node_tick(add_node *n)
 	if (n->failed)
 		return;
 	now = n->io.now_ns(n->io.ctx);
+	if (!n->env.peers_speak_meta && now >= n->meta_reprobe_at_ns) {
+		for (unsigned rank = 1; rank <= n->cfg.n_procs; rank++)
+			if (rank != n->cfg.rank && !n->speaks_meta[rank])
+				send_meta_tack(n, (uint8_t)rank, META_PROBE_UUID);
+		n->meta_reprobe_at_ns = now + META_REPROBE_NS;
+	}
 	for (add_op *op = n->flying; op != NULL; op = op->next_fly) {
 		if (now < op->retx_at_ns)
 			continue;
@@ -972,6 +983,8 @@ uint64_t add_node_next_tick_ns(const add_node *n)
 
 	if (n->failed)
 		return next;
+	if (!n->env.peers_speak_meta)
+		next = n->meta_reprobe_at_ns;
 	for (const add_op *op = n->flying; op != NULL; op = op->next_fly)
 		if (op->retx_at_ns < next)
 			next = op->retx_at_ns;

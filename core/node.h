@@ -86,11 +86,17 @@ void add_node_on_peer_message(add_node *node, const add_peer_msg *msg, bool hmac
 /* A connection closed: answers still owed on it are dropped (the operations
  * themselves run to completion). */
 void add_node_on_connection_closed(add_node *node, uint64_t conn);
-/* The outbound link to `rank` was (re)established: retransmit what it owes. */
+/* The outbound link to `rank` was (re)established: retransmit what it owes,
+ * and, if `rank` is not yet known to speak the project's READ_PROC_META /
+ * VALUE_META, ask it (a transport ack with a marker UUID: standard bytes).
+ * Until every peer is known to speak them, the node uses only PROTOCOL.md's
+ * standard messages, so that a process written from PROTOCOL.md alone can be
+ * its peer; it asks unknown peers again every second (add_node_tick). */
 void add_node_on_peer_connected(add_node *node, uint8_t rank);
 /* A store submitted with `cookie` is durable. */
 void add_node_on_store_done(add_node *node, uint64_t cookie);
-/* Called about every ADD_NODE_TICK_NS: retransmissions that are due. */
+/* Called about every ADD_NODE_TICK_NS: retransmissions that are due (and
+ * the META question to peers not known to speak it, once a second). */
 void add_node_tick(add_node *node);
 /* The earliest time (now_ns clock) at which add_node_tick has something to
  * do, UINT64_MAX when nothing is owed. A runtime may sleep until then

@@ -133,6 +133,10 @@ static void run(void)
 			continue;
 		}
 		m = *srt_msg_at(w, 0);
+		if (peers[m.from].on) {
+			srt_drop(w, 0); /* the real node behind a strict peer is mute */
+			continue;
+		}
 		if (m.from == 1)
 			sent_by_1[m.type]++;
 		if (!peers[m.to].on) {
@@ -386,4 +390,34 @@ Test(node_compat, a_single_process_completes_without_sending_anything)
 	srt_run(w);
 	cr_assert_arr_eq(srt_reply_for(w, 1, 2)->data, v, ADD_SECTOR_SIZE);
 	cr_assert_eq(w->procs[1].peer_sends, 0);
+}
+
+Test(node_compat, a_lost_probe_is_sent_again_a_second_later_until_the_peer_is_known)
+{
+	w = srt_new_bare(2, 16);
+	link_up(1, 2);
+	srt_drop(w, 0);
+	srt_advance(w, 999ull * 1000 * 1000);
+	cr_assert_eq(srt_count(w, ADD_TYPE_READ_PROC_TACK, 1, 2), 0, "not before a second");
+	srt_advance(w, 1ull * 1000 * 1000);
+	cr_assert_eq(srt_count(w, ADD_TYPE_READ_PROC_TACK, 1, 2), 1, "asked again");
+	srt_run(w); /* both know each other now */
+	srt_advance(w, 5ull * 1000 * 1000 * 1000);
+	cr_assert_eq(w->n_msgs, 0, "known peers are not asked again");
+	cr_assert_eq(add_node_next_tick_ns(srt_node(w, 1)), UINT64_MAX);
+}
+
+Test(node_compat, a_strict_peer_is_asked_once_a_second_with_transport_acks_only)
+{
+	strict_peers_2_and_3();
+	link_up(1, 2);
+	link_up(1, 3);
+	for (int i = 0; i < 10; i++) {
+		srt_advance(w, 1ull * 1000 * 1000 * 1000);
+		run();
+	}
+	cr_assert_leq(peers[2].tacks, 11);
+	cr_assert_geq(peers[2].tacks, 10);
+	cr_assert_eq(peers[2].unknown_types + peers[3].unknown_types, 0);
+	cr_assert_eq(meta_sent_by_1(), 0);
 }

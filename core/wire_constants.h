@@ -53,7 +53,10 @@
  * processes. A write's read phase needs only the replicas' (ts, wr), not
  * their 4 KiB values: READ_PROC_META (laid out like READ_PROC) is answered
  * by VALUE_META (VALUE without the data). No transport acks are defined for
- * them (0x80 + 0x40 does not fit the 0x40 scheme). */
+ * them (0x80 + 0x40 does not fit the 0x40 scheme). A process sends them only
+ * once every peer has shown it speaks them (core/node.c: a READ_PROC_TACK
+ * with a marker UUID asks and answers); until then only the standard
+ * messages, so that a process written from PROTOCOL.md alone can be a peer. */
 #define ADD_TYPE_READ_PROC_META 0x80
 #define ADD_TYPE_VALUE_META 0x81
 

@@ -67,20 +67,6 @@ static int load_key(const char *path, uint8_t key[ADD_CLIENT_KEY_SIZE])
 	return 0;
 }
 
-static int write_all(int fd, const uint8_t *p, size_t len)
-{
-	while (len > 0) {
-		ssize_t n = write(fd, p, len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return -1;
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
 static const char *status_name(uint8_t st)
 {
 	switch (st) {
@@ -121,7 +107,7 @@ static int one_command(const add_hostport *peer, const uint8_t key[ADD_CLIENT_KE
 	add_client_cmd cmd = {.type = type, .request = req, .sector = sector,
 			      .data = type == ADD_TYPE_WRITE ? data : NULL};
 	size_t n = add_wire_encode_cmd(&cmd, &hk, msg);
-	if (write_all(fd, msg, n) != 0) {
+	if (add_write_all(fd, msg, n) != 0) {
 		fprintf(stderr, "addctl: error: sending to %s:%u: %s\n", peer->host, peer->port,
 			strerror(errno));
 		goto out;
@@ -290,7 +276,7 @@ static int cmd_rw_run(const add_hostport *peers, size_t n_peers, const char *key
 	if (rc != 0)
 		return 1;
 	int fd = file ? open(file, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644) : STDOUT_FILENO;
-	if (fd < 0 || write_all(fd, data, ADD_SECTOR_SIZE) != 0) {
+	if (fd < 0 || add_write_all(fd, data, ADD_SECTOR_SIZE) != 0) {
 		fprintf(stderr, "addctl: error: writing the data: %s\n", strerror(errno));
 		return 1;
 	}

@@ -403,20 +403,6 @@ static void on_event(lg *g, lconn *c, uint32_t ev, uint64_t now)
 
 /* ---- verification ----------------------------------------------------- */
 
-static int write_all(int fd, const uint8_t *p, size_t len)
-{
-	while (len > 0) {
-		ssize_t n = write(fd, p, len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return -1;
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
 /* Reads back every sector with a write through process `p`. */
 static void verify_through(lg *g, size_t p)
 {
@@ -447,7 +433,7 @@ static void verify_through(lg *g, size_t p)
 		}
 		if (nb == 0)
 			break;
-		if (write_all(fd, out, len) != 0) {
+		if (add_write_all(fd, out, len) != 0) {
 			fprintf(stderr, "verify: write to %s:%u failed\n", cfg->peers[p].host,
 				cfg->peers[p].port);
 			g->res->verify_failures++;

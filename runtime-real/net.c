@@ -164,3 +164,20 @@ int add_net_connect_blocking(const add_hostport *hp, int timeout_ms, char *err, 
 	(void)add_net_set_nodelay(fd);
 	return fd;
 }
+
+int add_write_all(int fd, const void *p, size_t len)
+{
+	const unsigned char *b = p;
+
+	while (len > 0) {
+		ssize_t n = write(fd, b, len);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return -1;
+		b += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}

@@ -33,5 +33,8 @@ int add_net_connect_result(int fd);
 int add_net_connect_blocking(const add_hostport *hp, int timeout_ms, char *err, size_t err_len);
 int add_net_set_nonblock(int fd);
 int add_net_set_nodelay(int fd);
+/* Writes all of p[0..len) to a blocking fd (retrying short writes and EINTR);
+ * 0, or -1 with errno set. */
+int add_write_all(int fd, const void *p, size_t len);
 
 #endif /* ADD_REAL_NET_H */

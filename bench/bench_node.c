@@ -224,6 +224,13 @@ int main(int argc, char **argv)
 		add_wire_decoder_init(&p->dec, ADD_WIRE_MODE_PROCESS, add_node_client_key(p->node),
 				      add_node_system_key(p->node));
 	}
+	/* links up, as a runtime reports them: the nodes learn that every peer
+	 * speaks READ_PROC_META / VALUE_META before the measurement */
+	for (int i = 1; i <= N; i++)
+		for (int j = 1; j <= N; j++)
+			if (i != j)
+				add_node_on_peer_connected(procs[i].node, (uint8_t)j);
+	pump();
 	/* interleaved slices, so that the ratios hold on a loaded machine */
 	w = r = h = 0;
 	for (int round = 0; round < 10; round++) {
@@ -239,8 +246,10 @@ int main(int argc, char **argv)
 	       N, WINDOW);
 	printf("  writes: %.0f ops/s   reads: %.0f ops/s   (%llu ops each)\n", w, r,
 	       (unsigned long long)ops);
-	printf("  limit:  HMAC-SHA256 over 4 KiB %.0f/s; 8 per write -> %.0f writes/s\n", h,
-	       h / 8);
+	/* A write's 4 KiB HMACs once every peer speaks META: the client command
+	 * verified, WRITE_PROC signed once, verified by each of the N-1 peers. */
+	printf("  limit:  HMAC-SHA256 over 4 KiB %.0f/s; %d per write -> %.0f writes/s\n", h,
+	       N + 1, h / (N + 1));
 	printf("  memory: %zu bytes per op in flight or queued, %zu per active register "
 	       "(+ 32 in the map), nothing per idle sector\n", sizeof(add_op),
 	       sizeof(add_register));

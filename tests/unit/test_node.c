@@ -8,6 +8,7 @@
 #include <criterion/criterion.h>
 
 #include "script_runtime.h"
+#include "srt_expect.h"
 #include "wire.h"
 
 #define MS (1000ull * 1000)
@@ -23,22 +24,6 @@ static void teardown(void)
 }
 
 TestSuite(node, .fini = teardown);
-
-static void deliver_first(uint8_t type, uint8_t from, uint8_t to)
-{
-	long i = srt_find(w, type, from, to);
-
-	cr_assert_geq(i, 0, "no message type %#x from %u to %u", type, from, to);
-	srt_deliver(w, (size_t)i);
-}
-
-static void drop_all(uint8_t type, uint8_t from, uint8_t to)
-{
-	long i;
-
-	while ((i = srt_find(w, type, from, to)) >= 0)
-		srt_drop(w, (size_t)i);
-}
 
 /* Delivers the messages about one sector until there are none. */
 static void deliver_sector(uint64_t sector)
@@ -336,8 +321,8 @@ Test(node, writer_crash_before_its_store_is_durable_loses_only_that_write)
 	srt_run(w);
 	srt_store_of(w, 1)->auto_complete = false;
 	srt_client_write(w, 1, 1, 2, 0, y);
-	deliver_first(ADD_TYPE_READ_PROC_META, 1, 2);
-	deliver_first(ADD_TYPE_VALUE_META, 2, 1);
+	srt_expect_deliver(w, ADD_TYPE_READ_PROC_META, 1, 2);
+	srt_expect_deliver(w, ADD_TYPE_VALUE_META, 2, 1);
 	cr_assert_eq(srt_store_pending(w, 1), 1);
 	cr_assert_eq(srt_count(w, ADD_TYPE_WRITE_PROC, 0, 0), 0);
 	srt_crash(w, 1);
@@ -364,10 +349,10 @@ Test(node, coordinator_crash_mid_write_then_restart_stays_linearizable)
 	srt_run(w);
 	/* y reaches 1 (durable) and 2, not 3; then 1 crashes before any ACK */
 	srt_client_write(w, 1, 1, 2, 0, y);
-	deliver_first(ADD_TYPE_READ_PROC_META, 1, 2);
-	deliver_first(ADD_TYPE_VALUE_META, 2, 1);
-	deliver_first(ADD_TYPE_WRITE_PROC, 1, 2);
-	drop_all(ADD_TYPE_WRITE_PROC, 1, 3);
+	srt_expect_deliver(w, ADD_TYPE_READ_PROC_META, 1, 2);
+	srt_expect_deliver(w, ADD_TYPE_VALUE_META, 2, 1);
+	srt_expect_deliver(w, ADD_TYPE_WRITE_PROC, 1, 2);
+	srt_drop_all(w, ADD_TYPE_WRITE_PROC, 1, 3);
 	srt_crash(w, 1);
 	cr_assert_null(srt_reply_for(w, 1, 2));
 	srt_run(w); /* the ACK from 2 reaches nobody */
@@ -377,10 +362,10 @@ Test(node, coordinator_crash_mid_write_then_restart_stays_linearizable)
 	cr_assert_eq(wr, 1);
 	/* a read from 3 whose majority is {3, 1}: y (the write may take effect) */
 	srt_client_read(w, 3, 1, 3, 0);
-	deliver_first(ADD_TYPE_READ_PROC_META, 3, 1); /* tags first: 1 is ahead */
-	deliver_first(ADD_TYPE_VALUE_META, 1, 3);
-	deliver_first(ADD_TYPE_READ_PROC, 3, 1);
-	deliver_first(ADD_TYPE_VALUE, 1, 3);
+	srt_expect_deliver(w, ADD_TYPE_READ_PROC_META, 3, 1); /* tags first: 1 is ahead */
+	srt_expect_deliver(w, ADD_TYPE_VALUE_META, 1, 3);
+	srt_expect_deliver(w, ADD_TYPE_READ_PROC, 3, 1);
+	srt_expect_deliver(w, ADD_TYPE_VALUE, 1, 3);
 	srt_run(w);
 	cr_assert_arr_eq(srt_reply_for(w, 3, 3)->data, y, ADD_SECTOR_SIZE);
 	/* once a read returned y, every later read does, wherever it runs */
@@ -406,16 +391,16 @@ Test(node, interrupted_write_is_either_old_or_new_never_flipping_back)
 	srt_run(w);
 	/* y reaches only 1 (durable); 1 crashes and stays down */
 	srt_client_write(w, 1, 1, 2, 0, y);
-	deliver_first(ADD_TYPE_READ_PROC_META, 1, 2);
-	deliver_first(ADD_TYPE_VALUE_META, 2, 1);
+	srt_expect_deliver(w, ADD_TYPE_READ_PROC_META, 1, 2);
+	srt_expect_deliver(w, ADD_TYPE_VALUE_META, 2, 1);
 	srt_crash(w, 1);
-	drop_all(0, 0, 0); /* its WRITE_PROCs never got out */
+	srt_drop_all(w, 0, 0, 0); /* its WRITE_PROCs never got out */
 	/* 2 and 3 have not seen y: reads return x */
 	expect_read(2, 3, 0, x);
 	/* 1 comes back with y: a read including 1 returns y, and from then on y */
 	srt_restart(w, 1);
 	srt_client_read(w, 2, 1, 4, 0);
-	drop_all(ADD_TYPE_READ_PROC, 2, 3);
+	srt_drop_all(w, ADD_TYPE_READ_PROC, 2, 3);
 	srt_run(w);
 	cr_assert_arr_eq(srt_reply_for(w, 2, 4)->data, y, ADD_SECTOR_SIZE);
 	expect_read(3, 5, 0, y);
@@ -468,8 +453,8 @@ Test(node, only_the_processes_that_have_not_answered_get_retransmissions)
 	srt_fill(v, 12);
 	w->link_down[1][4] = w->link_down[1][5] = true;
 	srt_client_write(w, 1, 1, 1, 0, v);
-	deliver_first(ADD_TYPE_READ_PROC_META, 1, 2);
-	deliver_first(ADD_TYPE_VALUE_META, 2, 1);
+	srt_expect_deliver(w, ADD_TYPE_READ_PROC_META, 1, 2);
+	srt_expect_deliver(w, ADD_TYPE_VALUE_META, 2, 1);
 	srt_advance(w, 100 * MS);
 	cr_assert_eq(srt_count(w, ADD_TYPE_READ_PROC_META, 1, 2), 0, "2 answered");
 	cr_assert_eq(srt_count(w, ADD_TYPE_READ_PROC_META, 1, 3), 2, "3 did not (yet)");
@@ -487,7 +472,7 @@ Test(node, next_tick_deadline_follows_the_operations_in_flight)
 	t0 = w->now_ns;
 	srt_client_write(w, 1, 1, 1, 0, v);
 	cr_assert_eq(add_node_next_tick_ns(srt_node(w, 1)), t0 + 100 * MS);
-	drop_all(0, 0, 0);
+	srt_drop_all(w, 0, 0, 0);
 	srt_advance(w, 100 * MS);
 	cr_assert_eq(add_node_next_tick_ns(srt_node(w, 1)), t0 + 300 * MS, "backed off");
 	srt_run(w);
@@ -502,9 +487,9 @@ Test(node, write_proc_is_retransmitted_until_a_majority_acks)
 	w = srt_new(3, 16);
 	srt_fill(v, 13);
 	srt_client_write(w, 1, 1, 1, 0, v);
-	deliver_first(ADD_TYPE_READ_PROC_META, 1, 2);
-	deliver_first(ADD_TYPE_VALUE_META, 2, 1);
-	drop_all(0, 0, 0);
+	srt_expect_deliver(w, ADD_TYPE_READ_PROC_META, 1, 2);
+	srt_expect_deliver(w, ADD_TYPE_VALUE_META, 2, 1);
+	srt_drop_all(w, 0, 0, 0);
 	cr_assert_eq(srt_stats(w, 1).retransmissions, 0);
 	srt_advance(w, 100 * MS);
 	cr_assert_eq(srt_count(w, ADD_TYPE_WRITE_PROC, 1, 0), 2);
@@ -519,7 +504,7 @@ Test(node, peer_reconnection_triggers_an_immediate_retransmission)
 	w = srt_new(3, 16);
 	srt_fill(v, 14);
 	srt_client_write(w, 1, 1, 1, 0, v);
-	drop_all(0, 0, 0);
+	srt_drop_all(w, 0, 0, 0);
 	add_node_on_peer_connected(srt_node(w, 1), 3);
 	cr_assert_eq(srt_count(w, ADD_TYPE_READ_PROC_META, 1, 3), 1);
 	cr_assert_eq(srt_count(w, ADD_TYPE_READ_PROC_META, 1, 2), 0);
@@ -538,14 +523,14 @@ Test(node, write_survives_a_replica_restart_in_the_middle)
 	srt_crash(w, 3);
 	srt_store_of(w, 2)->auto_complete = false;
 	srt_client_write(w, 1, 1, 1, 0, v);
-	deliver_first(ADD_TYPE_READ_PROC_META, 1, 2);
-	deliver_first(ADD_TYPE_VALUE_META, 2, 1);
-	deliver_first(ADD_TYPE_WRITE_PROC, 1, 2);
+	srt_expect_deliver(w, ADD_TYPE_READ_PROC_META, 1, 2);
+	srt_expect_deliver(w, ADD_TYPE_VALUE_META, 2, 1);
+	srt_expect_deliver(w, ADD_TYPE_WRITE_PROC, 1, 2);
 	/* 2 crashes with the store (and so its ACK) pending, then returns */
 	srt_crash(w, 2);
 	srt_store_of(w, 2)->auto_complete = true;
 	srt_restart(w, 2);
-	drop_all(0, 0, 0);
+	srt_drop_all(w, 0, 0, 0);
 	add_node_on_peer_connected(srt_node(w, 1), 2);
 	srt_run(w);
 	cr_assert_eq(srt_reply_for(w, 1, 1)->status, ADD_STATUS_OK);
@@ -627,7 +612,7 @@ Test(node, operation_uuids_are_unique_across_operations_and_restarts)
 			srt_client_read(w, 1, 1, (uint64_t)(round * 10 + i), (uint64_t)i);
 			k = srt_find(w, ADD_TYPE_READ_PROC_META, 1, 2);
 			memcpy(seen[n++], w->msgs[k].bytes + ADD_PEER_OFF_UUID, ADD_UUID_SIZE);
-			drop_all(0, 0, 0);
+			srt_drop_all(w, 0, 0, 0);
 		}
 		srt_crash(w, 1);
 		srt_restart(w, 1);
@@ -670,9 +655,9 @@ Test(node, a_write_costs_one_store_per_process_and_n_minus_1_sends_per_broadcast
 	srt_client_write(w, 1, 1, 1, 0, v);
 	cr_assert_eq(w->procs[1].peer_sends, 4, "READ_PROC to the 4 others, none to self");
 	for (uint8_t p = 2; p <= 5; p++)
-		deliver_first(ADD_TYPE_READ_PROC_META, 1, p);
-	deliver_first(ADD_TYPE_VALUE_META, 2, 1);
-	deliver_first(ADD_TYPE_VALUE_META, 3, 1);
+		srt_expect_deliver(w, ADD_TYPE_READ_PROC_META, 1, p);
+	srt_expect_deliver(w, ADD_TYPE_VALUE_META, 2, 1);
+	srt_expect_deliver(w, ADD_TYPE_VALUE_META, 3, 1);
 	cr_assert_eq(w->procs[1].peer_sends, 8, "then WRITE_PROC to the 4 others");
 	/* one encoding per broadcast: every peer gets the same bytes */
 	a = srt_find(w, ADD_TYPE_WRITE_PROC, 1, 2);
@@ -710,11 +695,11 @@ Test(node, retransmitted_write_proc_is_reused_byte_for_byte)
 	w = srt_new(3, 16);
 	srt_fill(v, 20);
 	srt_client_write(w, 1, 1, 1, 0, v);
-	deliver_first(ADD_TYPE_READ_PROC_META, 1, 2);
-	deliver_first(ADD_TYPE_VALUE_META, 2, 1);
+	srt_expect_deliver(w, ADD_TYPE_READ_PROC_META, 1, 2);
+	srt_expect_deliver(w, ADD_TYPE_VALUE_META, 2, 1);
 	i = srt_find(w, ADD_TYPE_WRITE_PROC, 1, 3);
 	memcpy(first, w->msgs[i].bytes, sizeof(first));
-	drop_all(0, 0, 0);
+	srt_drop_all(w, 0, 0, 0);
 	srt_advance(w, 100 * MS);
 	i = srt_find(w, ADD_TYPE_WRITE_PROC, 1, 3);
 	cr_assert_geq(i, 0);
@@ -851,7 +836,7 @@ Test(node, a_write_and_an_up_to_date_read_ask_for_tags_only)
 	cr_assert_eq(srt_count(w, ADD_TYPE_READ_PROC_META, 1, 0), 2);
 	i = srt_find(w, ADD_TYPE_READ_PROC_META, 1, 2);
 	cr_assert_eq(srt_msg_at(w, (size_t)i)->len, ADD_PEER_SMALL_SIZE);
-	deliver_first(ADD_TYPE_READ_PROC_META, 1, 2);
+	srt_expect_deliver(w, ADD_TYPE_READ_PROC_META, 1, 2);
 	i = srt_find(w, ADD_TYPE_VALUE_META, 2, 1);
 	cr_assert_geq(i, 0, "answered with a VALUE_META");
 	cr_assert_eq(srt_msg_at(w, (size_t)i)->len, ADD_PEER_META_SIZE);
@@ -875,11 +860,11 @@ Test(node, a_read_behind_its_majority_asks_again_for_values)
 	srt_fill(v, 33);
 	srt_seed(w, 2, 0, 4, 2, v);
 	srt_client_read(w, 1, 1, 1, 0);
-	deliver_first(ADD_TYPE_READ_PROC_META, 1, 2);
-	deliver_first(ADD_TYPE_VALUE_META, 2, 1);
+	srt_expect_deliver(w, ADD_TYPE_READ_PROC_META, 1, 2);
+	srt_expect_deliver(w, ADD_TYPE_VALUE_META, 2, 1);
 	cr_assert_null(srt_reply_for(w, 1, 1));
 	cr_assert_eq(srt_count(w, ADD_TYPE_READ_PROC, 1, 0), 2, "values asked of every peer");
-	deliver_first(ADD_TYPE_READ_PROC, 1, 2);
+	srt_expect_deliver(w, ADD_TYPE_READ_PROC, 1, 2);
 	i = srt_find(w, ADD_TYPE_VALUE, 2, 1);
 	cr_assert_eq(srt_msg_at(w, (size_t)i)->len, ADD_PEER_VALUE_SIZE);
 	srt_run(w);
@@ -897,15 +882,15 @@ Test(node, a_read_asking_for_values_ignores_a_late_value_meta)
 	srt_fill(v, 32);
 	srt_seed(w, 2, 0, 1, 1, v);
 	srt_client_read(w, 1, 1, 1, 0);
-	deliver_first(ADD_TYPE_READ_PROC_META, 1, 2);
-	deliver_first(ADD_TYPE_VALUE_META, 2, 1); /* 2 is ahead: values asked */
+	srt_expect_deliver(w, ADD_TYPE_READ_PROC_META, 1, 2);
+	srt_expect_deliver(w, ADD_TYPE_VALUE_META, 2, 1); /* 2 is ahead: values asked */
 	i = srt_find(w, ADD_TYPE_READ_PROC, 1, 3);
 	cr_assert_geq(i, 0);
 	memcpy(m.uuid, srt_msg_at(w, (size_t)i)->bytes + ADD_PEER_OFF_UUID, ADD_UUID_SIZE);
 	add_node_on_peer_message(srt_node(w, 1), &m, true);
 	cr_assert_null(srt_reply_for(w, 1, 1), "no value, no answer");
 	cr_assert_eq(srt_count(w, ADD_TYPE_WRITE_PROC, 1, 0), 0, "still in its read phase");
-	deliver_first(ADD_TYPE_READ_PROC, 1, 2);
+	srt_expect_deliver(w, ADD_TYPE_READ_PROC, 1, 2);
 	srt_run(w);
 	cr_assert_arr_eq(srt_reply_for(w, 1, 1)->data, v, ADD_SECTOR_SIZE);
 }

@@ -10,6 +10,7 @@
 
 #include "register.h"
 #include "script_runtime.h"
+#include "srt_expect.h"
 
 static srt_world *w;
 
@@ -21,14 +22,6 @@ static void teardown(void)
 }
 
 TestSuite(register, .fini = teardown);
-
-static void deliver_first(uint8_t type, uint8_t from, uint8_t to)
-{
-	long i = srt_find(w, type, from, to);
-
-	cr_assert_geq(i, 0, "no message type %#x from %u to %u", type, from, to);
-	srt_deliver(w, (size_t)i);
-}
 
 /* Delivers everything but the messages matching (type, from, to). */
 static void run_holding(uint8_t type, uint8_t from, uint8_t to)
@@ -47,16 +40,8 @@ static void run_holding(uint8_t type, uint8_t from, uint8_t to)
  * `peer`, and the VALUE_META back. */
 static void tags_round(uint8_t coord, uint8_t peer)
 {
-	deliver_first(ADD_TYPE_READ_PROC_META, coord, peer);
-	deliver_first(ADD_TYPE_VALUE_META, peer, coord);
-}
-
-static void drop_all(uint8_t type, uint8_t from, uint8_t to)
-{
-	long i;
-
-	while ((i = srt_find(w, type, from, to)) >= 0)
-		srt_drop(w, (size_t)i);
+	srt_expect_deliver(w, ADD_TYPE_READ_PROC_META, coord, peer);
+	srt_expect_deliver(w, ADD_TYPE_VALUE_META, peer, coord);
 }
 
 Test(register, tags_order_by_ts_then_by_rank)
@@ -122,15 +107,15 @@ Test(register, read_returns_the_highest_value_and_writes_it_back)
 	srt_seed(w, 3, 4, 3, 3, b);
 	srt_client_read(w, 1, 1, 1, 4);
 	/* first round: tags only; 2 is ahead, so it is redone with values */
-	deliver_first(ADD_TYPE_READ_PROC_META, 1, 3);
-	deliver_first(ADD_TYPE_READ_PROC_META, 1, 2);
-	deliver_first(ADD_TYPE_VALUE_META, 3, 1);
-	deliver_first(ADD_TYPE_VALUE_META, 2, 1);
+	srt_expect_deliver(w, ADD_TYPE_READ_PROC_META, 1, 3);
+	srt_expect_deliver(w, ADD_TYPE_READ_PROC_META, 1, 2);
+	srt_expect_deliver(w, ADD_TYPE_VALUE_META, 3, 1);
+	srt_expect_deliver(w, ADD_TYPE_VALUE_META, 2, 1);
 	cr_assert_eq(srt_count(w, ADD_TYPE_READ_PROC, 1, 0), 4, "values asked of all");
-	deliver_first(ADD_TYPE_READ_PROC, 1, 3);
-	deliver_first(ADD_TYPE_READ_PROC, 1, 2);
-	deliver_first(ADD_TYPE_VALUE, 3, 1);
-	deliver_first(ADD_TYPE_VALUE, 2, 1);
+	srt_expect_deliver(w, ADD_TYPE_READ_PROC, 1, 3);
+	srt_expect_deliver(w, ADD_TYPE_READ_PROC, 1, 2);
+	srt_expect_deliver(w, ADD_TYPE_VALUE, 3, 1);
+	srt_expect_deliver(w, ADD_TYPE_VALUE, 2, 1);
 	cr_assert_eq(srt_count(w, ADD_TYPE_WRITE_PROC, 1, 0), 4, "write-back to every peer");
 	srt_run(w);
 	cr_assert_arr_eq(srt_reply_for(w, 1, 1)->data, a, ADD_SECTOR_SIZE);
@@ -151,8 +136,8 @@ Test(register, read_waits_for_write_back_acks_before_returning)
 	srt_seed(w, 2, 0, 4, 2, a);
 	srt_client_read(w, 1, 1, 1, 0);
 	tags_round(1, 2); /* 2 is ahead: the round is redone with values */
-	deliver_first(ADD_TYPE_READ_PROC, 1, 2);
-	deliver_first(ADD_TYPE_VALUE, 2, 1);
+	srt_expect_deliver(w, ADD_TYPE_READ_PROC, 1, 2);
+	srt_expect_deliver(w, ADD_TYPE_VALUE, 2, 1);
 	/* majority of VALUEs, but the value is written back first */
 	cr_assert_null(srt_reply_for(w, 1, 1));
 	cr_assert_eq(srt_count(w, ADD_TYPE_WRITE_PROC, 1, 0), 2);
@@ -173,8 +158,8 @@ Test(register, ties_on_ts_are_broken_by_rank_when_reading)
 	srt_seed(w, 2, 2, 7, 3, hi); /* (7, 3) wins on rank */
 	srt_client_read(w, 1, 1, 1, 2);
 	tags_round(1, 2); /* 2 is ahead: the round is redone with values */
-	deliver_first(ADD_TYPE_READ_PROC, 1, 2);
-	deliver_first(ADD_TYPE_VALUE, 2, 1);
+	srt_expect_deliver(w, ADD_TYPE_READ_PROC, 1, 2);
+	srt_expect_deliver(w, ADD_TYPE_VALUE, 2, 1);
 	srt_run(w);
 	cr_assert_arr_eq(srt_reply_for(w, 1, 1)->data, hi, ADD_SECTOR_SIZE);
 }
@@ -189,8 +174,8 @@ Test(register, ties_on_ts_are_broken_by_rank_when_the_own_value_wins)
 	srt_seed(w, 1, 2, 7, 3, hi); /* own value wins */
 	srt_seed(w, 2, 2, 7, 2, lo);
 	srt_client_read(w, 1, 1, 1, 2);
-	deliver_first(ADD_TYPE_READ_PROC_META, 1, 2);
-	deliver_first(ADD_TYPE_VALUE_META, 2, 1);
+	srt_expect_deliver(w, ADD_TYPE_READ_PROC_META, 1, 2);
+	srt_expect_deliver(w, ADD_TYPE_VALUE_META, 2, 1);
 	srt_run(w);
 	cr_assert_arr_eq(srt_reply_for(w, 1, 1)->data, hi, ADD_SECTOR_SIZE);
 }
@@ -226,8 +211,8 @@ Test(register, write_uses_the_highest_ts_plus_one_and_own_rank)
 	srt_fill(v, 2);
 	srt_seed(w, 3, 1, 9, 3, a);
 	srt_client_write(w, 2, 1, 1, 1, v);
-	deliver_first(ADD_TYPE_READ_PROC_META, 2, 3);
-	deliver_first(ADD_TYPE_VALUE_META, 3, 2);
+	srt_expect_deliver(w, ADD_TYPE_READ_PROC_META, 2, 3);
+	srt_expect_deliver(w, ADD_TYPE_VALUE_META, 3, 2);
 	srt_current(w, 2, 1, &ts, &wr, NULL);
 	cr_assert_eq(ts, 10);
 	cr_assert_eq(wr, 2);
@@ -247,8 +232,8 @@ Test(register, writer_does_not_broadcast_write_proc_before_its_store_is_durable)
 	srt_store_of(w, 1)->auto_complete = false;
 	srt_fill(v, 4);
 	srt_client_write(w, 1, 1, 1, 0, v);
-	deliver_first(ADD_TYPE_READ_PROC_META, 1, 2);
-	deliver_first(ADD_TYPE_VALUE_META, 2, 1);
+	srt_expect_deliver(w, ADD_TYPE_READ_PROC_META, 1, 2);
+	srt_expect_deliver(w, ADD_TYPE_VALUE_META, 2, 1);
 	cr_assert_eq(srt_store_pending(w, 1), 1, "the writer stored (maxts + 1, rank, v)");
 	cr_assert_eq(srt_count(w, ADD_TYPE_WRITE_PROC, 0, 0), 0, "WRITE_PROC waits for it");
 	srt_advance(w, 5ull * 1000 * 1000 * 1000);
@@ -267,19 +252,19 @@ Test(register, ack_waits_for_the_replicas_durable_store)
 	srt_store_of(w, 2)->auto_complete = false;
 	srt_fill(v, 5);
 	srt_client_write(w, 1, 1, 1, 0, v);
-	deliver_first(ADD_TYPE_READ_PROC_META, 1, 2);
-	deliver_first(ADD_TYPE_VALUE_META, 2, 1);
-	drop_all(ADD_TYPE_READ_PROC_META, 1, 3);
-	deliver_first(ADD_TYPE_WRITE_PROC, 1, 2);
+	srt_expect_deliver(w, ADD_TYPE_READ_PROC_META, 1, 2);
+	srt_expect_deliver(w, ADD_TYPE_VALUE_META, 2, 1);
+	srt_drop_all(w, ADD_TYPE_READ_PROC_META, 1, 3);
+	srt_expect_deliver(w, ADD_TYPE_WRITE_PROC, 1, 2);
 	cr_assert_eq(srt_store_pending(w, 2), 1);
 	cr_assert_eq(srt_count(w, ADD_TYPE_ACK, 2, 1), 0, "no ACK before the store is durable");
 	/* a retransmitted WRITE_PROC does not get an early ACK either */
 	srt_advance(w, 150ull * 1000 * 1000);
-	deliver_first(ADD_TYPE_WRITE_PROC, 1, 2);
+	srt_expect_deliver(w, ADD_TYPE_WRITE_PROC, 1, 2);
 	cr_assert_eq(srt_count(w, ADD_TYPE_ACK, 2, 1), 0);
 	cr_assert(srt_store_complete(w, 2));
 	cr_assert_eq(srt_count(w, ADD_TYPE_ACK, 2, 1), 1, "one ACK, once durable");
-	deliver_first(ADD_TYPE_ACK, 2, 1);
+	srt_expect_deliver(w, ADD_TYPE_ACK, 2, 1);
 	cr_assert_eq(srt_reply_for(w, 1, 1)->status, ADD_STATUS_OK);
 }
 
@@ -295,12 +280,12 @@ Test(register, replica_acks_a_write_proc_that_is_not_newer)
 	 * majority {1, 2} disagrees, so the write-back is needed) */
 	srt_client_read(w, 1, 1, 1, 3);
 	tags_round(1, 2); /* 2 is ahead: the round is redone with values */
-	deliver_first(ADD_TYPE_READ_PROC, 1, 2);
-	deliver_first(ADD_TYPE_VALUE, 2, 1);
-	deliver_first(ADD_TYPE_WRITE_PROC, 1, 2);
+	srt_expect_deliver(w, ADD_TYPE_READ_PROC, 1, 2);
+	srt_expect_deliver(w, ADD_TYPE_VALUE, 2, 1);
+	srt_expect_deliver(w, ADD_TYPE_WRITE_PROC, 1, 2);
 	cr_assert_eq(srt_store_pending(w, 2), 0, "nothing newer: no store");
 	cr_assert_eq(srt_count(w, ADD_TYPE_ACK, 2, 1), 1, "but an ACK all the same");
-	deliver_first(ADD_TYPE_ACK, 2, 1);
+	srt_expect_deliver(w, ADD_TYPE_ACK, 2, 1);
 	cr_assert_arr_eq(srt_reply_for(w, 1, 1)->data, v, ADD_SECTOR_SIZE);
 }
 
@@ -313,8 +298,8 @@ Test(register, read_skips_the_write_back_when_its_majority_agrees_durably)
 	srt_seed(w, 1, 5, 7, 2, v);
 	srt_seed(w, 2, 5, 7, 2, v);
 	srt_client_read(w, 1, 1, 1, 5);
-	deliver_first(ADD_TYPE_READ_PROC_META, 1, 2);
-	deliver_first(ADD_TYPE_VALUE_META, 2, 1);
+	srt_expect_deliver(w, ADD_TYPE_READ_PROC_META, 1, 2);
+	srt_expect_deliver(w, ADD_TYPE_VALUE_META, 2, 1);
 	cr_assert_not_null(srt_reply_for(w, 1, 1), "returned on the majority {1, 2}");
 	cr_assert_arr_eq(srt_reply_for(w, 1, 1)->data, v, ADD_SECTOR_SIZE);
 	cr_assert_eq(srt_count(w, ADD_TYPE_WRITE_PROC, 1, 0), 0, "no write-back");
@@ -331,10 +316,10 @@ Test(register, read_writes_back_when_a_peer_of_its_majority_holds_an_older_value
 	srt_seed(w, 2, 5, 7, 2, v);
 	srt_seed(w, 3, 5, 6, 2, old);
 	srt_client_read(w, 1, 1, 1, 5);
-	deliver_first(ADD_TYPE_READ_PROC_META, 1, 2);
-	deliver_first(ADD_TYPE_READ_PROC_META, 1, 3);
-	deliver_first(ADD_TYPE_VALUE_META, 2, 1);
-	deliver_first(ADD_TYPE_VALUE_META, 3, 1);
+	srt_expect_deliver(w, ADD_TYPE_READ_PROC_META, 1, 2);
+	srt_expect_deliver(w, ADD_TYPE_READ_PROC_META, 1, 3);
+	srt_expect_deliver(w, ADD_TYPE_VALUE_META, 2, 1);
+	srt_expect_deliver(w, ADD_TYPE_VALUE_META, 3, 1);
 	cr_assert_null(srt_reply_for(w, 1, 1), "only 1 and 2 of 5 hold (7, 2)");
 	cr_assert_eq(srt_count(w, ADD_TYPE_WRITE_PROC, 1, 0), 4);
 	srt_run(w);
@@ -356,13 +341,13 @@ Test(register, read_writes_back_when_its_own_value_is_not_durable)
 	 * 1 reads: 1 and 2 agree on (8, 3), but 1's copy could still be lost */
 	srt_client_read(w, 1, 1, 1, 5);
 	srt_client_write(w, 3, 1, 1, 5, v2);
-	deliver_first(ADD_TYPE_READ_PROC_META, 3, 2);
-	deliver_first(ADD_TYPE_VALUE_META, 2, 3);
-	deliver_first(ADD_TYPE_WRITE_PROC, 3, 1);
-	deliver_first(ADD_TYPE_WRITE_PROC, 3, 2); /* 2 holds (8, 3) durably */
+	srt_expect_deliver(w, ADD_TYPE_READ_PROC_META, 3, 2);
+	srt_expect_deliver(w, ADD_TYPE_VALUE_META, 2, 3);
+	srt_expect_deliver(w, ADD_TYPE_WRITE_PROC, 3, 1);
+	srt_expect_deliver(w, ADD_TYPE_WRITE_PROC, 3, 2); /* 2 holds (8, 3) durably */
 	cr_assert_eq(srt_store_pending(w, 1), 1);
-	deliver_first(ADD_TYPE_READ_PROC_META, 1, 2);
-	deliver_first(ADD_TYPE_VALUE_META, 2, 1);
+	srt_expect_deliver(w, ADD_TYPE_READ_PROC_META, 1, 2);
+	srt_expect_deliver(w, ADD_TYPE_VALUE_META, 2, 1);
 	cr_assert_null(srt_reply_for(w, 1, 1), "own (8, 3) not durable: no shortcut");
 	cr_assert_gt(srt_count(w, ADD_TYPE_WRITE_PROC, 1, 0), 0, "written back");
 	srt_store_of(w, 1)->auto_complete = true;
@@ -381,12 +366,12 @@ Test(register, replica_defers_value_while_a_store_of_the_sector_is_in_flight)
 	srt_fill(v, 26);
 	srt_store_of(w, 2)->auto_complete = false;
 	srt_client_write(w, 1, 1, 1, 0, v);
-	deliver_first(ADD_TYPE_READ_PROC_META, 1, 3);
-	deliver_first(ADD_TYPE_VALUE_META, 3, 1);
-	deliver_first(ADD_TYPE_WRITE_PROC, 1, 2);
+	srt_expect_deliver(w, ADD_TYPE_READ_PROC_META, 1, 3);
+	srt_expect_deliver(w, ADD_TYPE_VALUE_META, 3, 1);
+	srt_expect_deliver(w, ADD_TYPE_WRITE_PROC, 1, 2);
 	cr_assert_eq(srt_store_pending(w, 2), 1, "2 is storing 1's value");
 	srt_client_read(w, 3, 1, 2, 0);
-	deliver_first(ADD_TYPE_READ_PROC_META, 3, 2);
+	srt_expect_deliver(w, ADD_TYPE_READ_PROC_META, 3, 2);
 	cr_assert_eq(srt_count(w, ADD_TYPE_VALUE_META, 2, 3), 0, "no reply from a store in flight");
 	cr_assert(srt_store_complete(w, 2));
 	cr_assert_eq(srt_count(w, ADD_TYPE_VALUE_META, 2, 3), 1, "answered once durable");
@@ -405,16 +390,16 @@ Test(register, stale_value_of_an_older_operation_is_ignored)
 	srt_fill(v, 7);
 	/* op A: its VALUE from 3 is held back */
 	srt_client_read(w, 1, 1, 1, 0);
-	deliver_first(ADD_TYPE_READ_PROC_META, 1, 3);
-	deliver_first(ADD_TYPE_READ_PROC_META, 1, 2);
-	deliver_first(ADD_TYPE_VALUE_META, 2, 1);
+	srt_expect_deliver(w, ADD_TYPE_READ_PROC_META, 1, 3);
+	srt_expect_deliver(w, ADD_TYPE_READ_PROC_META, 1, 2);
+	srt_expect_deliver(w, ADD_TYPE_VALUE_META, 2, 1);
 	run_holding(ADD_TYPE_VALUE_META, 3, 1);
 	cr_assert_not_null(srt_reply_for(w, 1, 1), "op A completed");
 	cr_assert_eq(srt_count(w, ADD_TYPE_VALUE_META, 3, 1), 1, "A's VALUE from 3 still held");
 	/* op B: a write; only the own VALUE counted so far */
 	srt_client_write(w, 1, 1, 2, 0, v);
 	cr_assert_eq(srt_count(w, ADD_TYPE_READ_PROC_META, 1, 0), 2);
-	deliver_first(ADD_TYPE_VALUE_META, 3, 1); /* stale: A's */
+	srt_expect_deliver(w, ADD_TYPE_VALUE_META, 3, 1); /* stale: A's */
 	cr_assert_eq(srt_store_pending(w, 1) + srt_count(w, ADD_TYPE_WRITE_PROC, 1, 0), 0,
 		     "a stale VALUE does not make a majority");
 	srt_run(w);
@@ -431,21 +416,21 @@ Test(register, stale_ack_of_an_older_operation_is_ignored)
 	srt_fill(v2, 9);
 	/* op A: a write whose ACK from 3 is held back */
 	srt_client_write(w, 1, 1, 1, 0, v1);
-	deliver_first(ADD_TYPE_READ_PROC_META, 1, 2);
-	deliver_first(ADD_TYPE_VALUE_META, 2, 1);
-	deliver_first(ADD_TYPE_READ_PROC_META, 1, 3);
-	drop_all(ADD_TYPE_VALUE_META, 3, 1);
-	deliver_first(ADD_TYPE_WRITE_PROC, 1, 3);
-	deliver_first(ADD_TYPE_WRITE_PROC, 1, 2);
-	deliver_first(ADD_TYPE_ACK, 2, 1);
+	srt_expect_deliver(w, ADD_TYPE_READ_PROC_META, 1, 2);
+	srt_expect_deliver(w, ADD_TYPE_VALUE_META, 2, 1);
+	srt_expect_deliver(w, ADD_TYPE_READ_PROC_META, 1, 3);
+	srt_drop_all(w, ADD_TYPE_VALUE_META, 3, 1);
+	srt_expect_deliver(w, ADD_TYPE_WRITE_PROC, 1, 3);
+	srt_expect_deliver(w, ADD_TYPE_WRITE_PROC, 1, 2);
+	srt_expect_deliver(w, ADD_TYPE_ACK, 2, 1);
 	cr_assert_not_null(srt_reply_for(w, 1, 1), "op A completed");
 	cr_assert_eq(srt_count(w, ADD_TYPE_ACK, 3, 1), 1);
 	/* op B reaches its write phase with only the own ACK */
 	srt_client_write(w, 1, 1, 2, 0, v2);
-	deliver_first(ADD_TYPE_READ_PROC_META, 1, 2);
-	deliver_first(ADD_TYPE_VALUE_META, 2, 1);
+	srt_expect_deliver(w, ADD_TYPE_READ_PROC_META, 1, 2);
+	srt_expect_deliver(w, ADD_TYPE_VALUE_META, 2, 1);
 	cr_assert_eq(srt_count(w, ADD_TYPE_WRITE_PROC, 1, 0), 2, "op B in its write phase");
-	deliver_first(ADD_TYPE_ACK, 3, 1); /* stale: A's */
+	srt_expect_deliver(w, ADD_TYPE_ACK, 3, 1); /* stale: A's */
 	cr_assert_null(srt_reply_for(w, 1, 2), "a stale ACK does not complete op B");
 	i = srt_find(w, ADD_TYPE_WRITE_PROC, 1, 2);
 	cr_assert_geq(i, 0);
@@ -461,13 +446,13 @@ Test(register, each_process_is_counted_once_in_a_phase)
 	w = srt_new(5, 16); /* majority: 3 */
 	srt_fill(v, 10);
 	srt_client_write(w, 1, 1, 1, 0, v);
-	deliver_first(ADD_TYPE_READ_PROC_META, 1, 2);
+	srt_expect_deliver(w, ADD_TYPE_READ_PROC_META, 1, 2);
 	i = srt_find(w, ADD_TYPE_VALUE_META, 2, 1);
 	srt_dup(w, (size_t)i);
 	srt_dup(w, (size_t)i);
-	deliver_first(ADD_TYPE_VALUE_META, 2, 1);
-	deliver_first(ADD_TYPE_VALUE_META, 2, 1);
-	deliver_first(ADD_TYPE_VALUE_META, 2, 1);
+	srt_expect_deliver(w, ADD_TYPE_VALUE_META, 2, 1);
+	srt_expect_deliver(w, ADD_TYPE_VALUE_META, 2, 1);
+	srt_expect_deliver(w, ADD_TYPE_VALUE_META, 2, 1);
 	cr_assert_eq(srt_store_pending(w, 1) + srt_count(w, ADD_TYPE_WRITE_PROC, 1, 0), 0,
 		     "self + 2 counted once = 2 < 3");
 	srt_run(w);
@@ -484,16 +469,16 @@ Test(register, writer_does_not_reveal_its_value_before_it_is_durable)
 	srt_store_of(w, 1)->auto_complete = false;
 	srt_fill(v, 11);
 	srt_client_write(w, 1, 1, 1, 0, v);
-	deliver_first(ADD_TYPE_READ_PROC_META, 1, 2);
-	deliver_first(ADD_TYPE_VALUE_META, 2, 1);
+	srt_expect_deliver(w, ADD_TYPE_READ_PROC_META, 1, 2);
+	srt_expect_deliver(w, ADD_TYPE_VALUE_META, 2, 1);
 	cr_assert_eq(srt_store_pending(w, 1), 1, "1 is storing (1, 1, v)");
 	/* a read at 2 asks 1 */
 	srt_client_read(w, 2, 1, 2, 0);
-	deliver_first(ADD_TYPE_READ_PROC_META, 2, 1);
+	srt_expect_deliver(w, ADD_TYPE_READ_PROC_META, 2, 1);
 	cr_assert_eq(srt_count(w, ADD_TYPE_VALUE_META, 1, 2), 0, "no VALUE while not durable");
 	/* a retransmission is not answered twice later */
 	srt_advance(w, 100 * 1000 * 1000);
-	deliver_first(ADD_TYPE_READ_PROC_META, 2, 1);
+	srt_expect_deliver(w, ADD_TYPE_READ_PROC_META, 2, 1);
 	cr_assert(srt_store_complete(w, 1));
 	cr_assert_eq(srt_count(w, ADD_TYPE_VALUE_META, 1, 2), 1, "answered once durable");
 	i = srt_find(w, ADD_TYPE_VALUE_META, 1, 2);
@@ -521,26 +506,26 @@ Test(register, a_restarted_writer_never_reuses_a_tag_for_another_value)
 	srt_store_of(w, 1)->auto_complete = false;
 	srt_store_of(w, 2)->auto_complete = false;
 	srt_client_write(w, 1, 1, 1, 0, v1);
-	deliver_first(ADD_TYPE_READ_PROC_META, 1, 2);
-	deliver_first(ADD_TYPE_VALUE_META, 2, 1);
+	srt_expect_deliver(w, ADD_TYPE_READ_PROC_META, 1, 2);
+	srt_expect_deliver(w, ADD_TYPE_VALUE_META, 2, 1);
 	/* 2 reads while 1 stores v1; its majority is {2, 1} if 1 answers */
 	srt_client_read(w, 2, 1, 2, 0);
-	deliver_first(ADD_TYPE_READ_PROC_META, 2, 1);
+	srt_expect_deliver(w, ADD_TYPE_READ_PROC_META, 2, 1);
 	if (srt_find(w, ADD_TYPE_VALUE_META, 1, 2) >= 0) {
-		deliver_first(ADD_TYPE_VALUE_META, 1, 2);
+		srt_expect_deliver(w, ADD_TYPE_VALUE_META, 1, 2);
 		if (srt_find(w, ADD_TYPE_WRITE_PROC, 2, 3) >= 0)
-			deliver_first(ADD_TYPE_WRITE_PROC, 2, 3); /* 3 stores it */
+			srt_expect_deliver(w, ADD_TYPE_WRITE_PROC, 2, 3); /* 3 stores it */
 	}
 	srt_crash(w, 1);
 	srt_crash(w, 2);
-	drop_all(0, 0, 0);
+	srt_drop_all(w, 0, 0, 0);
 	srt_store_of(w, 1)->auto_complete = true;
 	srt_store_of(w, 2)->auto_complete = true;
 	srt_restart(w, 1);
 	srt_restart(w, 2);
 	/* 1 writes v2 with the majority {1, 2} */
 	srt_client_write(w, 1, 1, 3, 0, v2);
-	drop_all(ADD_TYPE_READ_PROC_META, 1, 3);
+	srt_drop_all(w, ADD_TYPE_READ_PROC_META, 1, 3);
 	srt_run(w);
 	srt_durable(w, 1, 0, &ts1, &wr1, d1);
 	srt_durable(w, 3, 0, &ts3, &wr3, d3);

@@ -10,31 +10,9 @@
 #include <openssl/hmac.h>
 
 #include "wire.h"
+#include "wire_fixture.h"
 
-static uint8_t client_secret[32];
-static uint8_t system_secret[64];
-static add_hmac_key client_key, system_key;
-static uint8_t sector_a[4096];
-
-static void setup(void)
-{
-	for (int i = 0; i < 32; i++)
-		client_secret[i] = (uint8_t)(0xc0 + i);
-	for (int i = 0; i < 64; i++)
-		system_secret[i] = (uint8_t)(0x50 + 3 * i);
-	for (int i = 0; i < 4096; i++)
-		sector_a[i] = (uint8_t)(i * 7 + 1);
-	cr_assert_eq(add_hmac_key_init(&client_key, client_secret, 32), 0);
-	cr_assert_eq(add_hmac_key_init(&system_key, system_secret, 64), 0);
-}
-
-static void teardown(void)
-{
-	add_hmac_key_free(&client_key);
-	add_hmac_key_free(&system_key);
-}
-
-TestSuite(wire_codec, .init = setup, .fini = teardown);
+TestSuite(wire_codec, .init = wire_fixture_setup, .fini = wire_fixture_teardown);
 
 /* ---- helpers --------------------------------------------------------------- */
 

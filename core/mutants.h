@@ -29,6 +29,11 @@
 #define ADD_MUTANT_STORE_SKIP_FLUSH 7
 /* sector store: recovery ignores the journal */
 #define ADD_MUTANT_RECOVERY_IGNORES_JOURNAL 8
+/* Ids are taken in ranges so that parallel work does not collide:
+ *  9..19  sector store, superblock, sim disk (storage)
+ * 20..29  node and register (damage, repair, scrub)
+ * 30..39  connections and the runtime policy module
+ * 40..49  anything else; ADD_MUTANT_COUNT is the highest id in use. */
 #define ADD_MUTANT_COUNT 8
 
 #define ADD_MUTANT_ON(id) (ADD_MUTANT == (id))

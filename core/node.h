@@ -116,6 +116,29 @@ bool add_node_failed(const add_node *node);
  * The bound is soft: commands already read are still accepted. */
 bool add_node_accepting_clients(const add_node *node);
 
+/*
+ * Damage (core/store_ops.h): a sector whose local copy is damaged is never
+ * served from it. The node does not answer READ_PROC / READ_PROC_META for it,
+ * and repairs it before any operation of its own on that sector runs: it asks
+ * the other processes (READ_PROC, retransmitted) and stores, with repair(),
+ * the highest value among the first N - floor(N / 2) of them that answer
+ * (every write quorum that did not count this process's copy meets them).
+ * Until that many others answer, operations on the sector wait. Damaged
+ * sectors the store reports (recovery) are repaired in the background, a
+ * bounded number at a time, from add_node_tick.
+ *
+ * Scrub: verifies up to `max` written sectors with read_data, continuing
+ * from where the last call stopped and wrapping; each damaged one found is
+ * repaired as above. Returns how many were verified. The runtime calls it
+ * at its scrub rate; the simulator until a whole pass is done.
+ */
+size_t add_node_scrub_step(add_node *node, size_t max);
+/* Whole passes over the written sectors completed by add_node_scrub_step. */
+uint64_t add_node_scrub_passes(const add_node *node);
+/* Damaged sectors known to the node and not yet repaired (running or
+ * waiting); 0 once every one of them holds a repaired value. */
+uint64_t add_node_repairs_pending(const add_node *node);
+
 typedef struct add_node_stats {
 	uint64_t registers_active; /* registers currently allocated */
 	uint64_t client_cmds_pending;
@@ -124,6 +147,10 @@ typedef struct add_node_stats {
 	uint64_t bad_hmac_peer;   /* internal messages dropped for a bad tag */
 	uint64_t bad_hmac_client; /* commands answered with status 1 */
 	uint64_t peer_msgs_dropped; /* unknown rank, own rank, bad sector */
+	uint64_t damaged_found;	    /* read_data reported damage */
+	uint64_t repairs_done;	    /* damaged sectors repaired from peers */
+	uint64_t reads_refused_damaged; /* READ_PROC(_META) not answered: damaged */
+	uint64_t scrubbed;	    /* sectors verified by scrub */
 } add_node_stats;
 void add_node_get_stats(const add_node *node, add_node_stats *out);
 

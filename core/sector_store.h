@@ -20,7 +20,9 @@
 #include <stdint.h>
 
 #include "disk.h"
+#include "io.h"
 #include "store_ops.h"
+#include "superblock.h"
 
 typedef struct add_sector_store add_sector_store;
 
@@ -37,6 +39,16 @@ typedef struct add_sector_store_config {
 	 * it store() returns -EAGAIN. 0 = default (16384, about 68 MiB of batch
 	 * buffer at most; buffers start small and grow by doubling). */
 	uint32_t batch_max;
+	/* This process's rank (1..255): written into the superblock at
+	 * creation; an existing store of another rank is refused. 0 = unchecked
+	 * (tests that do not care), stored as 0. */
+	uint8_t rank;
+	/* Random bytes from the runtime, used only when the store is created
+	 * (cluster identity and incarnation; the core draws no randomness). */
+	uint8_t new_identity[ADD_CLUSTER_ID_SIZE];
+	/* Log lines (damage at WARN with file, sector and cause; recovery's
+	 * summary at INFO). May be NULL. */
+	void (*log)(void *arg, add_log_level level, const char *line);
 } add_sector_store_config;
 
 /*
@@ -112,7 +124,18 @@ typedef struct add_sector_store_stats {
 	uint64_t memory_bytes;	  /* index + batch buffers (heap) */
 	uint64_t index_bytes;	  /* the per-written-sector part of memory_bytes */
 	uint64_t recovered_records; /* journal records replayed at open */
+	/* damage (core/store_ops.h): counted when found, never reset */
+	uint64_t checksum_mismatches; /* data whose CRC32C did not match */
+	uint64_t read_errors;	      /* reads of data that failed (-EIO) */
+	uint64_t corrupt_records;     /* bad journal records with valid ones after them */
+	uint64_t suspect_sectors;     /* marked damaged by recovery */
+	uint64_t repairs;	      /* repair() calls made durable */
+	uint64_t damaged_now;	      /* sectors marked damaged at this moment */
+	bool torn_tail;		      /* recovery found (and dropped) a torn tail */
 } add_sector_store_stats;
 void add_sector_store_get_stats(const add_sector_store *s, add_sector_store_stats *out);
+
+/* The superblock read (or written) at open. */
+void add_sector_store_identity(const add_sector_store *s, add_superblock *out);
 
 #endif /* ADD_SECTOR_STORE_H */

@@ -46,6 +46,7 @@ typedef enum add_sim_crash_mode {
 	ADD_SIM_CRASH_LOSE,	  /* every unflushed write and dir op lost */
 	ADD_SIM_CRASH_KEEP,	  /* every write before the crash point kept */
 	ADD_SIM_CRASH_TEAR,	  /* kept, but each file's last unflushed write torn */
+	ADD_SIM_CRASH_GARBAGE,	  /* like TEAR, but the torn part holds garbage */
 } add_sim_crash_mode;
 
 add_sim_disk *add_sim_disk_create(uint64_t seed);
@@ -93,5 +94,35 @@ uint64_t add_sim_disk_flush_count(const add_sim_disk *d);
 uint64_t add_sim_disk_bytes_used(const add_sim_disk *d);
 /* Files in the written directory. */
 size_t add_sim_disk_file_count(const add_sim_disk *d);
+
+/* ---- storage faults (the fault model beyond power cuts) ----
+ * Latent sector errors, rot at rest, a full disk. Offsets are file offsets;
+ * a fault that names a missing file or a byte past its end returns -ENOENT
+ * or -EINVAL and changes nothing. */
+
+/* preads overlapping [off, off + len) of `name` fail with -EIO until that
+ * range is written again (a disk remaps a bad sector on write). */
+int add_sim_disk_inject_read_error(add_sim_disk *d, const char *name, uint64_t off,
+				   uint64_t len);
+/* Flips bit `bit` (0..7) of the byte at `off` of `name`, in the written and
+ * the durable image alike (rot at rest, survives a crash). */
+int add_sim_disk_flip_bit(add_sim_disk *d, const char *name, uint64_t off, unsigned bit);
+/* A random fault at a random allocated byte of a random file, drawn from the
+ * disk's PRNG: a bit flip, or (if `read_errors`) a 4 KiB read error. Writes
+ * a one-line description ("flip data@12345 bit 3") into desc. Returns 0, or
+ * -ENOENT when the disk holds no data yet. */
+int add_sim_disk_rot_random(add_sim_disk *d, bool read_errors, char *desc, size_t desc_len);
+/* Read errors injected and not yet cleared by a rewrite. */
+size_t add_sim_disk_read_errors_active(const add_sim_disk *d);
+/* Bytes the files may occupy (4 KiB pages, as add_sim_disk_bytes_used counts
+ * them); a pwrite or truncate that would need more fails with -ENOSPC and
+ * writes nothing. 0 = unlimited (the default). */
+void add_sim_disk_set_capacity(add_sim_disk *d, uint64_t bytes);
+/* Size of the written image of `name`, or -ENOENT. */
+int64_t add_sim_disk_file_size(const add_sim_disk *d, const char *name);
+/* Reads `len` bytes of the written image of `name` at `off` (tests); returns
+ * bytes read or -errno. Ignores injected read errors. */
+int64_t add_sim_disk_peek(const add_sim_disk *d, const char *name, void *buf, size_t len,
+			  uint64_t off);
 
 #endif /* ADD_SIM_DISK_H */

@@ -1,7 +1,8 @@
 /*
  * core/register: the (N,N)-AtomicRegister of the seed, one sector, crash-
  * recovery version. Read next to the pseudocode: each handler names the
- * "upon event" it implements, and the seed's line numbers are given.
+ * "upon event" it implements, and the seed's line numbers are given
+ * (the pseudocode's events and lines: docs/ARCHITECTURE.md, "register").
  * See register.h for what differs from the pseudocode and why.
  */
 #include <assert.h>

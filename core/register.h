@@ -1,6 +1,6 @@
 /*
  * core/register: one sector's (N,N)-atomic register, crash-recovery version
- * (the seed's pseudocode, ../shared/seeds/atomic-disk-drive-assignment.txt).
+ * (the assignment's pseudocode, outlined in docs/ARCHITECTURE.md, "register").
  *
  * An event-driven state machine: operations and messages in, effects out
  * through add_reg_env (broadcast, send, store, complete). The node owns the

@@ -17,12 +17,18 @@
 #include <unistd.h>
 
 #include "conn.h"
+#include "dir_usage.h"
+#include "http.h"
 #include "log.h"
 #include "loop.h"
+#include "metrics.h"
 #include "net.h"
 #include "node.h"
+#include "optrack.h"
 #include "posix_disk.h"
 #include "sector_store.h"
+#include "status.h"
+#include "version.h"
 #include "wire.h"
 
 /* Bytes read per readable event (one syscall; several messages). */
@@ -98,6 +104,7 @@ typedef struct peer_link {
 	uint64_t timer;
 	uint64_t connect_timer;
 	uint64_t up_since_ns; /* 0 while not connected */
+	uint64_t down_since_ns; /* when a link that was up went down; 0 while up */
 	uint64_t drops;
 } peer_link;
 
@@ -124,6 +131,9 @@ typedef struct addd_state {
 	uint64_t last_stores;      /* stores_durable at the last idle check */
 	uint64_t last_activity_ns; /* when it last changed */
 	uint8_t hello[ADD_TACK_SIZE];
+	uint64_t start_ns;	   /* for the uptime */
+	add_http_server *metrics; /* --metrics-listen, else NULL */
+	add_optrack ops;	   /* client commands in flight: latency, oldest age */
 	size_t random_used;
 	uint8_t random_pool[RANDOM_POOL];
 	uint8_t rbuf[READ_CHUNK];
@@ -136,6 +146,10 @@ static addd_state *the_daemon;
 static void conn_close(addd_state *d, conn *c, const char *why);
 static void link_schedule(addd_state *d, uint8_t rank);
 static void link_try(addd_state *d, uint8_t rank);
+static void link_log_up(addd_state *d, uint8_t rank);
+static void link_log_down(addd_state *d, uint8_t rank, const char *why);
+static void answer_status(addd_state *d, conn *c, const add_client_cmd *cmd, bool hmac_ok);
+static uint64_t journal_max_bytes(void);
 
 /* ---- connections ------------------------------------------------------ */
 
@@ -256,10 +270,13 @@ static void conn_close(addd_state *d, conn *c, const char *why)
 	d->conns_open--;
 	/* Unlinking from the flush list is lazy: flush_all skips FREE slots
 	 * (and a slot reused meanwhile is simply flushed early). */
-	if (kind == CONN_CLIENT || kind == CONN_UNKNOWN)
+	if (kind == CONN_CLIENT || kind == CONN_UNKNOWN) {
 		add_node_on_connection_closed(d->node, conn_id(c));
+		add_optrack_conn_closed(&d->ops, conn_id(c));
+	}
 	if (kind == CONN_PEER_OUT) {
 		peer_link *l = &d->links[c->rank];
+		link_log_down(d, c->rank, why);
 		/* Backoff starts over only after a link that held a while: a
 		 * peer that accepts and drops at once is not hammered. */
 		if (l->up_since_ns != 0 && add_now_ns() - l->up_since_ns >= BACKOFF_MAX_NS)
@@ -392,7 +409,12 @@ static void conn_dispatch(addd_state *d, conn *c, const uint8_t *p, size_t len)
 		if ((c->kind == CONN_UNKNOWN || c->kind == CONN_PROBATION) &&
 		    !classify(d, c, &m))
 			return;
-		if (m.kind == ADD_WIRE_CMD) {
+		if (m.kind == ADD_WIRE_CMD && m.cmd.type == ADD_TYPE_STATUS) {
+			answer_status(d, c, &m.cmd, m.hmac_ok); /* the runtime's, not the node's */
+		} else if (m.kind == ADD_WIRE_CMD) {
+			if (m.hmac_ok)
+				add_optrack_start(&d->ops, conn_id(c), m.cmd.type, m.cmd.request,
+						  add_now_ns());
 			c->cmds_unanswered++; /* first: the node may answer at once */
 			add_node_on_client_command(d->node, conn_id(c), &m.cmd, m.hmac_ok);
 		}
@@ -474,7 +496,7 @@ static void link_connected(addd_state *d, conn *c)
 	}
 	c->connecting = false;
 	l->up_since_ns = add_now_ns();
-	add_debug("connected to rank %u (%s:%u)", c->rank, l->hp.host, l->hp.port);
+	link_log_up(d, c->rank);
 	/* Hello first, so that the far side counts us as a peer, not a client. */
 	bool ok = add_outbuf_append(&c->out, d->hello, sizeof(d->hello));
 	assert(ok);
@@ -669,6 +691,7 @@ static void io_send_client(void *ctx, uint64_t id, const uint8_t *msg, size_t le
 	addd_state *d = ctx;
 	conn *c = conn_by_id(d, id);
 
+	add_optrack_done(&d->ops, id, msg, len, add_now_ns());
 	if (c == NULL || c->close_pending)
 		return;
 	if (c->cmds_unanswered > 0)
@@ -877,6 +900,131 @@ static void store_fatal(void *arg, const char *why)
 	_exit(1);
 }
 
+/* ---- observation: metrics, status, link transitions -------------------- */
+
+static bool link_up(const addd_state *d, uint8_t rank)
+{
+	const peer_link *l = &d->links[rank];
+	return l->c != NULL && !l->c->connecting;
+}
+
+/* Once per transition: a link that was up going down (WARN), and back up
+ * (INFO) with how long it was down. Failed reconnects are not logged. */
+static void link_log_up(addd_state *d, uint8_t rank)
+{
+	peer_link *l = &d->links[rank];
+
+	if (l->down_since_ns != 0)
+		add_info("link to rank %u (%s:%u) up again after %.1f s down", rank, l->hp.host,
+			 l->hp.port, (double)(add_now_ns() - l->down_since_ns) / 1e9);
+	else
+		add_info("link to rank %u (%s:%u) up", rank, l->hp.host, l->hp.port);
+	l->down_since_ns = 0;
+}
+
+static void link_log_down(addd_state *d, uint8_t rank, const char *why)
+{
+	peer_link *l = &d->links[rank];
+	uint64_t now = add_now_ns();
+
+	if (l->up_since_ns == 0 || l->c == NULL || l->c->connecting)
+		return; /* was not up: a failed connect */
+	l->down_since_ns = now;
+	if (d->exit_code < 0) /* not when this process is stopping */
+		add_warn("link to rank %u (%s:%u) down: %s (it was up %.1f s)", rank, l->hp.host,
+			 l->hp.port, why, (double)(now - l->up_since_ns) / 1e9);
+}
+
+static void daemon_snapshot(addd_state *d, add_metrics_snapshot *s)
+{
+	uint64_t now = add_now_ns();
+	add_node_stats ns;
+
+	memset(s, 0, sizeof(*s));
+	s->version = ADD_VERSION;
+	s->rank = d->cfg->rank;
+	s->n_procs = d->cfg->n_procs;
+	s->uptime_seconds = (double)(now - d->start_ns) / 1e9;
+	for (uint8_t r = 1; r <= d->cfg->n_procs; r++)
+		if (r != d->cfg->rank)
+			s->peers[s->n_peers++] = (add_metrics_peer){
+				.rank = r, .up = link_up(d, r), .send_drops = d->links[r].drops};
+	add_hist_snapshot(&d->ops.read, &s->op_read);
+	add_hist_snapshot(&d->ops.write, &s->op_write);
+	add_posix_disk_sync_latency(d->pdisk, &s->fdatasync);
+	add_node_get_stats(d->node, &ns);
+	s->node = ns;
+	add_sector_store_get_stats(d->store, &s->store);
+	s->ops_in_flight = ns.client_cmds_pending;
+	s->oldest_op_age_seconds = (double)add_optrack_oldest_age_ns(&d->ops, now) / 1e9;
+	for (uint32_t i = 0; i < d->conns_max; i++)
+		s->client_connections += d->conns[i].kind == CONN_CLIENT ? 1u : 0u;
+	s->client_slots_used = d->client_slots_used;
+	s->client_slots_max = ADD_CLIENTS_MAX;
+	s->n_sectors = d->cfg->n_sectors;
+	s->sectors_written = add_sector_store_written(d->store);
+	int64_t du = add_dir_disk_bytes(d->cfg->storage_dir);
+	if (du < 0)
+		add_debug("metrics: reading storage directory '%s': %s", d->cfg->storage_dir,
+			  strerror((int)-du));
+	s->disk_bytes = du > 0 ? (uint64_t)du : 0;
+	s->disk_bound_bytes = add_disk_bound_bytes(s->sectors_written, journal_max_bytes());
+	assert(s->n_peers + 1u == d->cfg->n_procs);
+}
+
+static size_t metrics_body(void *arg, char *buf, size_t cap)
+{
+	static add_metrics_snapshot snap; /* large: not on the stack */
+
+	daemon_snapshot(arg, &snap);
+	size_t len = add_metrics_format(&snap, buf, cap);
+	if (len == 0)
+		add_warn("metrics: the page does not fit in %zu bytes", cap);
+	return len;
+}
+
+static int start_metrics(addd_state *d)
+{
+	char err[512];
+	const add_hostport *hp = &d->cfg->metrics_listen;
+
+	d->metrics = add_http_start(d->loop, hp, d->cfg->metrics_allow_remote,
+				    ADD_METRICS_CONTENT_TYPE, metrics_body, d, err, sizeof(err));
+	if (d->metrics == NULL) {
+		add_err("--metrics-listen %s:%u: %s", hp->host, hp->port, err);
+		return -1;
+	}
+	add_info("metrics at http://%s:%u%s", hp->host, hp->port, ADD_HTTP_PATH);
+	return 0;
+}
+
+/* A STATUS command (docs/PROTOCOL.md): answered here, from the same
+ * snapshot as the metrics, on the connection it came from. */
+static void answer_status(addd_state *d, conn *c, const add_client_cmd *cmd, bool hmac_ok)
+{
+	static add_metrics_snapshot snap;
+	uint8_t body[ADD_STATUS_BODY_SIZE], msg[ADD_RSP_STATUS_SIZE];
+	add_client_rsp rsp = {.type = ADD_TYPE_STATUS_RESPONSE, .request = cmd->request};
+
+	if (hmac_ok) {
+		add_status_info info;
+		daemon_snapshot(d, &snap);
+		add_status_from_metrics(&snap, &info);
+		add_status_encode(&info, body);
+		rsp.status = ADD_STATUS_OK;
+		rsp.data = body;
+	} else {
+		rsp.status = ADD_STATUS_AUTH_FAILURE;
+	}
+	size_t len = add_wire_encode_rsp(&rsp, add_node_client_key(d->node), msg);
+	assert(len == (hmac_ok ? ADD_RSP_STATUS_SIZE : ADD_RSP_EMPTY_SIZE));
+	if (!add_outbuf_append(&c->out, msg, len)) {
+		add_warn("client connection %u does not read its replies: closing", c->slot);
+		c->close_pending = true;
+	}
+	conn_queue_flush(d, c);
+}
+
 /* ---- startup / shutdown ----------------------------------------------- */
 
 /* ADD_JOURNAL_MAX_MB (environment, for experiments): checkpoint threshold. */
@@ -949,6 +1097,7 @@ static void shutdown_daemon(addd_state *d)
 		close(d->signal_fd);
 	if (d->lock_fd >= 0)
 		close(d->lock_fd);
+	add_http_stop(d->metrics);
 	add_loop_destroy(d->loop);
 	free(d->conns);
 }
@@ -999,6 +1148,8 @@ int add_daemon_run(add_addd_config *cfg)
 
 	memset(d, 0, sizeof(*d));
 	d->cfg = cfg;
+	d->start_ns = add_now_ns();
+	add_optrack_init(&d->ops);
 	d->listen_fd = d->signal_fd = d->disk_fd = d->lock_fd = -1;
 	d->exit_code = -1;
 	d->random_used = sizeof(d->random_pool);
@@ -1096,6 +1247,8 @@ int add_daemon_run(add_addd_config *cfg)
 		goto out;
 	}
 	add_loop_set_before_sleep(d->loop, before_sleep, d);
+	if (cfg->metrics_enabled && start_metrics(d) != 0)
+		goto out;
 	for (uint8_t r = 1; r <= cfg->n_procs; r++) {
 		if (r == cfg->rank)
 			continue;

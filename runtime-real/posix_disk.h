@@ -25,6 +25,7 @@
 #include <stddef.h>
 
 #include "disk.h"
+#include "histogram.h"
 
 #define ADD_POSIX_DISK_FLUSHES_MAX 256
 
@@ -47,5 +48,7 @@ int add_posix_disk_event_fd(const add_posix_disk *d);
 size_t add_posix_disk_dispatch(add_posix_disk *d);
 /* Flushes started and not yet dispatched. */
 size_t add_posix_disk_pending(const add_posix_disk *d);
+/* Latency of every fdatasync so far (flush threads and sync()). Any thread. */
+void add_posix_disk_sync_latency(const add_posix_disk *d, add_hist_snap *out);
 
 #endif /* ADD_POSIX_DISK_H */

@@ -85,6 +85,13 @@ static void conn_send(http_conn *c)
 		}
 		c->out_sent += (size_t)n;
 	}
+	/* Closing with unread request bytes would reset the connection and
+	 * could discard the response (a 431): end our side, and drop what the
+	 * client sent that is already here. */
+	(void)shutdown(c->fd, SHUT_WR);
+	char junk[4096];
+	for (int i = 0; i < 64 && recv(c->fd, junk, sizeof(junk), MSG_DONTWAIT) > 0; i++)
+		;
 	conn_free(c);
 }
 

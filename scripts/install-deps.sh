@@ -12,6 +12,7 @@ packages=(
   libcriterion-dev      # unit tests
   clang llvm libclang-rt-14-dev  # libFuzzer + sanitizers
   python3
+  prometheus            # promtool: lints the /metrics page (tests/suites/35-ops.sh)
 )
 if [[ "${1:-}" == "--kmod" ]]; then
   packages+=(

@@ -29,12 +29,19 @@
 #define ADD_MUTANT_STORE_SKIP_FLUSH 7
 /* sector store: recovery ignores the journal */
 #define ADD_MUTANT_RECOVERY_IGNORES_JOURNAL 8
+/* operations (ids 40..): the STATUS answer framed as an empty response */
+#define ADD_MUTANT_STATUS_RSP_FRAMED_EMPTY 40
+/* runtime-real/optrack: a finished command's slot freed without the
+ * backward shift (commands stored after it become unreachable) */
+#define ADD_MUTANT_OPTRACK_NO_SHIFT 41
+/* runtime-real/status: half of the processes counted as a majority */
+#define ADD_MUTANT_VERDICT_HALF_IS_MAJORITY 42
 /* Ids are taken in ranges so that parallel work does not collide:
  *  9..19  sector store, superblock, sim disk (storage)
  * 20..29  node and register (damage, repair, scrub)
  * 30..39  connections and the runtime policy module
  * 40..49  anything else; ADD_MUTANT_COUNT is the highest id in use. */
-#define ADD_MUTANT_COUNT 8
+#define ADD_MUTANT_COUNT 42
 
 #define ADD_MUTANT_ON(id) (ADD_MUTANT == (id))
 

@@ -9,6 +9,7 @@
 #include <assert.h>
 #include <string.h>
 
+#include "mutants.h"
 #include "wire.h"
 
 static const uint8_t magic[ADD_MAGIC_SIZE] = { ADD_MAGIC_0, ADD_MAGIC_1, ADD_MAGIC_2,
@@ -37,6 +38,8 @@ size_t add_wire_rsp_size(uint8_t type, uint8_t status)
 	case ADD_TYPE_WRITE_RESPONSE:
 		return ADD_RSP_EMPTY_SIZE;
 	case ADD_TYPE_STATUS_RESPONSE:
+		if (ADD_MUTANT_ON(ADD_MUTANT_STATUS_RSP_FRAMED_EMPTY))
+			return ADD_RSP_EMPTY_SIZE;
 		return status == ADD_STATUS_OK ? ADD_RSP_STATUS_SIZE : ADD_RSP_EMPTY_SIZE;
 	default:
 		return 0;

@@ -6,6 +6,7 @@
 #include <assert.h>
 #include <string.h>
 
+#include "mutants.h"
 #include "wire.h"
 
 static uint32_t home(uint64_t conn, uint64_t request, uint8_t type)
@@ -44,6 +45,10 @@ static void remove_at(add_optrack *t, uint32_t i)
 
 	assert(t->slot[i].type != 0 && t->n > 0);
 	t->n--;
+	if (ADD_MUTANT_ON(ADD_MUTANT_OPTRACK_NO_SHIFT)) {
+		t->slot[i].type = 0;
+		return;
+	}
 	for (;;) {
 		t->slot[i].type = 0;
 		for (;;) {

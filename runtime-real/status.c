@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "mutants.h"
 #include "wire.h"
 
 #define B(off) (body + (off) - ADD_RSP_OFF_DATA)
@@ -117,7 +118,8 @@ add_verdict add_status_verdict(const add_status_probe *probes, size_t n, char *w
 			       size_t why_len)
 {
 	sbuf b = {.p = why, .cap = why_len};
-	size_t up = 0, majority = n / 2 + 1;
+	size_t up = 0, majority = ADD_MUTANT_ON(ADD_MUTANT_VERDICT_HALF_IS_MAJORITY) ? (n + 1) / 2
+										   : n / 2 + 1;
 	bool links_ok = true, damage = false, mismatch = false;
 
 	assert(n >= 1 && why_len > 0);

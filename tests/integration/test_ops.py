@@ -157,6 +157,23 @@ def metrics_counters_move_as_operations_run_and_promtool_accepts_the_page(ctx):
 
 
 @test
+def the_alert_rules_in_operations_md_are_valid_and_name_exported_metrics(ctx):
+    root = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
+    with open(os.path.join(root, "docs", "OPERATIONS.md")) as f:
+        rules = re.search(r"```yaml\n(.*?)```", f.read(), re.S).group(1)
+    path = os.path.join(ctx.three.dir, "rules.yml")
+    with open(path, "w") as f:
+        f.write(rules)
+    if PROMTOOL is None:
+        raise AssertionError("promtool not found (Debian package prometheus)")
+    p = subprocess.run([PROMTOOL, "check", "rules", path], capture_output=True, text=True)
+    check(p.returncode == 0, "promtool check rules: %s%s" % (p.stdout, p.stderr))
+    page = scrape(ctx.three.mports[0])
+    for name in set(re.findall(r"\b(add_[a-z_]+?)(?:_bucket)?\b", rules)):
+        check("# TYPE %s " % name in page, "the rules use %s, which is not exported" % name)
+
+
+@test
 def bad_hmac_commands_are_counted_by_kind(ctx):
     cl = ctx.three
     before = value(scrape(cl.mports[1]), "add_bad_hmac_total", 'kind="client"')

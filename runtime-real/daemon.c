@@ -63,6 +63,8 @@
  * once it has been idle this long; checked every IDLE_CHECK_NS. */
 #define IDLE_CHECKPOINT_NS (1000ull * 1000 * 1000)
 #define IDLE_CHECK_NS (250ull * 1000 * 1000)
+/* A peer not reached this long after start is worth one warning. */
+#define NEVER_UP_WARN_NS (5000ull * 1000 * 1000)
 
 typedef enum conn_kind {
 	CONN_FREE = 0,
@@ -105,6 +107,8 @@ typedef struct peer_link {
 	uint64_t connect_timer;
 	uint64_t up_since_ns; /* 0 while not connected */
 	uint64_t down_since_ns; /* when a link that was up went down; 0 while up */
+	bool ever_up;		/* connected at least once since start */
+	bool never_up_said;	/* the "not up since start" warning was given */
 	uint64_t drops;
 } peer_link;
 
@@ -148,6 +152,7 @@ static void link_schedule(addd_state *d, uint8_t rank);
 static void link_try(addd_state *d, uint8_t rank);
 static void link_log_up(addd_state *d, uint8_t rank);
 static void link_log_down(addd_state *d, uint8_t rank, const char *why);
+static void link_log_connect_failed(addd_state *d, uint8_t rank, const char *why);
 static void answer_status(addd_state *d, conn *c, const add_client_cmd *cmd, bool hmac_ok);
 static uint64_t journal_max_bytes(void);
 
@@ -491,7 +496,7 @@ static void link_connected(addd_state *d, conn *c)
 	if (rc != 0) {
 		add_debug("connect to rank %u (%s:%u): %s", c->rank, l->hp.host, l->hp.port,
 			  strerror(-rc));
-		conn_close(d, c, "connect failed");
+		conn_close(d, c, strerror(-rc));
 		return;
 	}
 	c->connecting = false;
@@ -586,6 +591,7 @@ static void link_try(addd_state *d, uint8_t rank)
 	fd = add_net_connect_start(&l->addr);
 	if (fd < 0) {
 		add_debug("connect to rank %u: %s", rank, strerror(-fd));
+		link_log_connect_failed(d, rank, strerror(-fd));
 		link_schedule(d, rank);
 		return;
 	}
@@ -917,9 +923,29 @@ static void link_log_up(addd_state *d, uint8_t rank)
 	if (l->down_since_ns != 0)
 		add_info("link to rank %u (%s:%u) up again after %.1f s down", rank, l->hp.host,
 			 l->hp.port, (double)(add_now_ns() - l->down_since_ns) / 1e9);
+	else if (l->never_up_said)
+		add_info("link to rank %u (%s:%u) up, %.1f s after start", rank, l->hp.host,
+			 l->hp.port, (double)(add_now_ns() - d->start_ns) / 1e9);
 	else
 		add_info("link to rank %u (%s:%u) up", rank, l->hp.host, l->hp.port);
 	l->down_since_ns = 0;
+	l->ever_up = true;
+}
+
+/* A failed connect: said once, for a rank never reached since this
+ * process started (later failures of a link that was up are not logged:
+ * its going down was). */
+static void link_log_connect_failed(addd_state *d, uint8_t rank, const char *why)
+{
+	peer_link *l = &d->links[rank];
+	uint64_t now = add_now_ns();
+
+	if (l->ever_up || l->never_up_said || d->exit_code >= 0 ||
+	    now - d->start_ns < NEVER_UP_WARN_NS)
+		return;
+	l->never_up_said = true;
+	add_warn("link to rank %u (%s:%u) not up since start %.0f s ago: %s", rank, l->hp.host,
+		 l->hp.port, (double)(now - d->start_ns) / 1e9, why);
 }
 
 static void link_log_down(addd_state *d, uint8_t rank, const char *why)
@@ -927,8 +953,10 @@ static void link_log_down(addd_state *d, uint8_t rank, const char *why)
 	peer_link *l = &d->links[rank];
 	uint64_t now = add_now_ns();
 
-	if (l->up_since_ns == 0 || l->c == NULL || l->c->connecting)
-		return; /* was not up: a failed connect */
+	if (l->up_since_ns == 0 || l->c == NULL || l->c->connecting) {
+		link_log_connect_failed(d, rank, why);
+		return;
+	}
 	l->down_since_ns = now;
 	if (d->exit_code < 0) /* not when this process is stopping */
 		add_warn("link to rank %u (%s:%u) down: %s (it was up %.1f s)", rank, l->hp.host,
@@ -1132,6 +1160,25 @@ static int lock_storage_dir(addd_state *d)
 	return 0;
 }
 
+/* What opening the store found and did, in one line. */
+static void log_recovery(addd_state *d)
+{
+	add_sector_store_stats st;
+	char damage[160] = "";
+
+	add_sector_store_get_stats(d->store, &st);
+	if (st.suspect_sectors > 0 || st.corrupt_records > 0)
+		snprintf(damage, sizeof(damage),
+			 "; %llu sectors marked damaged (%llu corrupt journal records): they are "
+			 "repaired from the other processes",
+			 (unsigned long long)st.suspect_sectors, (unsigned long long)st.corrupt_records);
+	add_info("storage in '%s' recovered: %llu sectors written, %llu journal records "
+		 "replayed%s%s", d->cfg->storage_dir,
+		 (unsigned long long)add_sector_store_written(d->store),
+		 (unsigned long long)st.recovered_records,
+		 st.torn_tail ? ", a torn journal tail (a write cut by a crash) dropped" : "", damage);
+}
+
 static int fail(const char *what, const char *why)
 {
 	add_err("%s: %s", what, why);
@@ -1196,6 +1243,7 @@ int add_daemon_run(add_addd_config *cfg)
 		add_err("storage in '%s': %s", cfg->storage_dir, err);
 		goto out;
 	}
+	log_recovery(d);
 
 	d->io = (add_io){
 		.ctx = d,

@@ -329,6 +329,27 @@ def peer_link_down_and_up_are_logged_once_with_the_outage(ctx):
 
 
 @test
+def a_peer_never_reached_since_start_is_said_once_then_its_arrival(ctx):
+    cl = MetricsCluster(3)
+    ctx.extra.append(cl)
+    cl.start(1)
+    cl.start(2)
+    m = wait_for(lambda: re.search(r"warning: link to rank 3 \(127\.0\.0\.1:\d+\) not up since "
+                                   r"start \d+ s ago: (.+)", cl.log(1)), "a not-up warning", 10)
+    check("refused" in m.group(1).lower(), "the reason: %r" % m.group(1))
+    time.sleep(1.2)
+    check(cl.log(1).count("not up since start") == 1, "said once:\n" + cl.log(1))
+    two = [ln for ln in cl.log(1).splitlines() if "link to rank 2" in ln]
+    check(len(two) == 1 and re.search(r"info: link to rank 2 \S+ up$", two[0]),
+          "rank 2 came up at once: %r" % two)
+    cl.start(3)
+    wait_for(lambda: re.search(r"info: link to rank 3 \S+ up, \d+\.\d s after start", cl.log(1)),
+             "the arrival line")
+    check(re.search(r"info: storage in '.*' recovered: 0 sectors written, 0 journal records "
+                    r"replayed", cl.log(1)), "the recovery line")
+
+
+@test
 def log_lines_carry_a_full_utc_time_stamp_unless_under_journald(ctx):
     cl = ctx.three
     first = cl.log(1).splitlines()[0]

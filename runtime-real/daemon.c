@@ -138,6 +138,8 @@ typedef struct addd_state {
 	uint64_t start_ns;	   /* for the uptime */
 	add_http_server *metrics; /* --metrics-listen, else NULL */
 	add_optrack ops;	   /* client commands in flight: latency, oldest age */
+	add_hist batch_size;	   /* stores per group commit */
+	uint64_t seen_flushes, seen_durable; /* store stats at the last before-sleep */
 	size_t random_used;
 	uint8_t random_pool[RANDOM_POOL];
 	uint8_t rbuf[READ_CHUNK];
@@ -154,6 +156,7 @@ static void link_log_up(addd_state *d, uint8_t rank);
 static void link_log_down(addd_state *d, uint8_t rank, const char *why);
 static void link_log_connect_failed(addd_state *d, uint8_t rank, const char *why);
 static void answer_status(addd_state *d, conn *c, const add_client_cmd *cmd, bool hmac_ok);
+static void observe_group_commits(addd_state *d);
 static uint64_t journal_max_bytes(void);
 
 /* ---- connections ------------------------------------------------------ */
@@ -763,6 +766,7 @@ static void before_sleep(add_loop *loop, void *arg)
 	/* Start the group commit of this iteration's stores first: the flush
 	 * thread syncs while this thread sends. */
 	add_sector_store_kick(d->store);
+	observe_group_commits(d);
 	flush_all(d);
 	if (add_node_failed(d->node)) {
 		/* Like a crash: nothing more leaves this process. */
@@ -963,6 +967,24 @@ static void link_log_down(addd_state *d, uint8_t rank, const char *why)
 			 l->hp.port, why, (double)(now - l->up_since_ns) / 1e9);
 }
 
+/* Batches made durable since the last call: their sizes, into the
+ * histogram (several batches in one iteration share the average). */
+static void observe_group_commits(addd_state *d)
+{
+	add_sector_store_stats st;
+
+	add_sector_store_get_stats(d->store, &st);
+	if (st.journal_flushes == d->seen_flushes)
+		return;
+	assert(st.journal_flushes > d->seen_flushes && st.stores_durable >= d->seen_durable);
+	uint64_t k = st.journal_flushes - d->seen_flushes;
+	uint64_t stores = st.stores_durable - d->seen_durable;
+	for (uint64_t i = 0; i < k && i < 64; i++)
+		add_hist_observe_count(&d->batch_size, stores / k + (i < stores % k ? 1 : 0));
+	d->seen_flushes = st.journal_flushes;
+	d->seen_durable = st.stores_durable;
+}
+
 static void daemon_snapshot(addd_state *d, add_metrics_snapshot *s)
 {
 	uint64_t now = add_now_ns();
@@ -980,6 +1002,7 @@ static void daemon_snapshot(addd_state *d, add_metrics_snapshot *s)
 	add_hist_snapshot(&d->ops.read, &s->op_read);
 	add_hist_snapshot(&d->ops.write, &s->op_write);
 	add_posix_disk_sync_latency(d->pdisk, &s->fdatasync);
+	add_hist_snapshot_count(&d->batch_size, &s->batch_size);
 	add_node_get_stats(d->node, &ns);
 	s->node = ns;
 	add_sector_store_get_stats(d->store, &s->store);

@@ -26,6 +26,27 @@ void add_hist_observe(add_hist *h, uint64_t ns)
 	__atomic_fetch_add(&h->sum_ns, ns, __ATOMIC_RELAXED);
 }
 
+const double add_count_bounds[ADD_HIST_BUCKETS] = {
+	1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 8192, 16384, 32768,
+};
+
+void add_hist_observe_count(add_hist *h, uint64_t v)
+{
+	unsigned i = 0;
+
+	assert(h != 0);
+	while (i < ADD_HIST_BUCKETS && v > (1ull << i)) /* bound i is 2^i */
+		i++;
+	__atomic_fetch_add(&h->counts[i], 1, __ATOMIC_RELAXED);
+	__atomic_fetch_add(&h->sum_ns, v, __ATOMIC_RELAXED);
+}
+
+void add_hist_snapshot_count(const add_hist *h, add_hist_snap *out)
+{
+	add_hist_snapshot(h, out);
+	out->sum_seconds = (double)__atomic_load_n(&h->sum_ns, __ATOMIC_RELAXED);
+}
+
 void add_hist_snapshot(const add_hist *h, add_hist_snap *out)
 {
 	uint64_t total = 0;

@@ -20,16 +20,22 @@ extern const double add_hist_bounds[ADD_HIST_BUCKETS];
 
 typedef struct add_hist {
 	uint64_t counts[ADD_HIST_BUCKETS + 1]; /* per bucket (not cumulative); last = +Inf */
-	uint64_t sum_ns;
+	uint64_t sum_ns; /* for a count histogram: the sum of the counts */
 } add_hist;
 
 /* A copy for a reader: cumulative counts, as exposed. */
 typedef struct add_hist_snap {
 	uint64_t cumulative[ADD_HIST_BUCKETS + 1]; /* last = +Inf = count */
-	double sum_seconds;
+	double sum_seconds; /* a count histogram: the sum of the counts */
 } add_hist_snap;
 
 void add_hist_observe(add_hist *h, uint64_t ns);
 void add_hist_snapshot(const add_hist *h, add_hist_snap *out);
+
+/* The same shape for a count (the group commit's batch size): bounds
+ * 1, 2, 4, ..., 32768, sum in the counted unit. */
+extern const double add_count_bounds[ADD_HIST_BUCKETS];
+void add_hist_observe_count(add_hist *h, uint64_t v);
+void add_hist_snapshot_count(const add_hist *h, add_hist_snap *out);
 
 #endif /* ADD_REAL_HISTOGRAM_H */

@@ -48,10 +48,11 @@ static void gauge(out *o, const char *name, const char *help, uint64_t v)
 }
 
 /* One histogram series; `labels` is "" or `k="v",` (with the comma). */
-static void hist_series(out *o, const char *name, const char *labels, const add_hist_snap *h)
+static void hist_series_b(out *o, const char *name, const char *labels, const add_hist_snap *h,
+			  const double *bounds)
 {
 	for (unsigned i = 0; i < ADD_HIST_BUCKETS; i++)
-		put(o, "%s_bucket{%sle=\"%g\"} %llu\n", name, labels, add_hist_bounds[i],
+		put(o, "%s_bucket{%sle=\"%g\"} %llu\n", name, labels, bounds[i],
 		    (unsigned long long)h->cumulative[i]);
 	put(o, "%s_bucket{%sle=\"+Inf\"} %llu\n", name, labels,
 	    (unsigned long long)h->cumulative[ADD_HIST_BUCKETS]);
@@ -65,6 +66,11 @@ static void hist_series(out *o, const char *name, const char *labels, const add_
 		put(o, "%s_sum %.9g\n", name, h->sum_seconds);
 		put(o, "%s_count %llu\n", name, (unsigned long long)h->cumulative[ADD_HIST_BUCKETS]);
 	}
+}
+
+static void hist_series(out *o, const char *name, const char *labels, const add_hist_snap *h)
+{
+	hist_series_b(o, name, labels, h, add_hist_bounds);
 }
 
 uint32_t add_metrics_processes_up(const add_metrics_snapshot *s)
@@ -112,6 +118,9 @@ size_t add_metrics_format(const add_metrics_snapshot *s, char *buf, size_t cap)
 	       "fdatasync calls of the storage flush threads.");
 	hist_series(&o, "add_fdatasync_duration_seconds", "", &s->fdatasync);
 
+	family(&o, "add_group_commit_batch_size", "histogram",
+	       "Sector stores made durable by one journal flush (group commit).");
+	hist_series_b(&o, "add_group_commit_batch_size", "", &s->batch_size, add_count_bounds);
 	counter(&o, "add_journal_flushes_total", "Group commits (journal batches made durable).",
 		st->journal_flushes);
 	counter(&o, "add_stores_durable_total",

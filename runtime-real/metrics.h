@@ -35,6 +35,7 @@ typedef struct add_metrics_snapshot {
 	add_hist_snap op_read;	 /* client READ latency */
 	add_hist_snap op_write;	 /* client WRITE latency */
 	add_hist_snap fdatasync; /* every fdatasync of the flush threads */
+	add_hist_snap batch_size; /* stores per group commit (add_hist_snapshot_count) */
 	uint64_t ops_in_flight;	 /* client commands accepted, not answered */
 	double oldest_op_age_seconds;
 	uint32_t client_connections;

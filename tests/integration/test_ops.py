@@ -141,6 +141,8 @@ def metrics_counters_move_as_operations_run_and_promtool_accepts_the_page(ctx):
     check(d("add_sectors_written") >= 20, "sectors written")
     check(d("add_stores_durable_total") >= 20, "stores durable")
     check(d("add_fdatasync_duration_seconds_count") >= 1, "fdatasync count")
+    check(d("add_group_commit_batch_size_count") >= 1 and d("add_group_commit_batch_size_sum") >= 20,
+          "group commit batches: %s" % d("add_group_commit_batch_size_sum"))
     check(value(after, "add_peer_up", 'peer="2"') == 1 and value(after, "add_peer_up", 'peer="3"') == 1,
           "peers up")
     check(value(after, "add_processes_up") == 3 and value(after, "add_cluster_processes") == 3, "quorum")

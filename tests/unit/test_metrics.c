@@ -49,6 +49,11 @@ static void fixed_snapshot(add_metrics_snapshot *s)
 	memset(&h, 0, sizeof(h));
 	add_hist_observe(&h, 20000000000ull); /* 20 s: only +Inf */
 	add_hist_snapshot(&h, &s->fdatasync);
+	memset(&h, 0, sizeof(h));
+	add_hist_observe_count(&h, 1);
+	add_hist_observe_count(&h, 3);
+	add_hist_observe_count(&h, 64);
+	add_hist_snapshot_count(&h, &s->batch_size);
 	s->ops_in_flight = 3;
 	s->oldest_op_age_seconds = 0.25;
 	s->client_connections = 1;
@@ -134,6 +139,29 @@ Test(metrics, every_rank_of_the_largest_cluster_fits_the_daemons_buffer)
 	cr_assert_eq(add_metrics_processes_up(s), ADD_PROCS_MAX);
 	cr_assert_gt(add_metrics_format(s, page, sizeof(page)), 0);
 	free(s);
+}
+
+Test(histogram, count_buckets_are_powers_of_two_inclusive)
+{
+	add_hist h;
+	add_hist_snap sn;
+
+	memset(&h, 0, sizeof(h));
+	add_hist_observe_count(&h, 1);	   /* le 1 */
+	add_hist_observe_count(&h, 2);	   /* le 2 */
+	add_hist_observe_count(&h, 3);	   /* le 4 */
+	add_hist_observe_count(&h, 32768); /* le 32768 */
+	add_hist_observe_count(&h, 32769); /* +Inf */
+	add_hist_snapshot_count(&h, &sn);
+	cr_assert_eq(sn.cumulative[0], 1);
+	cr_assert_eq(sn.cumulative[1], 2);
+	cr_assert_eq(sn.cumulative[2], 3);
+	cr_assert_eq(sn.cumulative[ADD_HIST_BUCKETS - 2], 3);
+	cr_assert_eq(sn.cumulative[ADD_HIST_BUCKETS - 1], 4);
+	cr_assert_eq(sn.cumulative[ADD_HIST_BUCKETS], 5);
+	cr_assert_float_eq(sn.sum_seconds, 65543.0, 1e-9);
+	for (unsigned i = 0; i < ADD_HIST_BUCKETS; i++)
+		cr_assert_float_eq(add_count_bounds[i], (double)(1u << i), 0);
 }
 
 Test(histogram, buckets_are_cumulative_and_bounds_inclusive)

@@ -398,3 +398,17 @@ Test(superblock_posix, round_trip_missing_and_corrupt_on_real_files)
 	add_posix_disk_close(pd);
 	cr_assert_eq(rmdir(dir), 0, "only the superblock's files were there");
 }
+
+Test(superblock, null_arguments_are_einval)
+{
+	add_sim_disk *sd = add_sim_disk_create(1);
+	add_superblock sb = sb_make(1, 1);
+	char err[128] = "";
+
+	cr_assert_eq(add_superblock_read(NULL, &sb, err, sizeof(err)), -EINVAL);
+	cr_assert_eq(add_superblock_read(add_sim_disk_ops(sd), NULL, err, sizeof(err)), -EINVAL);
+	cr_assert_eq(add_superblock_write(NULL, &sb, err, sizeof(err)), -EINVAL);
+	cr_assert_eq(add_superblock_write(add_sim_disk_ops(sd), NULL, err, sizeof(err)), -EINVAL);
+	cr_assert_eq(add_sim_disk_file_count(sd), 0, "nothing written");
+	add_sim_disk_destroy(sd);
+}

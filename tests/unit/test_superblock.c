@@ -334,6 +334,9 @@ static void crash_every_op(add_sim_crash_mode mode, bool first)
 	}
 	cr_assert_gt(saw_old, 0);
 	cr_assert_gt(saw_new, 0);
+	printf("superblock crash test (mode %d, %s write): %llu crash points, %d old, %d new\n",
+	       (int)mode, first ? "first" : "re-", (unsigned long long)total + 1, saw_old,
+	       saw_new);
 }
 
 Test(superblock_crash, a_crash_at_any_op_of_a_rewrite_leaves_old_or_new)

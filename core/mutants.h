@@ -29,6 +29,10 @@
 #define ADD_MUTANT_STORE_SKIP_FLUSH 7
 /* sector store: recovery ignores the journal */
 #define ADD_MUTANT_RECOVERY_IGNORES_JOURNAL 8
+/* superblock: read accepts a value whose own checksum does not match */
+#define ADD_MUTANT_SUPERBLOCK_SKIP_CHECKSUM 18
+/* superblock: read accepts a sector store format newer than the code knows */
+#define ADD_MUTANT_SUPERBLOCK_ACCEPT_NEWER 19
 /* operations (ids 40..): the STATUS answer framed as an empty response */
 #define ADD_MUTANT_STATUS_RSP_FRAMED_EMPTY 40
 /* runtime-real/optrack: a finished command's slot freed without the

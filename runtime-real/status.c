@@ -141,17 +141,48 @@ add_verdict add_status_verdict(const add_status_probe *probes, size_t n, char *w
 		sb(&b, "unavailable: %zu of %zu processes answer, %zu needed", up, n, majority);
 		return ADD_VERDICT_UNAVAILABLE;
 	}
+	/* An operation needs a coordinator linked both ways to a majority
+	 * (itself included; a process addctl cannot reach counts as linked
+	 * when the coordinator sees it up). */
+	size_t best = 0;
+	for (size_t i = 0; i < n; i++) {
+		const add_status_probe *p = &probes[i];
+		size_t linked = 1;
+		if (!p->reachable)
+			continue;
+		for (size_t j = 0; j < n; j++)
+			if (j != i && add_status_sees(&p->info, (unsigned)(j + 1)) &&
+			    (!probes[j].reachable || add_status_sees(&probes[j].info, (unsigned)(i + 1))))
+				linked++;
+		if (linked > best)
+			best = linked;
+	}
+	if (best < majority) {
+		sb(&b, "unavailable: no process is linked to a majority (%zu needed, at most %zu)",
+		   majority, best);
+		return ADD_VERDICT_UNAVAILABLE;
+	}
 	if (up == n && links_ok && !damage && !mismatch) {
 		sb(&b, "healthy");
 		return ADD_VERDICT_HEALTHY;
 	}
 	sb(&b, "degraded:");
 	const char *sep = " ";
-	for (size_t i = 0; i < n; i++)
-		if (!probes[i].reachable) {
+	size_t alive = up; /* answering, or seen up by one that answers */
+	for (size_t i = 0; i < n; i++) {
+		if (probes[i].reachable)
+			continue;
+		bool seen = false;
+		for (size_t j = 0; j < n; j++)
+			seen |= probes[j].reachable && add_status_sees(&probes[j].info, (unsigned)(i + 1));
+		if (seen) {
+			alive++;
+			sb(&b, "%srank %zu does not answer here (its peers see it up)", sep, i + 1);
+		} else {
 			sb(&b, "%srank %zu down", sep, i + 1);
-			sep = ", ";
 		}
+		sep = ", ";
+	}
 	for (size_t i = 0; i < n; i++) {
 		const add_status_probe *p = &probes[i];
 		if (!p->reachable)
@@ -172,7 +203,7 @@ add_verdict add_status_verdict(const add_status_probe *probes, size_t n, char *w
 			sep = "; ";
 		}
 	}
-	if (up == majority && up < n)
+	if (alive == majority && alive < n)
 		sb(&b, "; writes on a bare majority");
 	return ADD_VERDICT_DEGRADED;
 }

@@ -186,6 +186,30 @@ Test(status, a_missing_link_damage_or_a_wrong_rank_is_degraded)
 	cr_assert(strstr(why, "answers as rank 1 of 3") != NULL, "%s", why);
 }
 
+Test(status, processes_that_answer_but_see_no_majority_are_unavailable)
+{
+	char why[256];
+
+	cluster(3, 0);
+	for (unsigned r = 1; r <= 3; r++) /* each sees only itself */
+		memset(probes[r - 1].info.peers_up, 0, sizeof(probes[r - 1].info.peers_up)),
+			add_status_set_sees(&probes[r - 1].info, r);
+	cr_assert_eq(verdict(3, why), 2);
+	cr_assert_str_eq(why, "unavailable: no process is linked to a majority (2 needed, at most 1)");
+
+	cluster(3, 0);
+	probes[2].info.peers_up[0] = 1u << 3; /* rank 3 cut off; 1 and 2 still linked */
+	probes[0].info.peers_up[0] &= (uint8_t)~(1u << 3);
+	probes[1].info.peers_up[0] &= (uint8_t)~(1u << 3);
+	cr_assert_eq(verdict(3, why), 1, "%s", why);
+
+	cluster(3, 1u << 3); /* rank 3 unreachable by addctl, but 1 and 2 see it up */
+	probes[0].info.peers_up[0] |= 1u << 3;
+	probes[1].info.peers_up[0] |= 1u << 3;
+	cr_assert_eq(verdict(3, why), 1, "%s", why);
+	cr_assert_str_eq(why, "degraded: rank 3 does not answer here (its peers see it up)");
+}
+
 Test(status, lines_and_json_say_what_the_operator_needs)
 {
 	char line[1024];

@@ -40,12 +40,14 @@
 #define ADD_MUTANT_OPTRACK_NO_SHIFT 41
 /* runtime-real/status: half of the processes counted as a majority */
 #define ADD_MUTANT_VERDICT_HALF_IS_MAJORITY 42
+/* runtime-real/link_log: every failed reconnect of a link logged */
+#define ADD_MUTANT_LINK_LOG_EVERY_FAILURE 43
 /* Ids are taken in ranges so that parallel work does not collide:
  *  9..19  sector store, superblock, sim disk (storage)
  * 20..29  node and register (damage, repair, scrub)
  * 30..39  connections and the runtime policy module
  * 40..49  anything else; ADD_MUTANT_COUNT is the highest id in use. */
-#define ADD_MUTANT_COUNT 42
+#define ADD_MUTANT_COUNT 43
 
 #define ADD_MUTANT_ON(id) (ADD_MUTANT == (id))
 

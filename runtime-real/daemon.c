@@ -19,6 +19,7 @@
 #include "conn.h"
 #include "dir_usage.h"
 #include "http.h"
+#include "link_log.h"
 #include "log.h"
 #include "loop.h"
 #include "metrics.h"
@@ -63,8 +64,6 @@
  * once it has been idle this long; checked every IDLE_CHECK_NS. */
 #define IDLE_CHECKPOINT_NS (1000ull * 1000 * 1000)
 #define IDLE_CHECK_NS (250ull * 1000 * 1000)
-/* A peer not reached this long after start is worth one warning. */
-#define NEVER_UP_WARN_NS (5000ull * 1000 * 1000)
 
 typedef enum conn_kind {
 	CONN_FREE = 0,
@@ -106,10 +105,8 @@ typedef struct peer_link {
 	uint64_t timer;
 	uint64_t connect_timer;
 	uint64_t up_since_ns; /* 0 while not connected */
-	uint64_t down_since_ns; /* when a link that was up went down; 0 while up */
-	bool ever_up;		/* connected at least once since start */
-	bool never_up_said;	/* the "not up since start" warning was given */
 	uint64_t drops;
+	add_link_log log; /* what the operator is told about this link */
 } peer_link;
 
 typedef struct addd_state {
@@ -154,7 +151,6 @@ static void link_schedule(addd_state *d, uint8_t rank);
 static void link_try(addd_state *d, uint8_t rank);
 static void link_log_up(addd_state *d, uint8_t rank);
 static void link_log_down(addd_state *d, uint8_t rank, const char *why);
-static void link_log_connect_failed(addd_state *d, uint8_t rank, const char *why);
 static void answer_status(addd_state *d, conn *c, const add_client_cmd *cmd, bool hmac_ok);
 static void observe_group_commits(addd_state *d);
 static uint64_t journal_max_bytes(void);
@@ -594,7 +590,7 @@ static void link_try(addd_state *d, uint8_t rank)
 	fd = add_net_connect_start(&l->addr);
 	if (fd < 0) {
 		add_debug("connect to rank %u: %s", rank, strerror(-fd));
-		link_log_connect_failed(d, rank, strerror(-fd));
+		link_log_down(d, rank, strerror(-fd));
 		link_schedule(d, rank);
 		return;
 	}
@@ -918,53 +914,24 @@ static bool link_up(const addd_state *d, uint8_t rank)
 	return l->c != NULL && !l->c->connecting;
 }
 
-/* Once per transition: a link that was up going down (WARN), and back up
- * (INFO) with how long it was down. Failed reconnects are not logged. */
+/* The link's transitions, told once each (link_log.h); not while this
+ * process is stopping. */
 static void link_log_up(addd_state *d, uint8_t rank)
 {
-	peer_link *l = &d->links[rank];
+	char line[512];
+	int level = add_link_log_up(&d->links[rank].log, add_now_ns(), line, sizeof(line));
 
-	if (l->down_since_ns != 0)
-		add_info("link to rank %u (%s:%u) up again after %.1f s down", rank, l->hp.host,
-			 l->hp.port, (double)(add_now_ns() - l->down_since_ns) / 1e9);
-	else if (l->never_up_said)
-		add_info("link to rank %u (%s:%u) up, %.1f s after start", rank, l->hp.host,
-			 l->hp.port, (double)(add_now_ns() - d->start_ns) / 1e9);
-	else
-		add_info("link to rank %u (%s:%u) up", rank, l->hp.host, l->hp.port);
-	l->down_since_ns = 0;
-	l->ever_up = true;
-}
-
-/* A failed connect: said once, for a rank never reached since this
- * process started (later failures of a link that was up are not logged:
- * its going down was). */
-static void link_log_connect_failed(addd_state *d, uint8_t rank, const char *why)
-{
-	peer_link *l = &d->links[rank];
-	uint64_t now = add_now_ns();
-
-	if (l->ever_up || l->never_up_said || d->exit_code >= 0 ||
-	    now - d->start_ns < NEVER_UP_WARN_NS)
-		return;
-	l->never_up_said = true;
-	add_warn("link to rank %u (%s:%u) not up since start %.0f s ago: %s", rank, l->hp.host,
-		 l->hp.port, (double)(now - d->start_ns) / 1e9, why);
+	if (level >= 0 && d->exit_code < 0)
+		add_log((add_log_level)level, "%s", line);
 }
 
 static void link_log_down(addd_state *d, uint8_t rank, const char *why)
 {
-	peer_link *l = &d->links[rank];
-	uint64_t now = add_now_ns();
+	char line[512];
+	int level = add_link_log_down(&d->links[rank].log, add_now_ns(), why, line, sizeof(line));
 
-	if (l->up_since_ns == 0 || l->c == NULL || l->c->connecting) {
-		link_log_connect_failed(d, rank, why);
-		return;
-	}
-	l->down_since_ns = now;
-	if (d->exit_code < 0) /* not when this process is stopping */
-		add_warn("link to rank %u (%s:%u) down: %s (it was up %.1f s)", rank, l->hp.host,
-			 l->hp.port, why, (double)(now - l->up_since_ns) / 1e9);
+	if (level >= 0 && d->exit_code < 0)
+		add_log((add_log_level)level, "%s", line);
 }
 
 /* Batches made durable since the last call: their sizes, into the
@@ -1324,6 +1291,8 @@ int add_daemon_run(add_addd_config *cfg)
 		if (r == cfg->rank)
 			continue;
 		d->links[r].hp = cfg->peers[r - 1];
+		add_link_log_init(&d->links[r].log, r, d->links[r].hp.host, d->links[r].hp.port,
+				  d->start_ns);
 		d->links[r].backoff_ns = BACKOFF_MIN_NS;
 		link_try(d, r);
 	}

@@ -29,12 +29,23 @@
 #define ADD_MUTANT_STORE_SKIP_FLUSH 7
 /* sector store: recovery ignores the journal */
 #define ADD_MUTANT_RECOVERY_IGNORES_JOURNAL 8
+/* sector store: recovery resets journal-a then journal-b, whatever their
+ * generations (an older journal can outlive a newer one's reset) */
+#define ADD_MUTANT_STORE_SETTLE_FIXED_ORDER 9
+/* sector store: read_data does not verify the data's CRC32C */
+#define ADD_MUTANT_STORE_NO_READ_CHECKSUM 10
+/* sector store: replay applies every record, not only the highest tag */
+#define ADD_MUTANT_STORE_REPLAY_ANY_TAG 11
+/* sector store: open re-creates the store over a partial one */
+#define ADD_MUTANT_STORE_RECREATES_PARTIAL 12
+/* sector store: a corrupt record mid-journal is taken for a torn tail */
+#define ADD_MUTANT_STORE_CORRUPT_AS_TORN 13
 /* Ids are taken in ranges so that parallel work does not collide:
  *  9..19  sector store, superblock, sim disk (storage)
  * 20..29  node and register (damage, repair, scrub)
  * 30..39  connections and the runtime policy module
  * 40..49  anything else; ADD_MUTANT_COUNT is the highest id in use. */
-#define ADD_MUTANT_COUNT 8
+#define ADD_MUTANT_COUNT 13
 
 #define ADD_MUTANT_ON(id) (ADD_MUTANT == (id))
 

@@ -40,12 +40,16 @@
 #define ADD_MUTANT_STORE_RECREATES_PARTIAL 12
 /* sector store: a corrupt record mid-journal is taken for a torn tail */
 #define ADD_MUTANT_STORE_CORRUPT_AS_TORN 13
+/* superblock: read accepts a value whose own checksum does not match */
+#define ADD_MUTANT_SUPERBLOCK_SKIP_CHECKSUM 18
+/* superblock: read accepts a sector store format newer than the code knows */
+#define ADD_MUTANT_SUPERBLOCK_ACCEPT_NEWER 19
 /* Ids are taken in ranges so that parallel work does not collide:
  *  9..19  sector store, superblock, sim disk (storage)
  * 20..29  node and register (damage, repair, scrub)
  * 30..39  connections and the runtime policy module
  * 40..49  anything else; ADD_MUTANT_COUNT is the highest id in use. */
-#define ADD_MUTANT_COUNT 13
+#define ADD_MUTANT_COUNT 19
 
 #define ADD_MUTANT_ON(id) (ADD_MUTANT == (id))
 

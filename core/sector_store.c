@@ -297,6 +297,25 @@ static void index_bucket_put(add_sector_store *s, uint64_t sector, uint32_t slot
 	s->buckets[i] = slot + 1;
 }
 
+/* Puts slot (whose slot_sector is set) under `sector` unless the sector
+ * is there already: then returns that slot (nothing put), else -1. One
+ * probe sequence for both. */
+static int64_t index_put_unique(add_sector_store *s, uint64_t sector, uint32_t slot)
+{
+	size_t mask = s->n_buckets - 1;
+
+	for (size_t i = hash_sector(sector, mask);; i = (i + 1) & mask) {
+		uint32_t v = s->buckets[i];
+
+		if (v == 0) {
+			s->buckets[i] = slot + 1;
+			return -1;
+		}
+		if (v - 1 != slot && s->slot_sector[v - 1] == sector)
+			return v - 1;
+	}
+}
+
 static int index_rehash(add_sector_store *s, size_t n_buckets)
 {
 	uint32_t *nb = calloc(n_buckets, sizeof(*nb));
@@ -1429,8 +1448,12 @@ static int recover_meta(add_sector_store *s, rstats *rs, char *err, size_t err_l
 			uint64_t seq[2] = { 0, 0 };
 			bool ok[2];
 
+			/* Both copies are checked: a bad one is rewritten at
+			 * settle, so one copy is always whole. */
 			for (int c = 0; c < 2; c++)
 				ok[c] = meta_page_check(s, buf + (2 * q + c) * BLK, p, &seq[c]);
+			int hi = ok[0] && ok[1] ? seq[1] > seq[0] : ok[1];
+
 			if (!ok[0] && !ok[1]) {
 				/* Both copies bad: a new page torn by a crash (its
 				 * sectors are in a journal), or rot of both. */
@@ -1439,12 +1462,13 @@ static int recover_meta(add_sector_store *s, rstats *rs, char *err, size_t err_l
 				bad_copy[p] = 1;
 				continue;
 			}
-			int c = !ok[0] ? 1 : !ok[1] ? 0 : seq[1] > seq[0];
+			int c = hi;
+			bool one_bad = ok[0] != ok[1];
 			const uint8_t *pg = buf + (2 * q + c) * BLK;
 
 			s->page_cur[p] = (uint8_t)c;
 			s->page_seq[p] = seq[c];
-			if (ok[0] != ok[1]) {
+			if (one_bad) {
 				rs->bad_copies++; /* healed: rewritten at settle */
 				bad_copy[p] = 1;
 			}
@@ -1467,10 +1491,13 @@ static int recover_meta(add_sector_store *s, rstats *rs, char *err, size_t err_l
 						(unsigned long long)s->cfg.n_sectors);
 					return -EBADMSG;
 				}
-				int64_t dup = index_find(s, sector);
-
 				while (s->n_slots <= j)
 					s->slot_sector[s->n_slots++] = NO_SECTOR;
+				s->slot_sector[j] = (uint32_t)sector;
+				int64_t dup = index_put_unique(s, sector, (uint32_t)j);
+
+				if (dup >= 0)
+					s->slot_sector[j] = NO_SECTOR;
 				if (dup >= 0) {
 					/* Should not happen; keep the higher tag. */
 					slog(s, ADD_LOG_WARN,
@@ -1487,15 +1514,13 @@ static int recover_meta(add_sector_store *s, rstats *rs, char *err, size_t err_l
 					mark_dirty(s, j);
 					continue;
 				}
-				s->slot_sector[j] = (uint32_t)sector;
 				s->slot_ts[j] = ts;
 				s->slot_wr[j] = wr;
 				s->slot_crc[j] = get_u32(e + 16);
 				s->slot_flags[j] = 0;
 				slot_set_flags(s, j,
 					       (uint8_t)((e[4] & F_PERSIST) |
-							 (ok[0] != ok[1] ? F_VERIFY : 0)));
-				index_bucket_put(s, sector, (uint32_t)j);
+							 (one_bad ? F_VERIFY : 0)));
 				rs->meta_sectors++;
 			}
 		}
@@ -1816,6 +1841,35 @@ static int settle(add_sector_store *s)
 	return 0;
 }
 
+/* LSD radix sort, two 16-bit passes: O(n), where qsort of a million
+ * sectors costs a fifth of a second. */
+static int radix_sort_u32(uint32_t *a, size_t n)
+{
+	uint32_t *tmp = malloc((n ? n : 1) * sizeof(*tmp));
+	size_t *count = malloc(65537 * sizeof(*count));
+
+	if (!tmp || !count) {
+		free(tmp);
+		free(count);
+		return -ENOMEM;
+	}
+	for (int shift = 0; shift < 32; shift += 16) {
+		uint32_t *src = shift ? tmp : a, *dst = shift ? a : tmp;
+
+		memset(count, 0, 65537 * sizeof(*count));
+		for (size_t i = 0; i < n; i++)
+			count[((src[i] >> shift) & 0xffff) + 1]++;
+		for (size_t d = 0; d < 65536; d++)
+			count[d + 1] += count[d];
+		for (size_t i = 0; i < n; i++)
+			dst[count[(src[i] >> shift) & 0xffff]++] = src[i];
+	}
+	free(tmp);
+	free(count);
+	assert(n < 2 || a[0] <= a[n - 1]);
+	return 0;
+}
+
 static int build_written(add_sector_store *s)
 {
 	size_t n = 0;
@@ -1831,8 +1885,7 @@ static int build_written(add_sector_store *s)
 	for (size_t j = 0; j < s->n_slots; j++)
 		if (s->slot_sector[j] != NO_SECTOR)
 			s->ws[s->ws_n++] = s->slot_sector[j];
-	qsort(s->ws, s->ws_n, sizeof(*s->ws), cmp_u32);
-	return 0;
+	return radix_sort_u32(s->ws, s->ws_n);
 }
 
 /* Reads block 0 of journal k: its generation (0 if neither copy is valid). */

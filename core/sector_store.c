@@ -1510,8 +1510,8 @@ static int recover_meta(add_sector_store *s, rstats *rs, char *err, size_t err_l
 						s->slot_crc[dup] = get_u32(e + 16);
 						slot_set_flags(s, (size_t)dup, e[4] & F_PERSIST);
 					}
-					mark_dirty(s, (size_t)dup);
-					mark_dirty(s, j);
+					bad_copy[(size_t)dup / META_PER_PAGE] = 1;
+					bad_copy[p] = 1; /* both rewritten at settle */
 					continue;
 				}
 				s->slot_ts[j] = ts;
@@ -1546,15 +1546,18 @@ typedef struct chunk_ref {
 static int find_chunk(const add_sector_store *s, int k, uint64_t off, uint32_t seq, uint8_t *buf,
 		      chunk_ref *out)
 {
-	int64_t nb = read_blocks(s, s->j[k].h, buf, CHUNK_BLOCKS, off);
+	int64_t nb = read_blocks(s, s->j[k].h, buf, 1, off);
 	desc_info d;
 
 	if (nb < 0)
 		return (int)nb;
-	if (nb >= 1 && desc_decode(s, buf, DESC_MAGIC, s->j[k].gen, &d) && d.seq == seq) {
+	if (nb == 1 && desc_decode(s, buf, DESC_MAGIC, s->j[k].gen, &d) && d.seq == seq) {
 		*out = (chunk_ref){ .off = off, .desc_off = off, .d = d };
 		return 1;
 	}
+	/* Descriptor bad (or the end): look for its trailer. */
+	if ((nb = read_blocks(s, s->j[k].h, buf, CHUNK_BLOCKS, off)) < 0)
+		return (int)nb;
 	for (size_t c = 1; c <= REC_PER_CHUNK && (int64_t)(1 + c) < nb; c++) {
 		const uint8_t *t = buf + (1 + c) * BLK;
 

@@ -545,10 +545,14 @@ Test(sector_store_damage, a_full_disk_is_named_and_a_restart_works_full_or_freed
 	add_sim_disk_crash_mode(h.disk, ADD_SIM_CRASH_LOSE);
 	add_sector_store_close(h.store);
 	/* still full: works, or says so */
-	if (try_open(&h, err, sizeof(err)) == NULL)
+	if (try_open(&h, err, sizeof(err)) == NULL) {
+		printf("full disk: restart refused: %s\n", err);
 		cr_assert(strstr(err, "disk full") || strstr(err, "No space left"), "error: %s", err);
-	else
+	} else {
+		printf("full disk: restart while full works\n");
 		add_sector_store_close(h.store);
+	}
+	printf("full disk: fatal was: %s\n", h.fatal_why);
 	add_sim_disk_set_capacity(h.disk, 0);
 	open_ok(&h);
 	for (uint64_t s = 0; s < 20 + (acked - 20); s++)
@@ -631,5 +635,59 @@ Test(sector_store_damage, batches_start_on_fresh_4k_blocks_and_meta_writes_whole
 	}
 	drain(&h);
 	cr_assert_eq(rd.bad, 0, "%s", rd.why);
+	teardown(&h);
+}
+
+/* ---- recovery reads each journal block about once (O(journal)) ---- */
+
+static const add_disk *CNT_IN;
+static uint64_t CNT_READ;
+
+static int64_t cnt_pread(void *ctx, int fd, void *buf, size_t len, uint64_t off)
+{
+	int64_t n = CNT_IN->pread(ctx, fd, buf, len, off);
+
+	if (n > 0)
+		CNT_READ += (uint64_t)n;
+	return n;
+}
+
+Test(sector_store_damage, recovery_of_many_one_record_batches_reads_the_journal_about_once)
+{
+	h_t h;
+	add_disk counting;
+
+	memset(&h, 0, sizeof(h));
+	h.disk = add_sim_disk_create(4);
+	CNT_IN = add_sim_disk_ops(h.disk);
+	counting = *CNT_IN;
+	counting.pread = cnt_pread;
+	h.dops = &counting;
+	h.n_sectors = 4096;
+	open_ok(&h);
+	for (uint64_t i = 0; i < 1500; i++)
+		put_durable(&h, i % 700, i + 1, 1);
+	int64_t ja = add_sim_disk_file_size(h.disk, "journal-a"),
+		jb = add_sim_disk_file_size(h.disk, "journal-b");
+	int64_t meta = add_sim_disk_file_size(h.disk, "meta");
+
+	add_sim_disk_crash_mode(h.disk, ADD_SIM_CRASH_LOSE);
+	add_sector_store_close(h.store);
+	CNT_READ = 0;
+	open_ok(&h);
+	uint64_t bound = 2 * (uint64_t)(ja + jb + meta) + (2u << 20);
+
+	printf("recovery of 1500 one-record batches: read %llu bytes (journals %lld B)\n",
+	       (unsigned long long)CNT_READ, (long long)(ja + jb));
+	cr_assert_leq(CNT_READ, bound, "read %llu bytes, bound %llu", (unsigned long long)CNT_READ,
+		      (unsigned long long)bound);
+	for (uint64_t s = 0; s < 700; s++) {
+		uint64_t last = 0;
+
+		for (uint64_t i = 0; i < 1500; i++)
+			if (i % 700 == s)
+				last = i + 1;
+		expect(&h, s, last, 1);
+	}
 	teardown(&h);
 }

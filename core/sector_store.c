@@ -1395,7 +1395,7 @@ void add_sector_store_identity(const add_sector_store *s, add_superblock *out)
 
 typedef struct rstats {
 	uint64_t meta_sectors, replayed, torn_records, corrupt, bad_copies, lost_pages,
-		verified_bad, chunks[2];
+		verified_bad, unreadable, chunks[2];
 	bool torn[2];
 } rstats;
 
@@ -1409,6 +1409,36 @@ static int64_t read_blocks(const add_sector_store *s, int h, uint8_t *buf, size_
 		return got;
 	memset(buf + got, 0, n * BLK - (size_t)got);
 	return got / BLK;
+}
+
+/* Like read_blocks, but a read error is narrowed to the blocks that fail,
+ * which read as zeros (no checksum of the store passes on them) and are
+ * counted in *bad and logged; -errno only if even that is impossible. */
+static int64_t read_blocks_tolerant(add_sector_store *s, int h, const char *file, uint8_t *buf,
+				    size_t n, uint64_t off, uint64_t *bad)
+{
+	int64_t nb = read_blocks(s, h, buf, n, off);
+
+	if (nb >= 0 || nb == -ENOMEM)
+		return nb;
+	nb = 0;
+	for (size_t b = 0; b < n; b++) {
+		int64_t got = read_blocks(s, h, buf + b * BLK, 1, off + b * BLK);
+
+		if (got < 0) {
+			memset(buf + b * BLK, 0, BLK);
+			(*bad)++;
+			s->stats.read_errors++;
+			slog(s, ADD_LOG_WARN, "sector store: pread %s at %llu: %s (block taken as bad)",
+			     file, (unsigned long long)(off + b * BLK), etext((int)got));
+			nb = (int64_t)b + 1;
+		} else if (got == 1) {
+			nb = (int64_t)b + 1;
+		} else {
+			break; /* the end of the file */
+		}
+	}
+	return nb;
 }
 
 /* Reads meta (O(written)) into the index: per page the valid copy with the
@@ -1434,7 +1464,8 @@ static int recover_meta(add_sector_store *s, rstats *rs, char *err, size_t err_l
 	}
 	for (size_t p0 = 0; p0 < n_pages; p0 += META_READ_PAGES) {
 		size_t m = n_pages - p0 < META_READ_PAGES ? n_pages - p0 : META_READ_PAGES;
-		int64_t got = read_blocks(s, s->h_meta, buf, 2 * m, (uint64_t)p0 * 2 * BLK);
+		int64_t got = read_blocks_tolerant(s, s->h_meta, "meta", buf, 2 * m,
+						   (uint64_t)p0 * 2 * BLK, &rs->unreadable);
 
 		if (got < 0) {
 			free(buf);
@@ -1543,10 +1574,10 @@ typedef struct chunk_ref {
 
 /* The chunk `seq` at `off`: 1 (found, from its descriptor or else its
  * trailer), 0 (none), -errno. buf holds CHUNK_BLOCKS blocks. */
-static int find_chunk(const add_sector_store *s, int k, uint64_t off, uint32_t seq, uint8_t *buf,
-		      chunk_ref *out)
+static int find_chunk(add_sector_store *s, int k, uint64_t off, uint32_t seq, uint8_t *buf,
+		      chunk_ref *out, uint64_t *bad)
 {
-	int64_t nb = read_blocks(s, s->j[k].h, buf, 1, off);
+	int64_t nb = read_blocks_tolerant(s, s->j[k].h, JOURNAL_NAME[k], buf, 1, off, bad);
 	desc_info d;
 
 	if (nb < 0)
@@ -1556,7 +1587,10 @@ static int find_chunk(const add_sector_store *s, int k, uint64_t off, uint32_t s
 		return 1;
 	}
 	/* Descriptor bad (or the end): look for its trailer. */
-	if ((nb = read_blocks(s, s->j[k].h, buf, CHUNK_BLOCKS, off)) < 0)
+	uint64_t ignored = 0; /* counted once above */
+
+	if ((nb = read_blocks_tolerant(s, s->j[k].h, JOURNAL_NAME[k], buf, CHUNK_BLOCKS, off,
+				       &ignored)) < 0)
 		return (int)nb;
 	for (size_t c = 1; c <= REC_PER_CHUNK && (int64_t)(1 + c) < nb; c++) {
 		const uint8_t *t = buf + (1 + c) * BLK;
@@ -1573,13 +1607,14 @@ static int find_chunk(const add_sector_store *s, int k, uint64_t off, uint32_t s
 /* After the last chunk found (the next one, `seq`, expected at `off`):
  * the highest batch_first of any chunk of this generation further on, or
  * -1 if none; -errno on a read error. */
-static int64_t scan_ahead(const add_sector_store *s, int k, uint64_t off, uint32_t seq,
-			  uint8_t *buf)
+static int64_t scan_ahead(add_sector_store *s, int k, uint64_t off, uint32_t seq,
+			  uint8_t *buf, uint64_t *bad)
 {
 	int64_t best = -1;
 
 	for (;; off += (uint64_t)SCAN_BLOCKS * BLK) {
-		int64_t nb = read_blocks(s, s->j[k].h, buf, SCAN_BLOCKS, off);
+		int64_t nb = read_blocks_tolerant(s, s->j[k].h, JOURNAL_NAME[k], buf, SCAN_BLOCKS,
+						  off, bad);
 
 		if (nb <= 0)
 			return nb < 0 ? nb : best;
@@ -1682,7 +1717,7 @@ static int replay_journal(add_sector_store *s, int k, rstats *rs, char *err, siz
 	for (uint32_t seq = 0;; seq++) {
 		chunk_ref ref;
 
-		rc = find_chunk(s, k, off, seq, buf, &ref);
+		rc = find_chunk(s, k, off, seq, buf, &ref, &rs->unreadable);
 		if (rc < 0) {
 			set_err(err, err_len, "sector store: pread %s at %llu: %s", jname,
 				(unsigned long long)off, etext(rc));
@@ -1694,7 +1729,7 @@ static int replay_journal(add_sector_store *s, int k, rstats *rs, char *err, siz
 			bool in_batch = last && last->d.seq + 1u <
 							last->d.batch_first + last->d.batch_chunks;
 			uint32_t bf = in_batch ? last->d.batch_first : seq;
-			int64_t later = scan_ahead(s, k, off, seq, buf);
+			int64_t later = scan_ahead(s, k, off, seq, buf, &rs->unreadable);
 
 			if (later < 0 && later != -1) {
 				rc = (int)later;
@@ -1741,8 +1776,9 @@ static int replay_journal(add_sector_store *s, int k, rstats *rs, char *err, siz
 		uint8_t desc[BLK];
 		int64_t nb = read_blocks(s, s->j[k].h, desc, 1, c[i].desc_off);
 
-		if (nb >= 0)
-			nb = read_blocks(s, s->j[k].h, buf, c[i].d.count, c[i].off + BLK);
+		if (nb >= 0) /* unreadable data blocks: their records are corrupt */
+			nb = read_blocks_tolerant(s, s->j[k].h, jname, buf, c[i].d.count,
+						  c[i].off + BLK, &rs->unreadable);
 		if (nb < 0) {
 			rc = (int)nb;
 			set_err(err, err_len, "sector store: pread %s at %llu: %s", jname,
@@ -1899,8 +1935,21 @@ static int read_journal_header(add_sector_store *s, int k, bool *ok, char *err, 
 	int64_t nb = read_blocks(s, s->j[k].h, blk, 1, 0);
 
 	if (nb < 0) {
-		set_err(err, err_len, "sector store: pread %s at 0: %s", JOURNAL_NAME[k],
-			etext((int)nb));
+		int64_t size = s->disk->size(s->disk->ctx, s->j[k].h);
+
+		if (size >= 0 && size <= (int64_t)BLK) {
+			/* An empty journal: nothing to replay; settle rewrites it. */
+			s->stats.read_errors++;
+			slog(s, ADD_LOG_WARN, "sector store: pread %s at 0: %s (an empty journal's "
+					      "header: rewritten)", JOURNAL_NAME[k], etext((int)nb));
+			*ok = false;
+			s->j[k].gen = 0;
+			return 0;
+		}
+		set_err(err, err_len,
+			"sector store: pread %s at 0: %s: the header of a journal holding records "
+			"is unreadable; refusing to open",
+			JOURNAL_NAME[k], etext((int)nb));
 		return (int)nb;
 	}
 	*ok = jhdr_decode(s, blk, &s->j[k].gen, &one_bad);
@@ -1992,13 +2041,13 @@ static int recover(add_sector_store *s, uint64_t want_sectors, char *err, size_t
 		set_err(err, err_len, "sector store: out of memory");
 		return rc;
 	}
-	if (rs.corrupt || rs.lost_pages || rs.verified_bad)
+	if (rs.corrupt || rs.lost_pages || rs.verified_bad || rs.unreadable)
 		slog(s, ADD_LOG_WARN,
 		     "sector store: recovery found corruption: %llu corrupt journal records, "
-		     "%llu meta pages unreadable in both copies, %llu sectors whose data did not "
-		     "match meta",
+		     "%llu meta pages bad in both copies, %llu sectors whose data did not match "
+		     "meta, %llu unreadable blocks",
 		     (unsigned long long)rs.corrupt, (unsigned long long)rs.lost_pages,
-		     (unsigned long long)rs.verified_bad);
+		     (unsigned long long)rs.verified_bad, (unsigned long long)rs.unreadable);
 	slog(s, ADD_LOG_INFO,
 	     "sector store: recovered %llu sectors from meta, %llu journal records replayed "
 	     "(%s %llu chunks, %s %llu chunks), torn tail %s (%llu records dropped), %llu "

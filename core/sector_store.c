@@ -1558,7 +1558,8 @@ static int recover_meta(add_sector_store *s, rstats *rs, char *err, size_t err_l
 	}
 	free(buf);
 	/* slot_set_flags marked pages dirty for persisted flags: not needed */
-	memset(s->page_dirty, 0, s->cap_pages);
+	if (s->cap_pages > 0)
+		memset(s->page_dirty, 0, s->cap_pages);
 	for (size_t p = 0; p < n_pages; p++)
 		if (p * META_PER_PAGE < s->n_slots && bad_copy[p])
 			s->page_dirty[p] = 1; /* rewritten at settle */

@@ -1717,6 +1717,7 @@ static int replay_journal(add_sector_store *s, int k, rstats *rs, char *err, siz
 	chunk_ref *c = NULL;
 	size_t n = 0, cap = 0;
 	uint64_t off = BLK;
+	bool next_batch_seen = false;
 	int rc = 0;
 
 	if (!buf) {
@@ -1755,6 +1756,9 @@ static int replay_journal(add_sector_store *s, int k, rstats *rs, char *err, siz
 				goto out;
 			}
 			rs->torn[k] = in_batch || later == (int64_t)bf;
+			/* A later batch was being written: every batch found
+			 * was flushed (acknowledged) before it. */
+			next_batch_seen = !in_batch && later == (int64_t)bf;
 			break;
 		}
 		if (ref.desc_off != ref.off)
@@ -1794,7 +1798,7 @@ static int replay_journal(add_sector_store *s, int k, rstats *rs, char *err, siz
 				(unsigned long long)c[i].off, etext(rc));
 			goto out;
 		}
-		bool final = c[i].d.batch_first == final_batch;
+		bool final = c[i].d.batch_first == final_batch && !next_batch_seen;
 
 		for (size_t r = 0; r < c[i].d.count; r++) {
 			drec rec = desc_get_rec(desc, r);

@@ -34,6 +34,10 @@
  * 20..29  node and register (damage, repair, scrub)
  * 30..39  connections and the runtime policy module
  * 40..49  anything else; ADD_MUTANT_COUNT is the highest id in use. */
+/* nbd (runtime-real/nbd_proto.c): a request whose length is not whole
+ * sectors is accepted (its partial last sector silently dropped or padded);
+ * caught by tests/unit/test_nbd_proto.c, not by the simulator */
+#define ADD_MUTANT_NBD_ACCEPT_UNALIGNED 40
 #define ADD_MUTANT_COUNT 8
 
 #define ADD_MUTANT_ON(id) (ADD_MUTANT == (id))

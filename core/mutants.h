@@ -38,7 +38,7 @@
  * sectors is accepted (its partial last sector silently dropped or padded);
  * caught by tests/unit/test_nbd_proto.c, not by the simulator */
 #define ADD_MUTANT_NBD_ACCEPT_UNALIGNED 40
-#define ADD_MUTANT_COUNT 8
+#define ADD_MUTANT_COUNT 40
 
 #define ADD_MUTANT_ON(id) (ADD_MUTANT == (id))
 

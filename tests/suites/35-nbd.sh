@@ -185,6 +185,14 @@ if need qemu-img nbdcopy; then
   else fail $CUR "$(cat "$dir/qimg2")"; fi
 fi
 
+# Every process stops cleanly on SIGTERM, and (with BUILD=build/asan) no
+# sanitizer reported anything.
+CUR=addd_logs_clean_after_sigterm
+cl_stop_all
+if grep -lE 'Sanitizer|runtime error|assert' "$dir"/addd-*.log >/dev/null 2>&1; then
+  fail $CUR "$(grep -hE -m3 'Sanitizer|runtime error|assert' "$dir"/addd-*.log)"
+else pass $CUR; fi
+
 ((skipped > 0)) && echo "($skipped skipped: tools missing)"
 echo "$passed passed, $failed failed"
 ((failed == 0))

@@ -412,7 +412,7 @@ static void conn_flush(nbd_conn *c)
 		return;
 	/* requests finished without the node (refused, FLUSH, empty) */
 	conn_answer_ready(c);
-	if (!c->want_write && add_outbuf_pending(&c->out) > 0) {
+	if ((!c->want_write || c->close_after) && add_outbuf_pending(&c->out) > 0) {
 		rc = add_outbuf_flush(&c->out, c->fd);
 		if (rc < 0) {
 			conn_close(c, strerror(-rc));
@@ -420,8 +420,10 @@ static void conn_flush(nbd_conn *c)
 		}
 		c->want_write = rc == 1;
 	}
-	if (add_outbuf_pending(&c->out) == 0 &&
-	    (c->close_after || (c->disc && c->n_reqs == 0 && !c->have_stalled))) {
+	/* closing: what the socket did not take at once is dropped (a client
+	 * that does not read must not keep its slot) */
+	if (c->close_after ||
+	    (add_outbuf_pending(&c->out) == 0 && c->disc && c->n_reqs == 0 && !c->have_stalled)) {
 		conn_close(c, c->close_after ? "done" : "NBD_CMD_DISC");
 		return;
 	}

@@ -253,13 +253,6 @@ nbd_up() { # nbd_up PORT
 	return 1
 }
 nbd_down() { nbd-client -d /dev/nbd0 > /dev/null 2>&1; }
-nbd_reads_atdd_sample() {
-	for s in $SAMPLE; do
-		pattern $s /tmp/p
-		dd if=/dev/nbd0 bs=4096 skip=$s count=1 iflag=direct 2>/dev/null | cmp -s - /tmp/p ||
-			{ echo "sector $s differs through NBD"; return 1; }
-	done
-}
 nbd_ext4_test() {
 	# no discard: TRIM writes zeros, a whole-device discard would rewrite it all
 	mkfs.ext4 -F -q -b 4096 -E nodiscard,lazy_itable_init=1,lazy_journal_init=1 /dev/nbd0 \
@@ -291,7 +284,6 @@ if [ $SERVER_KIND = addd ] && [ -e /lib/modules/nbd.ko ] && [ -x /bin/nbd-client
 	insmod /lib/modules/nbd.ko 2>/dev/null
 	if nbd_up 7011; then
 		pass nbd_client_connects_size_matches
-		check nbd_reads_what_atdd_wrote "NBD does not see the atdd writes" nbd_reads_atdd_sample
 		check nbd_ext4_mkfs_files_fsck_clean_remount "mkfs.ext4, fsck or checksums failed" \
 			nbd_ext4_test
 		check nbd_ext4_files_through_another_process "checksums differ via rank 3" \

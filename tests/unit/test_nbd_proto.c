@@ -251,14 +251,14 @@ Test(nbd_proto, abort_acks_then_closes_and_bad_magic_closes)
 Test(nbd_proto, oversized_option_is_skipped_with_too_big)
 {
 	static add_nbd_hs hs;
-	static uint8_t in[16384];
+	static uint8_t in[16384], big[9000];
 	uint8_t out[1024];
 	size_t n = 4, used;
 	uint32_t opt, type, len;
 
 	add_nbd_hs_init(&hs, SIZE);
 	add_nbd_put32(in, 1);
-	n += opt_bytes(in + n, ADD_NBD_OPT_GO, in + 8000, 9000); /* data: whatever */
+	n += opt_bytes(in + n, ADD_NBD_OPT_GO, big, sizeof(big)); /* data: whatever */
 	n += opt_bytes(in + n, ADD_NBD_OPT_LIST, NULL, 0);
 	size_t olen = hs_run(&hs, in, n, out, false, &used);
 	size_t at = rep_at(out, &opt, &type, &len);

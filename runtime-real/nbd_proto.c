@@ -100,7 +100,7 @@ static size_t opt_done(add_nbd_hs *hs, uint8_t *out)
 {
 	bool known = hs->opt == ADD_NBD_OPT_EXPORT_NAME || hs->opt == ADD_NBD_OPT_ABORT ||
 		     hs->opt == ADD_NBD_OPT_LIST || hs->opt == ADD_NBD_OPT_INFO ||
-		     hs->opt == ADD_NBD_OPT_GO;
+		     hs->opt == ADD_NBD_OPT_GO || hs->opt == ADD_NBD_OPT_STRUCTURED_REPLY;
 
 	hs->state = ADD_NBD_HS_OPT_HEADER;
 	if (!known)
@@ -143,6 +143,12 @@ static size_t opt_done(add_nbd_hs *hs, uint8_t *out)
 		at = rep(out, 0, hs->opt, ADD_NBD_REP_SERVER, srv, sizeof(srv));
 		return rep(out, at, hs->opt, ADD_NBD_REP_ACK, NULL, 0);
 	}
+	case ADD_NBD_OPT_STRUCTURED_REPLY:
+		if (hs->opt_len != 0)
+			return rep_err(out, 0, hs->opt, ADD_NBD_REP_ERR_INVALID,
+				       "NBD_OPT_STRUCTURED_REPLY takes no data");
+		hs->structured = true;
+		return rep(out, 0, hs->opt, ADD_NBD_REP_ACK, NULL, 0);
 	default:
 		return opt_info_go(hs, out);
 	}
@@ -320,4 +326,33 @@ void add_nbd_encode_simple_reply(uint8_t out[ADD_NBD_SIMPLE_REPLY_SIZE], uint32_
 	add_nbd_put32(out, ADD_NBD_SIMPLE_REPLY_MAGIC);
 	add_nbd_put32(out + 4, error);
 	add_nbd_put64(out + 8, cookie);
+}
+
+size_t add_nbd_encode_reply(uint8_t *out, bool structured, const add_nbd_req *req,
+			    uint32_t error)
+{
+	bool data = error == 0 && req->type == ADD_NBD_CMD_READ && req->length > 0;
+	uint16_t type = data ? ADD_NBD_REPLY_TYPE_OFFSET_DATA
+			: error ? ADD_NBD_REPLY_TYPE_ERROR : ADD_NBD_REPLY_TYPE_NONE;
+	uint32_t len = data ? 8 + req->length : error ? 6 : 0;
+
+	if (!structured) {
+		add_nbd_encode_simple_reply(out, error, req->cookie);
+		return ADD_NBD_SIMPLE_REPLY_SIZE;
+	}
+	add_nbd_put32(out, ADD_NBD_STRUCTURED_REPLY_MAGIC);
+	add_nbd_put16(out + 4, ADD_NBD_REPLY_FLAG_DONE);
+	add_nbd_put16(out + 6, type);
+	add_nbd_put64(out + 8, req->cookie);
+	add_nbd_put32(out + 16, len);
+	if (data) {
+		add_nbd_put64(out + 20, req->offset);
+		return ADD_NBD_STRUCTURED_HDR_SIZE + 8;
+	}
+	if (error) {
+		add_nbd_put32(out + 20, error);
+		add_nbd_put16(out + 24, 0); /* no message */
+		return ADD_NBD_STRUCTURED_HDR_SIZE + 6;
+	}
+	return ADD_NBD_STRUCTURED_HDR_SIZE;
 }

@@ -7,7 +7,9 @@
  * (fuzz/fuzz_nbd.c) and unit tested (tests/unit/test_nbd_proto.c).
  *
  * One export, named "add", also the default export (empty name), of
- * `export_size` bytes. Everything is big-endian on the wire.
+ * `export_size` bytes. Everything is big-endian on the wire. Replies are
+ * simple, or structured once the client asked for NBD_OPT_STRUCTURED_REPLY
+ * (then every reply is one chunk with NBD_REPLY_FLAG_DONE).
  */
 #ifndef ADD_REAL_NBD_PROTO_H
 #define ADD_REAL_NBD_PROTO_H
@@ -109,6 +111,7 @@ typedef struct add_nbd_hs {
 	add_nbd_hs_state state;
 	uint64_t export_size;
 	bool no_zeroes;
+	bool structured; /* NBD_OPT_STRUCTURED_REPLY acknowledged */
 	uint32_t opts_seen;
 	uint8_t hdr[16];
 	size_t hdr_len;
@@ -136,6 +139,15 @@ size_t add_nbd_hs_feed(add_nbd_hs *hs, const uint8_t *in, size_t len, uint8_t *o
 
 #define ADD_NBD_REQUEST_SIZE 28u
 #define ADD_NBD_SIMPLE_REPLY_SIZE 16u
+#define ADD_NBD_STRUCTURED_REPLY_MAGIC 0x668e33efu
+#define ADD_NBD_STRUCTURED_HDR_SIZE 20u
+#define ADD_NBD_REPLY_FLAG_DONE 1u
+#define ADD_NBD_REPLY_TYPE_NONE 0u
+#define ADD_NBD_REPLY_TYPE_OFFSET_DATA 1u
+#define ADD_NBD_REPLY_TYPE_ERROR 32769u
+/* Most bytes a reply puts before a READ's data: a structured chunk header
+ * and its offset (a simple reply needs 16). */
+#define ADD_NBD_REPLY_PREFIX_MAX (ADD_NBD_STRUCTURED_HDR_SIZE + 8u)
 
 typedef struct add_nbd_req {
 	uint16_t flags;
@@ -185,6 +197,15 @@ bool add_nbd_is_write(uint16_t type);
 
 void add_nbd_encode_simple_reply(uint8_t out[ADD_NBD_SIMPLE_REPLY_SIZE], uint32_t error,
 				 uint64_t cookie);
+/*
+ * The one reply to a request, simple or as one structured chunk with
+ * NBD_REPLY_FLAG_DONE, without the data a successful READ carries (which
+ * follows it at once): OFFSET_DATA (with the request's offset) for a READ
+ * with data, ERROR (no message) when `error`, else NONE. Writes it to `out`
+ * (ADD_NBD_REPLY_PREFIX_MAX bytes of room) and returns its length.
+ */
+size_t add_nbd_encode_reply(uint8_t *out, bool structured, const add_nbd_req *req,
+			    uint32_t error);
 
 /* Big-endian helpers (also for the tests). */
 static inline void add_nbd_put16(uint8_t *p, uint16_t v)

@@ -23,7 +23,7 @@
  * drain; what it may still be owed is bounded by its held requests. */
 #define NBD_OUT_PAUSE (1u * 1024 * 1024)
 #define NBD_OUT_MAX (NBD_OUT_PAUSE + ADD_NBD_CONN_BYTES_MAX + ADD_NBD_PAYLOAD_MAX + \
-		     ADD_NBD_CONN_REQS_MAX * ADD_NBD_SIMPLE_REPLY_SIZE + ADD_NBD_HS_OUT_MAX)
+		     ADD_NBD_CONN_REQS_MAX * ADD_NBD_REPLY_PREFIX_MAX + ADD_NBD_HS_OUT_MAX)
 /* A client that has not finished its handshake by then is closed. */
 #define NBD_HANDSHAKE_NS (30ull * 1000 * 1000 * 1000)
 
@@ -50,6 +50,7 @@ struct nbd_conn {
 	add_nbd_server *s;
 	int fd; /* -1: slot free */
 	bool handshaking;
+	bool structured; /* structured replies negotiated */
 	bool want_write;
 	bool disc;	 /* NBD_CMD_DISC received: close once answered */
 	bool close_after; /* close once the output is sent */
@@ -189,17 +190,20 @@ static void conn_queue_out(nbd_conn *c, const uint8_t *p, size_t len)
 /* Sends r's reply and forgets it. */
 static void req_answer(nbd_conn *c, nbd_req *r)
 {
-	uint8_t hdr[ADD_NBD_SIMPLE_REPLY_SIZE];
+	uint8_t hdr[ADD_NBD_REPLY_PREFIX_MAX];
+	size_t n;
 
 	assert(r->c == c && r->inflight == 0 && !r->queued);
-	add_nbd_encode_simple_reply(hdr, r->err, r->h.cookie);
+	n = add_nbd_encode_reply(hdr, c->structured, &r->h, r->err);
+	assert(n <= sizeof(hdr));
 	if (r->h.type == ADD_NBD_CMD_READ && r->err == 0 && r->h.length > 0) {
 		/* one append: header and data are never split by another reply */
-		assert(r->buf == r->alloc + ADD_NBD_SIMPLE_REPLY_SIZE);
-		memcpy(r->alloc, hdr, sizeof(hdr));
-		conn_queue_out(c, r->alloc, ADD_NBD_SIMPLE_REPLY_SIZE + r->h.length);
+		uint8_t *p = r->buf - n;
+		assert(r->buf == r->alloc + ADD_NBD_REPLY_PREFIX_MAX);
+		memcpy(p, hdr, n);
+		conn_queue_out(c, p, n + r->h.length);
 	} else {
-		conn_queue_out(c, hdr, sizeof(hdr));
+		conn_queue_out(c, hdr, n);
 	}
 	conn_unlink(c, r);
 	req_free(c->s, r);
@@ -258,7 +262,7 @@ static bool req_admit(nbd_conn *c, const add_nbd_req *h)
 		return false;
 	if (bytes > 0) {
 		/* room before a READ's data for its reply header */
-		size_t pre = h->type == ADD_NBD_CMD_READ ? ADD_NBD_SIMPLE_REPLY_SIZE : 0;
+		size_t pre = h->type == ADD_NBD_CMD_READ ? ADD_NBD_REPLY_PREFIX_MAX : 0;
 		r->alloc = malloc(pre + bytes);
 		if (r->alloc == NULL) {
 			free(r);
@@ -536,6 +540,7 @@ static void conn_process(nbd_conn *c)
 		}
 		if (c->hs->state == ADD_NBD_HS_TRANSMISSION) {
 			c->handshaking = false;
+			c->structured = c->hs->structured;
 			free(c->hs);
 			c->hs = NULL;
 			add_loop_del_timer(c->s->loop, c->hs_timer);

@@ -2,8 +2,9 @@
  * runtime-real/nbd_server: addd's Network Block Device front end
  * (--nbd-listen). A consumer of the node like any client: each NBD request
  * is split into its 4 KiB sectors, submitted concurrently through the node's
- * local path (add_node_submit_local: no HMAC, no TCP), and answered with a
- * simple reply once every sector completed. The bytes are nbd_proto's.
+ * local path (add_node_submit_local: no HMAC, no TCP), and answered with one
+ * reply (simple, or one structured chunk if the client asked for structured
+ * replies) once every sector completed. The bytes are nbd_proto's.
  *
  * What is advertised is true:
  *  - SEND_FUA / SEND_FLUSH: an ADD write is durable on a majority when it

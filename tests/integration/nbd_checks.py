@@ -6,9 +6,10 @@ per sub-check and exits 0 when every one holds.
 Checks:
   refuse PORT       unaligned / out-of-range requests get EINVAL and change
                     nothing; FAST_ZERO gets ENOTSUP; TRIM and WRITE_ZEROES
-                    read back as zeros
+                    read back as zeros (with structured replies, then simple)
   raw PORT          the handshake by hand: unknown options get
                     NBD_REP_ERR_UNSUP and parsing continues; LIST; INFO;
+                    structured replies;
                     EXPORT_NAME of the default export; malformed input (bad
                     magic, oversized WRITE, truncated request) closes only
                     that connection
@@ -32,10 +33,11 @@ def check(name, cond, detail=""):
         FAILS.append(name)
 
 
-def connect(port, strict=True):
+def connect(port, strict=True, structured=True):
     h = nbd.NBD()
     if not strict:
         h.set_strict_mode(0)
+    h.set_request_structured_replies(structured)
     h.connect_uri(f"nbd://127.0.0.1:{port}/add")
     return h
 
@@ -49,8 +51,10 @@ def nbd_errno(fn):
     return 0
 
 
-def check_refuse(port):
-    h = connect(port, strict=False)
+def check_refuse(port, structured):
+    h = connect(port, strict=False, structured=structured)
+    check("structured_replies_" + ("on" if structured else "off"),
+          h.get_structured_replies_negotiated() == structured)
     size = h.get_size()
     base = bytes([0x5A]) * 8192
     h.pwrite(base, 0)
@@ -161,8 +165,8 @@ def check_raw(port):
     send_opt(s, 0x4242, b"whatever")
     o, typ, _ = recv_rep(s)
     check("unknown_option_err_unsup", o == 0x4242 and typ == 0x80000001, hex(typ))
-    send_opt(s, 8)  # STRUCTURED_REPLY: not supported (simple replies)
-    check("structured_reply_err_unsup", recv_rep(s)[1] == 0x80000001)
+    send_opt(s, 10, b"x" * 12)  # SET_META_CONTEXT: not supported
+    check("set_meta_context_err_unsup", recv_rep(s)[1] == 0x80000001)
     send_opt(s, 3)
     o, typ, data = recv_rep(s)
     ok = typ == 2 and data[4:] == b"add"
@@ -209,6 +213,27 @@ def check_raw(port):
     err, cookie, data = simple_reply(s, 8192)
     check("other_connection_undisturbed", err == 0 and cookie == 9 and data[:4096] == b"\x77" * 4096)
     check("truncated_write_changed_nothing", data[4096:] != b"\x99" * 4096)
+    # structured replies: one chunk per request, NBD_REPLY_FLAG_DONE
+    s8, _ = raw_connect(port)
+    send_opt(s8, 8)
+    check("structured_reply_acked", recv_rep(s8)[1] == 1)
+    go(s8)
+    request(s8, 0, 21, 0, 4096)
+    magic, fl, typ, cookie, ln = struct.unpack(">IHHQI", recvn(s8, 20))
+    body = recvn(s8, ln)
+    check("structured_read_offset_data_done", magic == 0x668E33EF and fl == 1 and typ == 1 and
+          cookie == 21 and ln == 8 + 4096 and struct.unpack(">Q", body[:8])[0] == 0 and
+          body[8:] == b"\x77" * 4096)
+    request(s8, 1, 22, 100, 4096, payload=b"q" * 4096)
+    magic, fl, typ, cookie, ln = struct.unpack(">IHHQI", recvn(s8, 20))
+    body = recvn(s8, ln)
+    check("structured_error_chunk_einval", fl == 1 and typ == 32769 and cookie == 22 and
+          struct.unpack(">IH", body[:6]) == (22, 0))
+    request(s8, 3, 23, 0, 0)
+    magic, fl, typ, cookie, ln = struct.unpack(">IHHQI", recvn(s8, 20))
+    check("structured_flush_none_done", fl == 1 and typ == 0 and cookie == 23 and ln == 0)
+    request(s8, 2, 0, 0, 0)
+    s8.close()
     # EXPORT_NAME (the old way in), NO_ZEROES not asked: 124 zero bytes
     s6, _ = raw_connect(port, flags=1)
     send_opt(s6, 1, b"")
@@ -228,7 +253,8 @@ def check_raw(port):
 def main():
     what, port = sys.argv[1], int(sys.argv[2])
     if what == "refuse":
-        check_refuse(port)
+        check_refuse(port, structured=True)
+        check_refuse(port, structured=False)
     elif what == "raw":
         check_raw(port)
     elif what in ("pattern", "write"):

@@ -391,3 +391,56 @@ Test(nbd_proto, simple_reply_layout)
 	cr_assert(add_nbd_is_write(ADD_NBD_CMD_WRITE_ZEROES) && add_nbd_is_write(ADD_NBD_CMD_TRIM));
 	cr_assert(!add_nbd_is_write(ADD_NBD_CMD_READ) && !add_nbd_is_write(ADD_NBD_CMD_FLUSH));
 }
+
+Test(nbd_proto, structured_reply_option_acked_and_remembered)
+{
+	static add_nbd_hs hs;
+	uint8_t in[64], out[1024];
+	size_t n = 4, used;
+	uint32_t opt, type, len;
+
+	add_nbd_hs_init(&hs, SIZE);
+	add_nbd_put32(in, 3);
+	n += opt_bytes(in + n, ADD_NBD_OPT_STRUCTURED_REPLY, NULL, 0);
+	hs_run(&hs, in, n, out, false, &used);
+	rep_at(out, &opt, &type, &len);
+	cr_assert_eq(type, ADD_NBD_REP_ACK);
+	cr_assert(hs.structured);
+
+	add_nbd_hs_init(&hs, SIZE);
+	n = 4;
+	n += opt_bytes(in + n, ADD_NBD_OPT_STRUCTURED_REPLY, "x", 1);
+	hs_run(&hs, in, n, out, false, &used);
+	rep_at(out, &opt, &type, &len);
+	cr_assert_eq(type, ADD_NBD_REP_ERR_INVALID);
+	cr_assert(!hs.structured);
+}
+
+Test(nbd_proto, replies_simple_and_structured_chunks)
+{
+	uint8_t r[ADD_NBD_REPLY_PREFIX_MAX];
+	add_nbd_req rd = {.type = ADD_NBD_CMD_READ, .cookie = 5, .offset = 8192, .length = 4096};
+	add_nbd_req wr = {.type = ADD_NBD_CMD_WRITE, .cookie = 6, .offset = 0, .length = 4096};
+
+	cr_assert_eq(add_nbd_encode_reply(r, false, &rd, 0), 16);
+	cr_assert_eq(add_nbd_get32(r), ADD_NBD_SIMPLE_REPLY_MAGIC);
+	cr_assert_eq(add_nbd_get64(r + 8), 5);
+	/* READ: one OFFSET_DATA chunk, DONE, length 8 + data */
+	cr_assert_eq(add_nbd_encode_reply(r, true, &rd, 0), 28);
+	cr_assert_eq(add_nbd_get32(r), ADD_NBD_STRUCTURED_REPLY_MAGIC);
+	cr_assert_eq(add_nbd_get16(r + 4), ADD_NBD_REPLY_FLAG_DONE);
+	cr_assert_eq(add_nbd_get16(r + 6), ADD_NBD_REPLY_TYPE_OFFSET_DATA);
+	cr_assert_eq(add_nbd_get64(r + 8), 5);
+	cr_assert_eq(add_nbd_get32(r + 16), 8 + 4096);
+	cr_assert_eq(add_nbd_get64(r + 20), 8192);
+	/* an error: ERROR chunk with the errno and an empty message */
+	cr_assert_eq(add_nbd_encode_reply(r, true, &rd, ADD_NBD_EINVAL), 26);
+	cr_assert_eq(add_nbd_get16(r + 6), ADD_NBD_REPLY_TYPE_ERROR);
+	cr_assert_eq(add_nbd_get32(r + 16), 6);
+	cr_assert_eq(add_nbd_get32(r + 20), ADD_NBD_EINVAL);
+	cr_assert_eq(add_nbd_get16(r + 24), 0);
+	/* anything else: NONE, DONE */
+	cr_assert_eq(add_nbd_encode_reply(r, true, &wr, 0), 20);
+	cr_assert_eq(add_nbd_get16(r + 6), ADD_NBD_REPLY_TYPE_NONE);
+	cr_assert_eq(add_nbd_get32(r + 16), 0);
+}

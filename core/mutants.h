@@ -38,7 +38,10 @@
  * sectors is accepted (its partial last sector silently dropped or padded);
  * caught by tests/unit/test_nbd_proto.c, not by the simulator */
 #define ADD_MUTANT_NBD_ACCEPT_UNALIGNED 40
-#define ADD_MUTANT_COUNT 40
+/* nbd (runtime-real/nbd_server.c): FLUSH answered without waiting for the
+ * writes received before it; caught by tests/suites/35-nbd.sh (nbdsh) */
+#define ADD_MUTANT_NBD_FLUSH_EARLY 41
+#define ADD_MUTANT_COUNT 41
 
 #define ADD_MUTANT_ON(id) (ADD_MUTANT == (id))
 

@@ -13,6 +13,7 @@
 
 #include "conn.h"
 #include "log.h"
+#include "mutants.h"
 #include "nbd_proto.h"
 #include "net.h"
 #include "wire_constants.h"
@@ -226,7 +227,7 @@ static void conn_answer_ready(nbd_conn *c)
 		bool done = req_done(r);
 
 		if (r->h.type == ADD_NBD_CMD_FLUSH) {
-			if (!write_before)
+			if (!write_before || ADD_MUTANT_ON(ADD_MUTANT_NBD_FLUSH_EARLY))
 				req_answer(c, r);
 		} else if (done) {
 			req_answer(c, r);

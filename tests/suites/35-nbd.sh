@@ -195,6 +195,25 @@ if nice make -s -j2 BUILD=build/mutant-40 MUTANT=40 build/mutant-40/test_nbd_pro
   else fail $CUR "the clean unit tests fail"; fi
 else fail $CUR "build failed"; fi
 
+# 41: FLUSH answered before the writes it follows: the nbdsh test catches it
+# (an addd built with the bug, on a cluster of its own).
+CUR=mutant_41_nbd_flush_early_caught_by_nbdsh
+if need nbdsh python3-libnbd; then
+  if nice make -s -j2 BUILD=build/mutant-41 MUTANT=41 build/mutant-41/addd >/dev/null 2>&1; then
+    cl_stop_all
+    mdir=$dir/mutant-41; mkdir -p "$mdir"
+    CL_BIN=build/mutant-41 cl_init "$mdir" 3 "$SECTORS"
+    for r in 1 2 3; do NP[$r]=$(cl_free_port); CL_BIN=build/mutant-41 start "$r"; done
+    for r in 1 2 3; do cl_wait_listening "$r"; wait_nbd "$r"; done
+    if PORTS="${NP[1]},${NP[2]},${NP[3]}" timeout 120 nbdsh -c \
+         "exec(open('tests/integration/nbd_multiconn.py').read())" >"$dir/m41" 2>&1; then
+      fail $CUR "the nbdsh test passes with the bug"
+    elif grep -q "FLUSH answered before" "$dir/m41"; then pass $CUR
+    else fail $CUR "failed otherwise: $(tail -n 3 "$dir/m41")"; fi
+    cl_stop_all
+  else fail $CUR "build failed"; fi
+fi
+
 # Every process stops cleanly on SIGTERM, and (with BUILD=build/asan) no
 # sanitizer reported anything.
 CUR=addd_logs_clean_after_sigterm

@@ -579,7 +579,12 @@ static void conn_event(add_loop *loop, int fd, void *arg, uint32_t events)
 		c->rpos = 0;
 		c->rlen = (size_t)n;
 		conn_process(c);
-		conn_flush(c);
+		/* replies go out in the before-sleep hook, batched (one send per
+		 * connection and loop iteration); a closing one goes now */
+		if (c->close_after)
+			conn_flush(c);
+		else
+			conn_update_mask(c);
 	} else if ((events & ADD_LOOP_ERROR) && !(events & ADD_LOOP_WRITABLE)) {
 		conn_close(c, "socket error");
 	}

@@ -94,6 +94,9 @@ struct add_nbd_server {
 };
 
 #define NO_SLOT ADD_NBD_SECTORS_INFLIGHT_MAX
+/* Sectors of one request submitted before the next request's turn: a large
+ * WRITE_ZEROES or TRIM does not hold everyone else back. */
+#define PUMP_BURST 64u
 
 static void conn_close(nbd_conn *c, const char *why);
 static void conn_process(nbd_conn *c);
@@ -157,17 +160,15 @@ static void req_free(add_nbd_server *s, nbd_req *r)
 	free(r);
 }
 
-/* Unlinks r from its connection's list. */
-static void conn_unlink(nbd_conn *c, nbd_req *r)
+/* Unlinks r from its connection's list; prev is the request before it
+ * (NULL: r is the first). */
+static void conn_unlink(nbd_conn *c, nbd_req *prev, nbd_req *r)
 {
-	nbd_req **pp = &c->reqs, *prev = NULL;
-
-	while (*pp != r) {
-		prev = *pp;
-		pp = &(*pp)->next;
-		assert(*pp != NULL);
-	}
-	*pp = r->next;
+	assert(prev == NULL ? c->reqs == r : prev->next == r);
+	if (prev == NULL)
+		c->reqs = r->next;
+	else
+		prev->next = r->next;
 	if (c->reqs_tail == r)
 		c->reqs_tail = prev;
 	assert(c->n_reqs > 0 && c->bytes >= r->bytes);
@@ -188,8 +189,8 @@ static void conn_queue_out(nbd_conn *c, const uint8_t *p, size_t len)
 	}
 }
 
-/* Sends r's reply and forgets it. */
-static void req_answer(nbd_conn *c, nbd_req *r)
+/* Sends r's reply and forgets it (prev: as conn_unlink). */
+static void req_answer(nbd_conn *c, nbd_req *prev, nbd_req *r)
 {
 	uint8_t hdr[ADD_NBD_REPLY_PREFIX_MAX];
 	size_t n;
@@ -206,7 +207,7 @@ static void req_answer(nbd_conn *c, nbd_req *r)
 	} else {
 		conn_queue_out(c, hdr, n);
 	}
-	conn_unlink(c, r);
+	conn_unlink(c, prev, r);
 	req_free(c->s, r);
 }
 
@@ -220,20 +221,22 @@ static bool req_done(const nbd_req *r)
 static void conn_answer_ready(nbd_conn *c)
 {
 	bool write_before = false;
-	nbd_req *r = c->reqs;
+	nbd_req *r = c->reqs, *prev = NULL;
 
 	while (r != NULL) {
 		nbd_req *next = r->next;
-		bool done = req_done(r);
+		bool answer = false;
 
-		if (r->h.type == ADD_NBD_CMD_FLUSH) {
-			if (!write_before || ADD_MUTANT_ON(ADD_MUTANT_NBD_FLUSH_EARLY))
-				req_answer(c, r);
-		} else if (done) {
-			req_answer(c, r);
-		} else if (add_nbd_is_write(r->h.type)) {
+		if (r->h.type == ADD_NBD_CMD_FLUSH)
+			answer = !write_before || ADD_MUTANT_ON(ADD_MUTANT_NBD_FLUSH_EARLY);
+		else if (req_done(r))
+			answer = true;
+		else if (add_nbd_is_write(r->h.type))
 			write_before = true;
-		}
+		if (answer)
+			req_answer(c, prev, r); /* prev stays the one before next */
+		else
+			prev = r;
 		r = next;
 	}
 }
@@ -342,6 +345,12 @@ static void pump(add_nbd_server *s)
 			if (s->pump_head == NULL)
 				s->pump_tail = NULL;
 			r->queued = false;
+		} else if (r->submitted % PUMP_BURST == 0 && r->next_pump != NULL) {
+			/* its turn is over: to the back of the queue */
+			s->pump_head = r->next_pump;
+			r->next_pump = NULL;
+			s->pump_tail->next_pump = r;
+			s->pump_tail = r;
 		}
 		if (!add_node_submit_local(s->node, r->h.offset / ADD_NBD_BLOCK + idx, data,
 					   token)) {

@@ -13,6 +13,7 @@ Checks:
                     EXPORT_NAME of the default export; malformed input (bad
                     magic, oversized WRITE, truncated request) closes only
                     that connection
+  fair PORT         a 32 MiB WRITE_ZEROES does not hold back other requests
   pattern PORT OFF N BYTE   N bytes at OFF all equal BYTE (for restarts)
   write PORT OFF N BYTE     writes them (then FLUSH)
 """
@@ -21,6 +22,7 @@ import os
 import socket
 import struct
 import sys
+import time
 
 import nbd
 
@@ -89,6 +91,32 @@ def check_refuse(port, structured):
     check("fua_write_reads_back", h.pread(8192, 0) == base)
     check("zero_length_read_ok", h.pread(0, 4096) == b"")
     h.shutdown()
+
+
+def check_fair(port):
+    """A 32 MiB WRITE_ZEROES on one connection (8192 sector writes) does
+    not hold back a read on another: the read takes a small part of the
+    time the zeroes take (behind them, it would take most of it)."""
+    h1, h2 = connect(port), connect(port)
+    done = []
+    t0 = time.monotonic()
+    h1.aio_zero(32 << 20, 80 << 20,
+                completion=lambda err: done.append(getattr(err, "value", err)) or 1)
+    while h1.aio_get_direction() & nbd.AIO_DIRECTION_WRITE:
+        h1.poll(0)  # the request is on the wire
+    time.sleep(0.05)
+    t1 = time.monotonic()
+    h2.pread(4096, 0)
+    t_read = time.monotonic() - t1
+    while not done:
+        h1.poll(-1)
+    t_zero = time.monotonic() - t0
+    check("large_zeroes_do_not_hold_back_other_requests", t_read < t_zero / 4,
+          f"read {t_read:.3f} s during zeroes of {t_zero:.3f} s")
+    check("large_zeroes_complete", done == [0], repr(done))
+    check("large_zeroes_read_zeros", h2.pread(1 << 20, 95 << 20) == bytes(1 << 20))
+    h1.shutdown()
+    h2.shutdown()
 
 
 # ---- raw protocol -------------------------------------------------------
@@ -257,6 +285,8 @@ def main():
         check_refuse(port, structured=False)
     elif what == "raw":
         check_raw(port)
+    elif what == "fair":
+        check_fair(port)
     elif what in ("pattern", "write"):
         off, n, byte = int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5], 0)
         h = connect(port)

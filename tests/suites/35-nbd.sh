@@ -121,7 +121,7 @@ fi
 CUR=fio_nbd_randrw_4k_qd32_verify_crc32c
 if need fio; then
   if timeout 120 fio --name=nbd-randrw --ioengine=nbd --uri="$(uri 3)" --rw=randrw --bs=4k \
-       --iodepth=32 --size=16m --verify=crc32c --verify_fatal=1 --offset=64m \
+       --iodepth=32 --size=16m --verify=crc32c --verify_fatal=1 --verify_state_save=0 --offset=64m \
        >"$dir/fio" 2>&1 && grep -q 'err= 0' "$dir/fio"; then pass $CUR
   else fail $CUR "$(tail -n 5 "$dir/fio")"; fi
 fi
@@ -130,6 +130,11 @@ fi
 CUR=nbd_refusals_and_zeroes
 if need python3-libnbd; then
   if out=$(timeout 60 /usr/bin/python3 $checks refuse "${NP[1]}" 2>&1); then pass $CUR
+  else fail $CUR "$(grep -v '^ok' <<<"$out")"; fi
+fi
+CUR=nbd_large_request_does_not_hold_back_others
+if need python3-libnbd; then
+  if out=$(timeout 60 /usr/bin/python3 $checks fair "${NP[2]}" 2>&1); then pass $CUR
   else fail $CUR "$(grep -v '^ok' <<<"$out")"; fi
 fi
 CUR=nbd_raw_handshake_and_malformed_input
@@ -155,7 +160,7 @@ EOF
 CUR=kill9_replica_during_fio_acknowledged_writes_survive
 if need fio; then
   timeout 120 fio --name=nbd-kill --ioengine=nbd --uri="$(uri 1)" --rw=randwrite --bs=4k \
-    --iodepth=32 --size=32m --offset=32m --verify=crc32c --verify_fatal=1 \
+    --iodepth=32 --size=32m --offset=32m --verify=crc32c --verify_fatal=1 --verify_state_save=0 \
     >"$dir/fio-kill" 2>&1 &
   fio_pid=$!
   sleep 1

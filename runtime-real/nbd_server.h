@@ -20,8 +20,9 @@
  *
  * Bounds: NBD connections (ADD_NBD_CONNS_MAX), requests and bytes held per
  * connection and in total, sector operations in flight in total; beyond
- * them a connection is not read (backpressure). Malformed input closes that
- * connection only.
+ * them a connection is not read (backpressure). Sectors go to the node
+ * round-robin, a few dozen per request's turn, so one huge request does not
+ * hold the others back. Malformed input closes that connection only.
  *
  * NBD has no authentication: a listening address that is not loopback is
  * refused unless allow_remote.

@@ -763,46 +763,12 @@ bool add_node_failed(const add_node *n)
 	return n->failed;
 }
 
-/* A client or local operation: a read if data is NULL, else a write of
- * data. False (nothing submitted) when memory ran out. */
-static bool submit_op(add_node *n, uint64_t conn, uint64_t request, uint64_t sector,
-		      const uint8_t *data)
+void add_node_on_client_command(add_node *n, uint64_t conn, const add_client_cmd *cmd,
+				bool hmac_ok)
 {
 	add_register *r;
 	add_op *op;
 
-	assert(sector < n->cfg.n_sectors);
-	enter(n);
-	op = op_alloc(n);
-	r = op ? reg_get_or_create(n, sector) : NULL;
-	if (r == NULL) {
-		/* a client is not answered; it sees a stalled request */
-		node_log(n, ADD_LOG_ERROR, "out of memory: command on sector %llu dropped",
-			 (unsigned long long)sector);
-		if (op != NULL)
-			op_release(n, op);
-		leave(n);
-		return false;
-	}
-	op->kind = data == NULL ? ADD_OP_READ : ADD_OP_WRITE;
-	op->sector = sector;
-	op->conn = conn;
-	op->conn_open = true;
-	op->request = request;
-	new_uuid(n, op->uuid); /* op_id := generate_unique_id() */
-	if (op->kind == ADD_OP_WRITE)
-		memcpy(op->buf + ADD_PEER_OFF_DATA, data, ADD_SECTOR_SIZE);
-	all_link(n, op);
-	n->stats.client_cmds_pending++;
-	add_reg_submit(r, &n->env, op);
-	reg_settle(n, r);
-	leave(n);
-	return true;
-}
-
-void add_node_on_client_command(add_node *n, uint64_t conn, const add_client_cmd *cmd,
-				bool hmac_ok)
-{
 	if (n->failed)
 		return;
 	if (cmd->type != ADD_TYPE_READ && cmd->type != ADD_TYPE_WRITE)
@@ -819,15 +785,51 @@ void add_node_on_client_command(add_node *n, uint64_t conn, const add_client_cmd
 	}
 	if (cmd->type == ADD_TYPE_WRITE && cmd->data == NULL)
 		return;
-	(void)submit_op(n, conn, cmd->request, cmd->sector,
-			cmd->type == ADD_TYPE_WRITE ? cmd->data : NULL);
+	enter(n);
+	op = op_alloc(n);
+	r = op ? reg_get_or_create(n, cmd->sector) : NULL;
+	if (r == NULL) {
+		/* the client is not answered; it sees a stalled request */
+		node_log(n, ADD_LOG_ERROR, "out of memory: command on sector %llu dropped",
+			 (unsigned long long)cmd->sector);
+		if (op != NULL)
+			op_release(n, op);
+		leave(n);
+		return;
+	}
+	op->kind = cmd->type == ADD_TYPE_READ ? ADD_OP_READ : ADD_OP_WRITE;
+	op->sector = cmd->sector;
+	op->conn = conn;
+	op->conn_open = true;
+	op->request = cmd->request;
+	new_uuid(n, op->uuid); /* op_id := generate_unique_id() */
+	if (op->kind == ADD_OP_WRITE)
+		memcpy(op->buf + ADD_PEER_OFF_DATA, cmd->data, ADD_SECTOR_SIZE);
+	all_link(n, op);
+	n->stats.client_cmds_pending++;
+	add_reg_submit(r, &n->env, op);
+	reg_settle(n, r);
+	leave(n);
 }
 
 bool add_node_submit_local(add_node *n, uint64_t sector, const uint8_t *data, uint64_t token)
 {
+	add_client_cmd cmd = {
+		.type = data != NULL ? ADD_TYPE_WRITE : ADD_TYPE_READ,
+		.request = token,
+		.sector = sector,
+		.data = data,
+	};
+	uint64_t before = n->stats.client_cmds_pending + n->stats.ops_completed;
+
 	if (n->failed || n->io.local_done == NULL || sector >= n->cfg.n_sectors)
 		return false;
-	return submit_op(n, ADD_NODE_CONN_LOCAL, token, sector, data);
+	/* As a client command with a valid tag, on the local connection id. A
+	 * submitted op adds one to pending (its completion, even at once, moves
+	 * it to ops_completed): the sum grows by one exactly when it ran. */
+	add_node_on_client_command(n, ADD_NODE_CONN_LOCAL, &cmd, true);
+	assert(n->stats.client_cmds_pending + n->stats.ops_completed - before <= 1);
+	return n->stats.client_cmds_pending + n->stats.ops_completed != before;
 }
 
 void add_node_on_peer_message(add_node *n, const add_peer_msg *msg, bool hmac_ok)

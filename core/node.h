@@ -87,9 +87,10 @@ void add_node_on_peer_message(add_node *node, const add_peer_msg *msg, bool hmac
  * Local submission: an operation of the process's own front end (the NBD
  * server), with no bytes, no HMAC and no connection. A read if `data` is
  * NULL, else a write of `data` (ADD_SECTOR_SIZE bytes, copied). It runs
- * like a client command and completes once through io->local_done(token),
- * never otherwise (a local operation is never dropped: it counts in the
- * client command bound, see add_node_accepting_clients). Returns false,
+ * like a client command, counts in the client command bound (see
+ * add_node_accepting_clients), and completes once through
+ * io->local_done(token) (it is not tied to any connection; only a failed
+ * node, after which the runtime exits, completes nothing). Returns false,
  * and nothing is submitted, when io->local_done is NULL, the sector is out
  * of range, the node failed, or memory ran out.
  */

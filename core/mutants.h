@@ -57,8 +57,17 @@
  *  9..19  sector store, superblock, sim disk (storage)
  * 20..29  node and register (damage, repair, scrub)
  * 30..39  connections and the runtime policy module
- * 40..49  anything else; ADD_MUTANT_COUNT is the highest id in use. */
-#define ADD_MUTANT_COUNT 43
+ * 40..43  operations (metrics, status, link log); 44..49 rejoin
+ * 50..51  NBD; 52..59 addd's storage plumbing
+ * ADD_MUTANT_COUNT is the highest id in use. */
+/* nbd (runtime-real/nbd_proto.c): a request whose length is not whole
+ * sectors is accepted (its partial last sector silently dropped or padded);
+ * caught by tests/unit/test_nbd_proto.c, not by the simulator */
+#define ADD_MUTANT_NBD_ACCEPT_UNALIGNED 50
+/* nbd (runtime-real/nbd_server.c): FLUSH answered without waiting for the
+ * writes received before it; caught by tests/suites/35-nbd.sh (nbdsh) */
+#define ADD_MUTANT_NBD_FLUSH_EARLY 51
+#define ADD_MUTANT_COUNT 51
 
 #define ADD_MUTANT_ON(id) (ADD_MUTANT == (id))
 

@@ -83,6 +83,23 @@ void add_node_on_client_command(add_node *node, uint64_t conn, const add_client_
 				bool hmac_ok);
 void add_node_on_peer_message(add_node *node, const add_peer_msg *msg, bool hmac_ok);
 
+/*
+ * Local submission: an operation of the process's own front end (the NBD
+ * server), with no bytes, no HMAC and no connection. A read if `data` is
+ * NULL, else a write of `data` (ADD_SECTOR_SIZE bytes, copied). It runs
+ * like a client command, counts in the client command bound (see
+ * add_node_accepting_clients), and completes once through
+ * io->local_done(token) (it is not tied to any connection; only a failed
+ * node, after which the runtime exits, completes nothing). Returns false,
+ * and nothing is submitted, when io->local_done is NULL, the sector is out
+ * of range, the node failed, or memory ran out.
+ */
+bool add_node_submit_local(add_node *node, uint64_t sector, const uint8_t *data,
+			   uint64_t token);
+/* The connection id local operations use internally; a runtime never gives
+ * it to the node. */
+#define ADD_NODE_CONN_LOCAL UINT64_MAX
+
 /* A connection closed: answers still owed on it are dropped (the operations
  * themselves run to completion). */
 void add_node_on_connection_closed(add_node *node, uint64_t conn);

@@ -494,3 +494,21 @@ Test(node_damage, a_store_without_damage_ops_works_as_before)
 	cr_assert_eq(add_node_repairs_pending(srt_node(w, 1)), 0);
 	cr_assert_eq(add_node_next_tick_ns(srt_node(w, 1)), UINT64_MAX);
 }
+
+Test(node_damage, a_read_error_other_than_damage_stops_the_process)
+{
+	uint8_t v1[ADD_SECTOR_SIZE];
+
+	w = srt_new_bare(3, 16);
+	srt_fill(v1, 1);
+	seed_all(2, 1, 1, v1);
+	srt_damage(w, 3, 2, true);
+	srt_store_of(w, 3)->read_error_rc = -22; /* -EINVAL: not damage, a bug */
+	srt_client_read(w, 1, 1, 1, 2);
+	srt_expect_deliver(w, ADD_TYPE_READ_PROC, 1, 3);
+	cr_assert(add_node_failed(srt_node(w, 3)), "fatal, like a failed store");
+	cr_assert_eq(srt_count(w, ADD_TYPE_VALUE, 3, 0), 0, "and nothing left");
+	cr_assert_eq(srt_stats(w, 3).damaged_found, 0);
+	srt_run(w);
+	cr_assert_not_null(srt_reply_for(w, 1, 1), "the others complete the read");
+}

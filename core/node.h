@@ -59,7 +59,8 @@ typedef struct add_node_config {
 	uint32_t client_cmds_max;
 } add_node_config;
 
-/* Returns NULL on bad config or allocation failure. `store_ctx` is passed to
+/* Returns NULL on bad config (a store with damaged() must offer repair()) or
+ * allocation failure. `store_ctx` is passed to
  * every store op. The node reads no state at creation: the store has already
  * recovered, and interrupted operations are not resumed. */
 add_node *add_node_create(const add_node_config *cfg, const add_io *io,

@@ -70,6 +70,9 @@
 #define ADD_MUTANT_VERDICT_HALF_IS_MAJORITY 42
 /* runtime-real/link_log: every failed reconnect of a link logged */
 #define ADD_MUTANT_LINK_LOG_EVERY_FAILURE 43
+/* register: an op whose client connection closed before it chose its tag
+ * runs anyway (the ghost write of issue 13) */
+#define ADD_MUTANT_RUN_ABANDONED_PRE_TAG 36
 /* Ids are taken in ranges so that parallel work does not collide:
  *  9..19  sector store, superblock, sim disk (storage)
  * 20..29  node and register (damage, repair, scrub)

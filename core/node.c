@@ -597,7 +597,10 @@ static void env_op_done(void *ctx, add_op *op)
 		repair_done(n, op);
 		return;
 	}
-	n->stats.ops_completed++;
+	if (op->abandoned)
+		n->stats.ops_abandoned++;
+	else
+		n->stats.ops_completed++;
 	if (op->conn == ADD_NODE_CONN_LOCAL) {
 		bool rd = op->kind == ADD_OP_READ;
 
@@ -1152,8 +1155,12 @@ void add_node_on_bytes(add_node *n, uint64_t conn, add_wire_decoder *dec,
 void add_node_on_connection_closed(add_node *n, uint64_t conn)
 {
 	for (add_op *op = n->all_ops; op != NULL; op = op->next_all)
-		if (op->kind != ADD_OP_REPAIR && op->conn == conn)
+		if (op->kind != ADD_OP_REPAIR && op->conn == conn) {
 			op->conn_open = false;
+			/* no tag chosen yet: the register ends it (register.h) */
+			if (op->phase == ADD_PHASE_QUEUED || op->phase == ADD_PHASE_READ)
+				op->abandoned = true;
+		}
 }
 
 static void resend(add_node *n, add_op *op, uint8_t rank)

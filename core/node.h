@@ -102,8 +102,11 @@ bool add_node_submit_local(add_node *node, uint64_t sector, const uint8_t *data,
  * it to the node. */
 #define ADD_NODE_CONN_LOCAL UINT64_MAX
 
-/* A connection closed: answers still owed on it are dropped (the operations
- * themselves run to completion). */
+/* A connection closed: answers still owed on it are dropped. Its operations
+ * that have not chosen their tag yet (queued, or in their read phase) are
+ * abandoned: they write nothing (register.h, add_op.abandoned), so a client
+ * that gave up on this process and retried elsewhere is not overwritten by
+ * its own earlier attempt. Operations past the tag decision complete. */
 void add_node_on_connection_closed(add_node *node, uint64_t conn);
 /* The outbound link to `rank` was (re)established: retransmit what it owes,
  * and, if `rank` is not yet known to speak the project's READ_PROC_META /
@@ -166,6 +169,9 @@ typedef struct add_node_stats {
 	uint64_t registers_active; /* registers currently allocated */
 	uint64_t client_cmds_pending;
 	uint64_t ops_completed;
+	/* client ops whose connection closed before they chose a tag: ended
+	 * unanswered, nothing written (not in ops_completed) */
+	uint64_t ops_abandoned;
 	uint64_t retransmissions;
 	uint64_t bad_hmac_peer;   /* internal messages dropped for a bad tag */
 	uint64_t bad_hmac_client; /* commands answered with status 1 */

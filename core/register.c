@@ -131,6 +131,11 @@ static void start(add_register *r, const add_reg_env *env, add_op *op)
 {
 	assert(r->op_head == op);
 	assert(op->phase == ADD_PHASE_QUEUED);
+	if (op->abandoned && !ADD_MUTANT_ON(ADD_MUTANT_RUN_ABANDONED_PRE_TAG)) {
+		assert(op->kind != ADD_OP_REPAIR);
+		finish(r, env, op); /* its client is gone: never started */
+		return;
+	}
 	if (op->kind != ADD_OP_REPAIR && env->damaged(env->ctx, r->sector)) {
 		repair_first(r, env, op);
 		return;
@@ -465,6 +470,10 @@ void add_reg_on_value(add_register *r, const add_reg_env *env, uint8_t from,
 	/* readlist := [ _ ]; acklist := [ _ ]; write_phase := TRUE */
 	env->phase_over(env->ctx, r, op);
 	clear_lists(op);
+	if (op->abandoned && !ADD_MUTANT_ON(ADD_MUTANT_RUN_ABANDONED_PRE_TAG)) {
+		finish(r, env, op); /* the tag decision: its client is gone */
+		return;
+	}
 	if (op->kind == ADD_OP_WRITE) {
 		store_then_broadcast(r, env, op);
 	} else if (ADD_MUTANT_ON(ADD_MUTANT_SKIP_WRITE_BACK)) {

@@ -117,6 +117,11 @@ typedef struct add_op {
 	uint64_t conn;
 	uint64_t request;
 	bool conn_open;
+	/* The client's connection is gone before this op chose its tag: it is
+	 * not started, or ends at its read phase's majority, unanswered and
+	 * without writing anything (no ghost write after a client's retry
+	 * elsewhere). Set by the node; an op past its tag decision finishes. */
+	bool abandoned;
 	uint64_t retx_at_ns;
 	uint64_t retx_interval_ns;
 	uint8_t read_proc_msg[ADD_PEER_SMALL_SIZE];

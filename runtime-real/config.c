@@ -36,6 +36,11 @@ const char add_addd_usage[] =
 	"                        default export, of --sectors x 4096 bytes\n"
 	"  --nbd-allow-remote    NBD has no authentication: a --nbd-listen address that\n"
 	"                        is not loopback is refused unless this is given too\n"
+	"  --client-idle-timeout S  close a client connection that has nothing pending\n"
+	"                        and sent no command for S seconds (default 300; 0:\n"
+	"                        never). Connections that send no validly signed\n"
+	"                        message within 3 s are closed and never hold one of\n"
+	"                        the 16 client slots\n"
 	"  --help                this text\n"
 	"Key files should be readable by their owner only (chmod 600).\n"
 	"SIGTERM or SIGINT stop the process cleanly.\n"
@@ -293,7 +298,7 @@ void add_addd_config_free(add_addd_config *cfg)
 int add_addd_parse_args(int argc, char **argv, add_addd_config *cfg, char *err, size_t err_len)
 {
 	enum { O_RANK = 1, O_PEERS, O_DIR, O_SECTORS, O_CKEY, O_SKEY, O_LOG, O_HELP,
-	       O_METRICS, O_METRICS_REMOTE, O_NBD, O_NBD_REMOTE };
+	       O_METRICS, O_METRICS_REMOTE, O_NBD, O_NBD_REMOTE, O_IDLE };
 	static const struct option opts[] = {
 		{"rank", required_argument, NULL, O_RANK},
 		{"peers", required_argument, NULL, O_PEERS},
@@ -307,6 +312,7 @@ int add_addd_parse_args(int argc, char **argv, add_addd_config *cfg, char *err, 
 		{"help", no_argument, NULL, O_HELP},
 		{"nbd-listen", required_argument, NULL, O_NBD},
 		{"nbd-allow-remote", no_argument, NULL, O_NBD_REMOTE},
+		{"client-idle-timeout", required_argument, NULL, O_IDLE},
 		{NULL, 0, NULL, 0},
 	};
 	const char *rank_s = NULL, *peers_s = NULL, *sectors_s = NULL;
@@ -316,6 +322,7 @@ int add_addd_parse_args(int argc, char **argv, add_addd_config *cfg, char *err, 
 
 	memset(cfg, 0, sizeof(*cfg));
 	cfg->log_level = ADD_LOG_INFO;
+	cfg->client_idle_timeout_s = ADD_CLIENT_IDLE_TIMEOUT_DEFAULT_S;
 	opterr = 0;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
@@ -367,6 +374,14 @@ int add_addd_parse_args(int argc, char **argv, add_addd_config *cfg, char *err, 
 			break;
 		case O_NBD_REMOTE:
 			cfg->nbd_allow_remote = true;
+			break;
+		case O_IDLE:
+			if (add_parse_u64(optarg, 0, 86400 * 365, &cfg->client_idle_timeout_s) != 0) {
+				set_err(err, err_len,
+					"bad --client-idle-timeout '%s' (seconds, 0 to 31536000)",
+					optarg);
+				return ADD_ARGS_ERROR;
+			}
 			break;
 		case 'h':
 		case O_HELP:

@@ -54,7 +54,11 @@ typedef struct add_addd_config {
 	bool nbd_enabled;
 	add_hostport nbd_listen;
 	bool nbd_allow_remote;
+	/* --client-idle-timeout SECONDS: a signed client with nothing pending
+	 * is closed after that long without a command (0: never). */
+	uint64_t client_idle_timeout_s;
 } add_addd_config;
+#define ADD_CLIENT_IDLE_TIMEOUT_DEFAULT_S 300
 
 enum { ADD_ARGS_OK = 0, ADD_ARGS_HELP = 1, ADD_ARGS_ERROR = -1 };
 

@@ -41,6 +41,8 @@ add_cp_verdict add_cp_on_message(add_conn_policy *p, add_cp_conn *c, uint64_t id
 {
 	assert(id != 0 && !c->read_eof);
 	*replaced = 0;
+	if (c->kind == ADD_CP_CLIENT)
+		c->active_ns = now_ns;
 	if (c->kind != ADD_CP_NEW || !hmac_ok)
 		return ADD_CP_DISPATCH; /* classified already, or proves nothing */
 	if (peer) {

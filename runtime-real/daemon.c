@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "conn.h"
+#include "conn_policy.h"
 #include "dir_usage.h"
 #include "http.h"
 #include "link_log.h"
@@ -39,16 +40,25 @@
  * link that is this far behind drops (the node retransmits). */
 #define CLIENT_OUT_MAX (8u * 1024 * 1024)
 /* A client whose replies back up beyond this is not read until they drain:
- * with at most CLIENT_CMDS_MAX commands answered after that, its buffer
- * stays under CLIENT_OUT_MAX, so a slow reader is slowed, never cut off. */
+ * the node holds at most CLIENT_CMDS_MAX commands (the bound holds per
+ * command: the decoder is not fed while the node does not accept), so at
+ * most that many answers (4,138 bytes each at most) arrive after the
+ * pause: 1 MiB + 1024 x 4138 B < CLIENT_OUT_MAX, and a slow reader is
+ * slowed, never cut off. */
 #define CLIENT_OUT_PAUSE (1u * 1024 * 1024)
 #define PEER_OUT_MAX (16u * 1024 * 1024)
-/* A connection accepted while every client slot is taken gets this long to
- * prove it is a peer (peers say hello at once). */
-#define PROBATION_NS (250ull * 1000 * 1000)
+/* An inbound connection gets this long to send a validly signed message
+ * (peers say hello at once; clients send a command); conn_policy.h. */
+#define PROBATION_NS (3000ull * 1000 * 1000)
 /* How long a half-closed client waits for its answers (a client that is in
  * fact gone must not keep commands queued in the node for long). */
 #define HALF_CLOSE_GRACE_NS (5000ull * 1000 * 1000)
+/* Connections on probation at once: the rest of the table stays for the
+ * clients and peers (at the bound the oldest on probation is closed). */
+#define PROBATION_RESERVE (ADD_CLIENTS_MAX + 2u * ADD_PROCS_MAX)
+/* Probation, idle and half-close deadlines and connect timeouts are checked
+ * this often (one periodic timer: no timer per connection). */
+#define SWEEP_NS (100ull * 1000 * 1000)
 #define BACKOFF_MIN_NS (50ull * 1000 * 1000)
 #define BACKOFF_MAX_NS (1000ull * 1000 * 1000)
 /* A connect that neither succeeds nor fails by then (SYNs dropped by a dead
@@ -68,8 +78,7 @@
 
 typedef enum conn_kind {
 	CONN_FREE = 0,
-	CONN_UNKNOWN,   /* inbound, no message yet: holds a client slot */
-	CONN_PROBATION, /* inbound while clients were full: must be a peer */
+	CONN_UNKNOWN,   /* inbound, no validly signed message yet (probation) */
 	CONN_CLIENT,
 	CONN_PEER_IN,
 	CONN_PEER_OUT,
@@ -88,10 +97,16 @@ typedef struct conn {
 	/* The client shut its sending side (a TCP half-close, or a full close:
 	 * they look alike): no more reads; the connection closes once every
 	 * command it sent is answered, or after HALF_CLOSE_GRACE_NS. It gives
-	 * its client slot back at once. */
+	 * its client slot back at once. A reset (RST) is "gone": closed at once,
+	 * and what it sent and was not read yet is never started. */
 	bool read_eof;
-	uint32_t cmds_unanswered; /* client commands given to the node, not answered */
-	uint64_t probation_timer;
+	add_cp_conn cp; /* inbound: the policy's state (conn_policy.h) */
+	/* Bytes read and not yet decoded: the decoder stops at the command that
+	 * makes the node stop accepting, and goes on from here when it accepts
+	 * again (malloc'd READ_CHUNK, only when needed). */
+	uint8_t *stash;
+	size_t stash_len;
+	uint64_t connect_start_ns; /* PEER_OUT while connecting */
 	struct conn *next_flush;
 	add_outbuf out;
 	add_wire_decoder *dec;
@@ -104,7 +119,6 @@ typedef struct peer_link {
 	conn *c;
 	uint64_t backoff_ns;
 	uint64_t timer;
-	uint64_t connect_timer;
 	uint64_t up_since_ns; /* 0 while not connected */
 	uint64_t drops;
 	add_link_log log; /* what the operator is told about this link */
@@ -125,7 +139,8 @@ typedef struct addd_state {
 	conn *conns;
 	uint32_t conns_max;
 	uint32_t conns_open;
-	uint32_t client_slots_used; /* UNKNOWN + CLIENT */
+	add_conn_policy policy;
+	uint32_t stashed; /* connections with a stash */
 	conn *flush_head;
 	bool clients_paused;
 	int exit_code;
@@ -179,14 +194,11 @@ static conn *conn_by_id(addd_state *d, uint64_t id)
 
 static bool conn_reads(const addd_state *d, const conn *c)
 {
-	if (c->connecting || c->close_pending || c->read_eof)
+	if (c->connecting || c->close_pending || c->read_eof || c->stash_len > 0)
 		return false;
-	/* Backpressure applies to client commands only: peers always flow. */
-	if (c->kind == CONN_CLIENT || c->kind == CONN_UNKNOWN) {
-		if (d->clients_paused || add_outbuf_pending(&c->out) > CLIENT_OUT_PAUSE)
-			return false;
-	}
-	return true;
+	if (c->kind == CONN_PEER_OUT)
+		return true;
+	return add_cp_reads(&d->policy, &c->cp, !d->clients_paused, add_outbuf_pending(&c->out));
 }
 
 static void conn_update_mask(addd_state *d, conn *c)
@@ -236,11 +248,11 @@ static conn *conn_open(addd_state *d, int fd, conn_kind kind)
 	c->want_write = false;
 	c->close_pending = false;
 	c->read_eof = false;
-	c->cmds_unanswered = 0;
+	c->stash_len = 0;
+	c->connect_start_ns = 0;
 	/* in_flush_list / next_flush are left alone: a slot closed and reused
 	 * within one iteration may still be on the flush list, and must stay
 	 * linked exactly once (flush_all then sends the new connection's). */
-	c->probation_timer = 0;
 	add_outbuf_init(&c->out, kind == CONN_PEER_OUT ? PEER_OUT_MAX : CLIENT_OUT_MAX);
 	if (add_loop_add_fd(d->loop, fd, ADD_LOOP_READABLE, conn_event, c) != 0) {
 		free(c->dec);
@@ -262,11 +274,14 @@ static void conn_close(addd_state *d, conn *c, const char *why)
 		  : kind == CONN_PEER_OUT ? "peer-out" : "new", c->slot, c->fd, why);
 	add_loop_del_fd(d->loop, c->fd);
 	close(c->fd);
-	if (c->probation_timer)
-		add_loop_del_timer(d->loop, c->probation_timer);
-	if ((kind == CONN_CLIENT || kind == CONN_UNKNOWN) && !c->read_eof) {
-		assert(d->client_slots_used > 0);
-		d->client_slots_used--;
+	if (kind != CONN_PEER_OUT)
+		add_cp_on_close(&d->policy, &c->cp, conn_id(c));
+	if (c->stash != NULL) {
+		if (c->stash_len > 0)
+			d->stashed--;
+		free(c->stash);
+		c->stash = NULL;
+		c->stash_len = 0;
 	}
 	add_outbuf_free(&c->out);
 	free(c->dec);
@@ -303,7 +318,7 @@ static void log_refusal(void)
 		suppressed++;
 		return;
 	}
-	add_info("refused a client connection: %d clients already connected (%llu more "
+	add_info("refused a client connection: %d signed clients already connected (%llu more "
 		 "refused since the last line)", ADD_CLIENTS_MAX, (unsigned long long)suppressed);
 	last_ns = now;
 	suppressed = 0;
@@ -313,148 +328,169 @@ static void log_refusal(void)
  * A client that hangs up and at once connects again can be accepted before
  * its old connection's end of file is read (both in one epoll batch): the
  * new one would be refused for a slot that is in fact free. Before refusing,
- * close the client connections whose far side has already hung up.
+ * treat the end of file of the client connections whose far side has
+ * already hung up (a half-close keeps them for their answers, without a
+ * slot). `self` (being admitted) is left alone.
  */
-static void reap_hung_up_clients(addd_state *d)
+static void reap_hung_up_clients(addd_state *d, const conn *self)
 {
 	for (uint32_t i = 0; i < d->conns_max; i++) {
 		conn *c = &d->conns[i];
 		char b;
 
-		if ((c->kind != CONN_CLIENT && c->kind != CONN_UNKNOWN) || c->close_pending ||
-		    c->read_eof)
+		if (c == self || c->kind != CONN_CLIENT || c->close_pending || c->read_eof ||
+		    c->stash_len > 0)
 			continue;
-		if (recv(c->fd, &b, 1, MSG_PEEK | MSG_DONTWAIT) == 0)
+		if (recv(c->fd, &b, 1, MSG_PEEK | MSG_DONTWAIT) != 0)
+			continue;
+		if (add_cp_on_eof(&d->policy, &c->cp, add_now_ns())) {
+			c->read_eof = true;
+			conn_update_mask(d, c);
+		} else {
 			conn_close(d, c, "closed by the other side");
+		}
 	}
 }
 
-/* A connection on probation that a freed client slot can take. */
-static bool probation_admit(addd_state *d, conn *c)
+/* The policy's view of an inbound connection, in conn_kind. */
+static void sync_kind(conn *c)
 {
-	if (d->client_slots_used >= ADD_CLIENTS_MAX)
-		reap_hung_up_clients(d);
-	if (d->client_slots_used >= ADD_CLIENTS_MAX)
-		return false;
-	if (c->probation_timer) {
-		add_loop_del_timer(d->loop, c->probation_timer);
-		c->probation_timer = 0;
-	}
-	c->kind = CONN_UNKNOWN;
-	d->client_slots_used++;
-	return true;
+	assert(c->kind != CONN_PEER_OUT && c->kind != CONN_FREE);
+	c->kind = c->cp.kind == ADD_CP_CLIENT ? CONN_CLIENT
+		  : c->cp.kind == ADD_CP_PEER ? CONN_PEER_IN : CONN_UNKNOWN;
 }
 
-static uint64_t probation_expired(add_loop *loop, uint64_t id, void *arg)
+/* A validly signed peer message classified c as rank's inbound link. */
+static void peer_in_classified(addd_state *d, conn *c, uint64_t replaced)
 {
-	conn *c = arg;
-	(void)loop;
-	if (c->kind == CONN_PROBATION && c->probation_timer == id) {
-		c->probation_timer = 0;
-		if (probation_admit(the_daemon, c)) {
-			conn_update_mask(the_daemon, c);
-			return ADD_TIMER_STOP;
-		}
-		log_refusal();
-		conn_close(the_daemon, c, "client limit");
+	conn *old = replaced != 0 ? conn_by_id(d, replaced) : NULL;
+
+	if (old != NULL && old != c)
+		conn_close(d, old, "replaced by a newer link from the same rank");
+	/* That peer is up: if our link to it waits in backoff, try now
+	 * (after a restart, the link is back in a round trip, not a
+	 * backoff period). */
+	uint8_t r = c->cp.rank;
+	if (r >= 1 && r <= d->cfg->n_procs && r != d->cfg->rank && d->links[r].c == NULL &&
+	    d->links[r].timer != 0) {
+		add_loop_del_timer(d->loop, d->links[r].timer);
+		d->links[r].timer = 0;
+		d->links[r].backoff_ns = BACKOFF_MIN_NS;
+		link_try(d, r);
 	}
-	return ADD_TIMER_STOP;
 }
 
-/* First message on an inbound connection: decide what it is. Returns false
- * when the connection was closed. */
-static bool classify(addd_state *d, conn *c, const add_wire_msg *m)
+/* The policy's verdict on one decoded message of an inbound connection.
+ * Returns false when c was closed. */
+static bool admit_message(addd_state *d, conn *c, const add_wire_msg *m)
 {
-	if (m->kind == ADD_WIRE_PEER) {
-		if (!m->hmac_ok)
-			return true; /* unauthenticated: proves nothing */
-		if (c->kind == CONN_UNKNOWN)
-			d->client_slots_used--;
-		if (c->probation_timer) {
-			add_loop_del_timer(d->loop, c->probation_timer);
-			c->probation_timer = 0;
-		}
-		c->kind = CONN_PEER_IN;
-		/* That peer is up: if our link to it waits in backoff, try now
-		 * (after a restart, the link is back in a round trip, not a
-		 * backoff period). */
-		uint8_t r = m->peer.rank;
-		if (r >= 1 && r <= d->cfg->n_procs && r != d->cfg->rank && d->links[r].c == NULL &&
-		    d->links[r].timer != 0) {
-			add_loop_del_timer(d->loop, d->links[r].timer);
-			d->links[r].timer = 0;
-			d->links[r].backoff_ns = BACKOFF_MIN_NS;
-			link_try(d, r);
-		}
-		return true;
+	bool peer = m->kind == ADD_WIRE_PEER;
+	uint8_t rank = peer ? m->peer.rank : 0;
+	add_cp_kind before = c->cp.kind;
+	uint64_t replaced = 0, now = add_now_ns();
+	add_cp_verdict v = add_cp_on_message(&d->policy, &c->cp, conn_id(c), peer, m->hmac_ok,
+					     rank, now, &replaced);
+
+	if (v == ADD_CP_CLOSE_FULL) {
+		reap_hung_up_clients(d, c); /* a slot may be free in fact */
+		v = add_cp_on_message(&d->policy, &c->cp, conn_id(c), peer, m->hmac_ok, rank, now,
+				      &replaced);
 	}
-	if (c->kind == CONN_PROBATION && !probation_admit(d, c)) {
+	if (v == ADD_CP_CLOSE_FULL) {
 		log_refusal();
 		conn_close(d, c, "client limit");
 		return false;
 	}
-	c->kind = CONN_CLIENT;
-	conn_update_mask(d, c);
+	sync_kind(c);
+	if (before == ADD_CP_NEW && c->cp.kind == ADD_CP_PEER)
+		peer_in_classified(d, c, replaced);
 	return true;
 }
 
-static void conn_dispatch(addd_state *d, conn *c, const uint8_t *p, size_t len)
+/* Decodes and hands on messages from p; returns the bytes used. Stops
+ * (returning less than len) after a client command that leaves the node
+ * not accepting, or when c was closed (c->kind then FREE or its gen moved). */
+static size_t conn_dispatch(addd_state *d, conn *c, const uint8_t *p, size_t len)
 {
 	add_wire_msg m;
+	size_t done = 0;
+	uint32_t gen = c->gen;
 
-	for (;;) {
-		size_t used = add_wire_decoder_feed(c->dec, p, len, &m);
-		assert(used <= len);
-		p += used;
-		len -= used;
+	while (done < len) {
+		/* The bound holds per command: while the node does not accept,
+		 * client bytes wait undecoded (the rest goes to the stash). */
+		if (c->kind != CONN_PEER_OUT && c->kind != CONN_PEER_IN &&
+		    !add_node_accepting_clients(d->node))
+			return done;
+		size_t used = add_wire_decoder_feed(c->dec, p + done, len - done, &m);
+		assert(used <= len - done);
+		done += used;
 		if (m.kind == ADD_WIRE_NONE) {
-			if (len == 0)
-				return;
+			if (used == 0)
+				break; /* never loop forever */
 			continue;
 		}
-		if ((c->kind == CONN_UNKNOWN || c->kind == CONN_PROBATION) &&
-		    !classify(d, c, &m))
-			return;
+		if (c->kind != CONN_PEER_OUT && !admit_message(d, c, &m))
+			return done;
 		if (m.kind == ADD_WIRE_CMD && m.cmd.type == ADD_TYPE_STATUS) {
 			answer_status(d, c, &m.cmd, m.hmac_ok); /* the runtime's, not the node's */
 		} else if (m.kind == ADD_WIRE_CMD) {
+			uint64_t now = add_now_ns();
 			if (m.hmac_ok)
-				add_optrack_start(&d->ops, conn_id(c), m.cmd.type, m.cmd.request,
-						  add_now_ns());
-			c->cmds_unanswered++; /* first: the node may answer at once */
+				add_optrack_start(&d->ops, conn_id(c), m.cmd.type, m.cmd.request, now);
+			add_cp_cmd_started(&c->cp, now); /* first: the node may answer at once */
 			add_node_on_client_command(d->node, conn_id(c), &m.cmd, m.hmac_ok);
-		}
-		else if (m.kind == ADD_WIRE_PEER)
+		} else if (m.kind == ADD_WIRE_PEER) {
 			add_node_on_peer_message(d->node, &m.peer, m.hmac_ok);
+		}
 		/* ADD_WIRE_RSP cannot come out of a PROCESS-mode decoder. */
+		if (c->kind == CONN_FREE || c->gen != gen)
+			return done;
 	}
+	return done;
 }
 
-static uint64_t half_close_expired(add_loop *loop, uint64_t id, void *arg)
+/* Keeps what conn_dispatch did not use (c is open). Returns false when the
+ * stash cannot be allocated (c is then closed). */
+static bool stash_rest(addd_state *d, conn *c, const uint8_t *p, size_t len)
 {
-	conn *c = arg;
-	(void)loop;
-	if (c->kind == CONN_CLIENT && c->read_eof && c->probation_timer == id) {
-		c->probation_timer = 0;
-		conn_close(the_daemon, c, "half-closed and not answered in time");
-	}
-	return ADD_TIMER_STOP;
-}
-
-/* End of file from a client with commands unanswered: "that was all", a
- * TCP half-close (shutdown(SHUT_WR), nc -N) waiting for its answers. */
-static bool half_close(addd_state *d, conn *c)
-{
-	assert(c->probation_timer == 0);
-	c->probation_timer = add_loop_add_timer(d->loop, HALF_CLOSE_GRACE_NS, half_close_expired,
-						c);
-	if (c->probation_timer == 0)
+	assert(len <= READ_CHUNK && c->stash_len == 0);
+	if (len == 0)
+		return true;
+	if (c->stash == NULL)
+		c->stash = malloc(READ_CHUNK);
+	if (c->stash == NULL) {
+		conn_close(d, c, "out of memory (command backlog)");
 		return false;
-	c->read_eof = true;
-	assert(d->client_slots_used > 0);
-	d->client_slots_used--;
+	}
+	if (p != c->stash)
+		memmove(c->stash, p, len);
+	c->stash_len = len;
+	d->stashed++;
 	conn_update_mask(d, c);
 	return true;
+}
+
+/* Decodes the stashed bytes of every connection that has some, while the
+ * node accepts commands (before sleeping). */
+static void drain_stashes(addd_state *d)
+{
+	for (uint32_t i = 0; i < d->conns_max && d->stashed > 0; i++) {
+		conn *c = &d->conns[i];
+		if (!add_node_accepting_clients(d->node))
+			return;
+		if (c->kind == CONN_FREE || c->stash_len == 0 || c->close_pending)
+			continue;
+		size_t len = c->stash_len;
+		uint32_t gen = c->gen;
+		c->stash_len = 0;
+		d->stashed--;
+		size_t used = conn_dispatch(d, c, c->stash, len);
+		if (c->kind == CONN_FREE || c->gen != gen)
+			continue;
+		if (stash_rest(d, c, c->stash + used, len - used))
+			conn_update_mask(d, c);
+	}
 }
 
 static void conn_readable(addd_state *d, conn *c)
@@ -464,9 +500,11 @@ static void conn_readable(addd_state *d, conn *c)
 	for (int i = 0; i < 4; i++) {
 		ssize_t n = read(c->fd, d->rbuf, sizeof(d->rbuf));
 		if (n == 0) {
-			if (c->kind == CONN_CLIENT && c->cmds_unanswered > 0 &&
-			    half_close(d, c))
+			if (c->kind != CONN_PEER_OUT && add_cp_on_eof(&d->policy, &c->cp, add_now_ns())) {
+				c->read_eof = true; /* a half-close: the answers still go */
+				conn_update_mask(d, c);
 				return;
+			}
 			conn_close(d, c, "closed by the other side");
 			return;
 		}
@@ -478,11 +516,10 @@ static void conn_readable(addd_state *d, conn *c)
 			return;
 		}
 		uint32_t gen = c->gen;
-		conn_dispatch(d, c, d->rbuf, (size_t)n);
-		if (c->kind == CONN_FREE || c->gen != gen || !conn_reads(d, c))
+		size_t used = conn_dispatch(d, c, d->rbuf, (size_t)n);
+		if (c->kind == CONN_FREE || c->gen != gen)
 			return;
-		if (d->node && !add_node_accepting_clients(d->node) &&
-		    (c->kind == CONN_CLIENT || c->kind == CONN_UNKNOWN))
+		if (!stash_rest(d, c, d->rbuf + used, (size_t)n - used) || !conn_reads(d, c))
 			return;
 		if ((size_t)n < sizeof(d->rbuf))
 			return;
@@ -515,7 +552,7 @@ static void link_connected(addd_state *d, conn *c)
 /* A half-closed client whose every command is answered and sent: closed. */
 static bool conn_close_if_done(addd_state *d, conn *c)
 {
-	if (!c->read_eof || c->cmds_unanswered > 0 || c->want_write ||
+	if (!c->read_eof || c->cp.pending > 0 || c->want_write ||
 	    add_outbuf_pending(&c->out) > 0)
 		return false;
 	conn_close(d, c, "half-closed by the client, every command answered");
@@ -550,6 +587,14 @@ static void conn_event(add_loop *loop, int fd, void *arg, uint32_t events)
 		conn_close(d, c, "socket error");
 		return;
 	}
+	if ((events & ADD_LOOP_ERROR) && (c->kind == CONN_CLIENT || c->kind == CONN_UNKNOWN)) {
+		/* Reset (or broken) by the client: it is gone, so what it sent
+		 * and is still unread is not started, and its operations that
+		 * have no tag yet are abandoned (node.h), e.g. a client that
+		 * gave up on this paused process and retried elsewhere. */
+		conn_close(d, c, "reset by the other side");
+		return;
+	}
 	uint32_t gen = c->gen;
 	if (events & ADD_LOOP_READABLE)
 		conn_readable(d, c);
@@ -558,20 +603,6 @@ static void conn_event(add_loop *loop, int fd, void *arg, uint32_t events)
 }
 
 /* ---- peer links ------------------------------------------------------- */
-
-static uint64_t connect_timeout(add_loop *loop, uint64_t id, void *arg)
-{
-	addd_state *d = the_daemon;
-	peer_link *l = &d->links[(uintptr_t)arg];
-
-	(void)loop;
-	if (l->connect_timer != id)
-		return ADD_TIMER_STOP;
-	l->connect_timer = 0;
-	if (l->c != NULL && l->c->connecting)
-		conn_close(d, l->c, "connect timed out");
-	return ADD_TIMER_STOP;
-}
 
 static void link_try(addd_state *d, uint8_t rank)
 {
@@ -604,12 +635,9 @@ static void link_try(addd_state *d, uint8_t rank)
 	}
 	c->rank = rank;
 	c->connecting = true;
+	c->connect_start_ns = add_now_ns(); /* the sweep times it out */
 	l->c = c;
 	conn_update_mask(d, c);
-	if (l->connect_timer)
-		add_loop_del_timer(d->loop, l->connect_timer);
-	l->connect_timer = add_loop_add_timer(d->loop, CONNECT_TIMEOUT_NS, connect_timeout,
-					      (void *)(uintptr_t)rank);
 }
 
 static uint64_t link_timer(add_loop *loop, uint64_t id, void *arg)
@@ -632,7 +660,7 @@ static void link_schedule(addd_state *d, uint8_t rank)
 	if (l->timer != 0 || d->exit_code >= 0)
 		return;
 	l->timer = add_loop_add_timer(d->loop, l->backoff_ns, link_timer, (void *)(uintptr_t)rank);
-	assert(l->timer != 0);
+	/* timer table full: the sweep retries the link (no timer, no link) */
 	l->backoff_ns *= 2;
 	if (l->backoff_ns > BACKOFF_MAX_NS)
 		l->backoff_ns = BACKOFF_MAX_NS;
@@ -701,8 +729,7 @@ static void io_send_client(void *ctx, uint64_t id, const uint8_t *msg, size_t le
 	add_optrack_done(&d->ops, id, msg, len, add_now_ns());
 	if (c == NULL || c->close_pending)
 		return;
-	if (c->cmds_unanswered > 0)
-		c->cmds_unanswered--;
+	add_cp_cmd_answered(&c->cp, add_now_ns());
 	if (!add_outbuf_append(&c->out, msg, len)) {
 		add_warn("client connection %u does not read its replies: closing", c->slot);
 		c->close_pending = true;
@@ -773,6 +800,8 @@ static void before_sleep(add_loop *loop, void *arg)
 	 * thread syncs while this thread sends. */
 	add_sector_store_kick(d->store);
 	observe_group_commits(d);
+	if (d->stashed > 0)
+		drain_stashes(d);
 	flush_all(d);
 	if (add_node_failed(d->node)) {
 		/* Like a crash: nothing more leaves this process. */
@@ -813,7 +842,7 @@ static uint64_t idle_timer(add_loop *loop, uint64_t id, void *arg)
 			  (unsigned long long)ns.bad_hmac_peer, (unsigned long long)ns.bad_hmac_client,
 			  (unsigned long long)st.journal_flushes, (unsigned long long)st.stores_durable,
 			  (unsigned long long)st.checkpoints, (unsigned long long)st.journal_bytes,
-			  d->conns_open, d->client_slots_used);
+			  d->conns_open, d->policy.slots_used);
 		d->last_stats_ns = now;
 	}
 	if (st.stores_durable != d->last_stores || !add_sector_store_idle(d->store)) {
@@ -826,6 +855,49 @@ static uint64_t idle_timer(add_loop *loop, uint64_t id, void *arg)
 		d->last_activity_ns = now;
 	}
 	return IDLE_CHECK_NS;
+}
+
+/* Probation full: the oldest connection on it (other than c) is closed. */
+static void evict_oldest_on_probation(addd_state *d, conn *c)
+{
+	conn *oldest = NULL;
+
+	for (uint32_t i = 0; i < d->conns_max; i++) {
+		conn *o = &d->conns[i];
+		if (o->kind == CONN_UNKNOWN && o != c &&
+		    (oldest == NULL || add_cp_older(&o->cp, &oldest->cp)))
+			oldest = o;
+	}
+	if (oldest != NULL)
+		conn_close(d, oldest, "too many connections on probation: the oldest goes");
+}
+
+/* The deadlines of every connection (conn_policy.h) and of connects; a
+ * link whose retry timer could not be set is retried here. */
+static uint64_t sweep_timer(add_loop *loop, uint64_t id, void *arg)
+{
+	addd_state *d = arg;
+	uint64_t now = add_now_ns();
+
+	(void)loop;
+	(void)id;
+	for (uint32_t i = 0; i < d->conns_max; i++) {
+		conn *c = &d->conns[i];
+		if (c->kind == CONN_FREE)
+			continue;
+		if (c->kind == CONN_PEER_OUT) {
+			if (c->connecting && now - c->connect_start_ns >= CONNECT_TIMEOUT_NS)
+				conn_close(d, c, "connect timed out");
+			continue;
+		}
+		const char *why = add_cp_expired(&d->policy, &c->cp, now);
+		if (why != NULL)
+			conn_close(d, c, why);
+	}
+	for (uint8_t r = 1; r <= d->cfg->n_procs && d->exit_code < 0; r++)
+		if (r != d->cfg->rank && d->links[r].c == NULL && d->links[r].timer == 0)
+			link_try(d, r);
+	return SWEEP_NS;
 }
 
 static uint64_t listen_resume(add_loop *loop, uint64_t id, void *arg)
@@ -857,24 +929,15 @@ static void listen_event(add_loop *loop, int fd, void *arg, uint32_t events)
 			}
 			return;
 		}
-		bool full = d->client_slots_used >= ADD_CLIENTS_MAX;
-		conn *c = d->conns_open < d->conns_max
-				  ? conn_open(d, cfd, full ? CONN_PROBATION : CONN_UNKNOWN)
-				  : NULL;
+		conn *c = d->conns_open < d->conns_max ? conn_open(d, cfd, CONN_UNKNOWN) : NULL;
 		if (c == NULL) {
 			add_warn("refused a connection: %u connections open", d->conns_open);
 			close(cfd);
 			continue;
 		}
-		if (full) {
-			c->probation_timer =
-				add_loop_add_timer(d->loop, PROBATION_NS, probation_expired, c);
-			if (c->probation_timer == 0)
-				conn_close(d, c, "timer table full");
-		} else {
-			d->client_slots_used++;
-			conn_update_mask(d, c);
-		}
+		if (add_cp_accept(&d->policy, &c->cp, add_now_ns()))
+			evict_oldest_on_probation(d, c);
+		conn_update_mask(d, c);
 	}
 }
 
@@ -987,7 +1050,7 @@ static void daemon_snapshot(addd_state *d, add_metrics_snapshot *s)
 	s->oldest_op_age_seconds = (double)add_optrack_oldest_age_ns(&d->ops, now) / 1e9;
 	for (uint32_t i = 0; i < d->conns_max; i++)
 		s->client_connections += d->conns[i].kind == CONN_CLIENT ? 1u : 0u;
-	s->client_slots_used = d->client_slots_used;
+	s->client_slots_used = d->policy.slots_used;
 	s->client_slots_max = ADD_CLIENTS_MAX;
 	s->n_sectors = d->cfg->n_sectors;
 	s->sectors_written = add_sector_store_written(d->store);
@@ -1287,12 +1350,24 @@ int add_daemon_run(add_addd_config *cfg)
 		d->conns[i].slot = i;
 		d->conns[i].fd = -1;
 	}
+	add_cp_config pcfg = {
+		.client_slots = ADD_CLIENTS_MAX,
+		.probation_max = d->conns_max > PROBATION_RESERVE + 16u
+					 ? d->conns_max - PROBATION_RESERVE
+					 : 16u,
+		.probation_ns = PROBATION_NS,
+		.idle_ns = cfg->client_idle_timeout_s * 1000000000ull,
+		.half_close_ns = HALF_CLOSE_GRACE_NS,
+		.out_pause = CLIENT_OUT_PAUSE,
+	};
+	add_cp_init(&d->policy, &pcfg);
 	d->disk_fd = add_posix_disk_event_fd(d->pdisk);
 	if (add_loop_add_fd(d->loop, d->listen_fd, ADD_LOOP_READABLE, listen_event, d) != 0 ||
 	    add_loop_add_fd(d->loop, d->signal_fd, ADD_LOOP_READABLE, signal_event, d) != 0 ||
 	    add_loop_add_fd(d->loop, d->disk_fd, ADD_LOOP_READABLE, disk_event, d) != 0 ||
 	    add_loop_add_timer(d->loop, ADD_NODE_TICK_NS, tick_timer, d) == 0 ||
-	    add_loop_add_timer(d->loop, IDLE_CHECK_NS, idle_timer, d) == 0) {
+	    add_loop_add_timer(d->loop, IDLE_CHECK_NS, idle_timer, d) == 0 ||
+	    add_loop_add_timer(d->loop, SWEEP_NS, sweep_timer, d) == 0) {
 		add_err("cannot register with the event loop");
 		goto out;
 	}

@@ -28,6 +28,21 @@ int add_net_set_nodelay(int fd)
 	return 0;
 }
 
+int add_net_set_keepalive(int fd)
+{
+	int one = 1, idle = ADD_NET_KEEPIDLE_S, intvl = ADD_NET_KEEPINTVL_S, cnt = ADD_NET_KEEPCNT;
+	unsigned int user_timeout_ms = ADD_NET_USER_TIMEOUT_S * 1000u;
+
+	if (setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one)) != 0 ||
+	    setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof(idle)) != 0 ||
+	    setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &intvl, sizeof(intvl)) != 0 ||
+	    setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof(cnt)) != 0 ||
+	    setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &user_timeout_ms,
+		       sizeof(user_timeout_ms)) != 0)
+		return -errno;
+	return 0;
+}
+
 static int resolve(const add_hostport *hp, int flags, add_sockaddr *out, char *err,
 		   size_t err_len)
 {
@@ -110,6 +125,7 @@ int add_net_accept(int listen_fd)
 	if (fd < 0)
 		return -errno;
 	(void)add_net_set_nodelay(fd);
+	(void)add_net_set_keepalive(fd); /* best effort: a dead host is reaped */
 	return fd;
 }
 
@@ -119,6 +135,7 @@ int add_net_connect_start(const add_sockaddr *addr)
 	if (fd < 0)
 		return -errno;
 	(void)add_net_set_nodelay(fd);
+	(void)add_net_set_keepalive(fd); /* best effort: a dead host is reaped */
 	if (connect(fd, (const struct sockaddr *)&addr->ss, addr->len) != 0 &&
 	    errno != EINPROGRESS) {
 		int e = errno;
@@ -162,6 +179,7 @@ int add_net_connect_blocking(const add_hostport *hp, int timeout_ms, char *err, 
 		return -1;
 	}
 	(void)add_net_set_nodelay(fd);
+	(void)add_net_set_keepalive(fd); /* best effort: a dead host is reaped */
 	return fd;
 }
 

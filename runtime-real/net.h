@@ -32,6 +32,17 @@ int add_net_connect_result(int fd);
  * (EAGAIN). fd or -1 (err filled). */
 int add_net_connect_blocking(const add_hostport *hp, int timeout_ms, char *err, size_t err_len);
 int add_net_set_nonblock(int fd);
+/* TCP keepalive on an idle connection (probes after KEEPIDLE s, every
+ * KEEPINTVL s, KEEPCNT unanswered: dead) and TCP_USER_TIMEOUT (data or
+ * probes unacknowledged that long: dead), so that the connections of a host
+ * that lost power or was cut off are reaped within ADD_NET_DEAD_BOUND_S
+ * seconds (every socket accepted or connected here gets them). */
+#define ADD_NET_KEEPIDLE_S 10
+#define ADD_NET_KEEPINTVL_S 5
+#define ADD_NET_KEEPCNT 3
+#define ADD_NET_USER_TIMEOUT_S 25
+#define ADD_NET_DEAD_BOUND_S 25
+int add_net_set_keepalive(int fd);
 int add_net_set_nodelay(int fd);
 /* Writes all of p[0..len) to a blocking fd (retrying short writes and EINTR);
  * 0, or -1 with errno set. */

@@ -6,16 +6,18 @@ cd "$(dirname "$0")/../.."
 build=${BUILD:-build}
 passed=0 failed=0
 
-out=$(mktemp)
-timeout 600 python3 tests/integration/test_cluster.py "$build" 2>&1 | tee "$out"
-line=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$out" | tail -n 1)
-rm -f "$out"
-if [[ -n "$line" ]]; then
-  passed=$((passed + ${line%% passed*}))
-  f=${line#*passed, }; failed=$((failed + ${f%% failed*}))
-else
-  echo "FAIL test_cluster.py: no summary line"; failed=$((failed + 1))
-fi
+for t in test_cluster test_conn; do
+  out=$(mktemp)
+  timeout 600 python3 tests/integration/$t.py "$build" 2>&1 | tee "$out"
+  line=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$out" | tail -n 1)
+  rm -f "$out"
+  if [[ -n "$line" ]]; then
+    passed=$((passed + ${line%% passed*}))
+    f=${line#*passed, }; failed=$((failed + ${f%% failed*}))
+  else
+    echo "FAIL $t.py: no summary line"; failed=$((failed + 1))
+  fi
+done
 
 # make install honours PREFIX and DESTDIR.
 dest=$(mktemp -d)

@@ -221,6 +221,9 @@ static void client_on_response(world *w, client *c, uint64_t conn_id, const add_
 	if (pd->kind == ADD_OP_READ)
 		value = add_sim_value_decode(rsp->data, pd->sector);
 	add_history_complete(&w->r->history, pd->hidx, value, w->now);
+	uint64_t latency = w->now - w->r->history.ops[pd->hidx].invoke_ns;
+	if (latency > w->r->stats.op_latency_max_ns)
+		w->r->stats.op_latency_max_ns = latency;
 	sim_mix(w, pd->hidx ^ (value << 20));
 	w->r->stats.ops_ok++;
 	if (w->r->history.ops[pd->hidx].flags & ADD_OPF_FINAL) {
@@ -277,14 +280,21 @@ void sim_client_on_timeout(world *w, client *c, uint64_t conn_id, uint64_t reque
 		sim_liveness_violation(w, op, pd->hidx, "final read not answered");
 	} else if (w->s->expect_liveness && healthy_all_along) {
 		/* Healthy all along (message loss aside): wait up to the liveness
-		 * bound before calling it stuck. */
-		uint64_t bound = op->invoke_ns + w->s->liveness_ns;
+		 * bound (the scenario's, plus what its loss rate needs: the
+		 * stubborn links' timer alone must get the messages through)
+		 * before calling it stuck. */
+		uint64_t bound = op->invoke_ns + w->op_liveness_ns;
 		if (w->now < bound) {
 			sim_push(w, bound, EV_CLIENT_TIMEOUT, c->idx, conn_id, request, NULL);
 			return;
 		}
-		sim_liveness_violation(w, op, pd->hidx,
-				       "stuck while its node had a live majority all along");
+		char what[160];
+		snprintf(what, sizeof(what),
+			 "stuck while its node had a live majority all along (bound %.0f ms: "
+			 "liveness %.0f ms + what %.0f%% message loss needs)",
+			 w->op_liveness_ns / 1e6, w->s->liveness_ns / 1e6,
+			 (w->s->drop + w->s->corrupt) * 100);
+		sim_liveness_violation(w, op, pd->hidx, what);
 	}
 	/* Give up on this connection: close it and go elsewhere. */
 	sim_client_abandon_all(w, c, ADD_OPF_CONN_LOST, request);

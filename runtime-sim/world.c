@@ -212,7 +212,9 @@ bool sim_node_start(world *w, snode *sn)
 	}
 	add_node_config cfg = {.rank = (uint8_t)(sn->idx + 1),
 			       .n_procs = (uint8_t)w->n,
-			       .n_sectors = w->s->sectors};
+			       .n_sectors = w->s->sectors,
+			       .retransmit_initial_ns = SIM_RETX_INITIAL_NS,
+			       .retransmit_max_ns = SIM_RETX_MAX_NS};
 	memcpy(cfg.client_key, w->client_secret, sizeof(cfg.client_key));
 	memcpy(cfg.system_key, w->system_secret, sizeof(cfg.system_key));
 	sn->io = (add_io){.ctx = sn,
@@ -651,6 +653,19 @@ int add_sim_run(const add_scenario *s, const add_sim_opts *o, add_sim_result *r)
 	w->pause_per_s = s->pause_per_s;
 	w->flush_fail_per_s = s->flush_fail_per_s;
 	w->max_down = s->max_down >= 0 ? s->max_down : (int)(s->nodes - 1) / 2;
+	double loss = s->drop + s->corrupt; /* a corrupted tag is dropped too */
+	add_sim_liveness_params lp = {
+		.base_ns = s->liveness_ns,
+		.loss = loss > 1 ? 1 : loss,
+		.nodes = s->nodes,
+		.retx_initial_ns = SIM_RETX_INITIAL_NS,
+		.retx_max_ns = SIM_RETX_MAX_NS,
+		.tick_ns = ADD_NODE_TICK_NS,
+		.round_trip_ns = 2 * s->latency_max_ns + s->reorder_max_ns + s->flush_max_ns,
+	};
+	w->op_liveness_ns = add_sim_liveness_bound_ns(&lp);
+	assert(w->op_liveness_ns >= s->liveness_ns);
+	r->stats.op_liveness_ns = w->op_liveness_ns;
 	w->cap_conns = 256;
 	w->conns = calloc(w->cap_conns, sizeof(*w->conns));
 	w->n_conns = 1; /* id 0 means "no connection" */
@@ -703,7 +718,7 @@ int add_sim_run(const add_scenario *s, const add_sim_opts *o, add_sim_result *r)
 	sim_push(w, s->duration_ns, EV_PHASE, 0, PH_WORKLOAD, 0, NULL);
 	/* The hard stop: nothing may hang the simulator. */
 	uint64_t hard_stop = s->duration_ns + 2 * s->client_timeout_ns + s->settle_ns +
-			     2 * s->liveness_ns + 10000 * MS;
+			     w->op_liveness_ns + 2 * s->liveness_ns + 10000 * MS;
 
 	add_sim_event e;
 	while (!w->stop && add_evq_pop(&w->q, &e)) {

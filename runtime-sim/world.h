@@ -61,6 +61,8 @@ typedef struct add_sim_stats {
 	uint64_t registers_left; /* registers still active once idle (all nodes) */
 	uint64_t disk_bytes_max; /* the largest node's disk use once idle */
 	uint64_t check_ns_wall; /* 0: not measured here */
+	uint64_t op_latency_max_ns; /* the slowest completed operation */
+	uint64_t op_liveness_ns;    /* the bound on an operation (liveness_bound.h) */
 } add_sim_stats;
 
 typedef struct add_sim_result {

@@ -17,6 +17,7 @@
 #include <time.h>
 
 #include "evq.h"
+#include "liveness_bound.h"
 #include "memstore.h"
 #include "node.h"
 #include "prng.h"
@@ -30,6 +31,10 @@
 #define CLIENT_RECONNECT_NS (20 * MS)
 /* A broken TCP connection is noticed by the other end after this. */
 #define RST_DELAY_NS (1 * MS)
+/* The nodes' stubborn-link timer (set explicitly, so that the liveness bound
+ * knows it). */
+#define SIM_RETX_INITIAL_NS (100 * MS)
+#define SIM_RETX_MAX_NS (2000 * MS)
 
 enum ev_kind {
 	EV_DELIVER_NODE = 1, /* ptr/b: bytes for node `target` on conn a */
@@ -133,6 +138,9 @@ typedef struct world {
 	double drop, duplicate, reorder, corrupt, split;
 	double conn_break_per_s, crash_per_s, partition_per_s, pause_per_s, flush_fail_per_s;
 	int max_down;
+	/* bound on an operation of a healthy cluster: the scenario's liveness,
+	 * plus what its message loss honestly needs (liveness_bound.h) */
+	uint64_t op_liveness_ns;
 	/* phases */
 	enum phase phase;
 	uint64_t last_timeline_ns;

@@ -369,3 +369,50 @@ Test(world, the_store_model_passes_too)
 	cr_assert_eq(r.verdict, ADD_SIM_PASS, "%s", r.why);
 	add_sim_result_free(&r);
 }
+
+/* ---- liveness bound under message loss ---- */
+
+#include "../../runtime-sim/liveness_bound.h"
+#include <math.h>
+
+Test(liveness_bound, no_loss_is_the_scenario_bound)
+{
+	add_sim_liveness_params p = {.base_ns = 10000000000ull, .loss = 0, .nodes = 3,
+				     .retx_initial_ns = 100000000ull, .retx_max_ns = 2000000000ull,
+				     .tick_ns = 5000000ull, .round_trip_ns = 60000000ull};
+	cr_assert_eq(add_sim_liveness_attempts(0, 3), 1);
+	cr_assert_eq(add_sim_liveness_bound_ns(&p), p.base_ns);
+}
+
+Test(liveness_bound, attempts_make_a_stuck_phase_rarer_than_eps_and_grow_with_loss)
+{
+	uint32_t last = 0;
+	for (double loss = 0.05; loss < 0.9; loss += 0.05) {
+		for (uint32_t n = 3; n <= 5; n += 2) {
+			uint32_t k = add_sim_liveness_attempts(loss, n);
+			double q = 1 - (1 - loss) * (1 - loss);
+			cr_assert_leq((n / 2) * pow(q, k), ADD_SIM_LIVENESS_EPS * 1.000001,
+				      "loss %.2f N %u: %u attempts", loss, n, k);
+			cr_assert_gt((n / 2) * pow(q, k - 1), ADD_SIM_LIVENESS_EPS,
+				     "loss %.2f N %u: %u attempts is not the least", loss, n, k);
+			if (n == 3) {
+				cr_assert_geq(k, last);
+				last = k;
+			}
+		}
+	}
+	/* 30% loss, 3 nodes: a round trip fails with 0.51; 31 attempts. */
+	cr_assert_eq(add_sim_liveness_attempts(0.3, 3), 31);
+}
+
+Test(liveness_bound, thirty_percent_loss_needs_more_than_ten_seconds)
+{
+	add_sim_liveness_params p = {.base_ns = 10000000000ull, .loss = 0.3, .nodes = 3,
+				     .retx_initial_ns = 100000000ull, .retx_max_ns = 2000000000ull,
+				     .tick_ns = 5000000ull, .round_trip_ns = 60000000ull};
+	uint64_t b = add_sim_liveness_bound_ns(&p);
+	/* 31 attempts: 0.1 + 0.2 + 0.4 + 0.8 + 1.6 + 25 x 2 s of timer (plus
+	 * ticks), a round trip, three phases, plus the base. */
+	uint64_t timer = 100 + 200 + 400 + 800 + 1600 + 25 * 2000ull + 30 * 5;
+	cr_assert_eq(b, p.base_ns + 3 * (timer * 1000000ull + p.round_trip_ns));
+}

@@ -436,25 +436,64 @@ void sim_phase_step(world *w)
 			return;
 		/* Heal everything, then let it settle. */
 		w->phase = PH_SETTLE;
-		sim_wlog(w, "HEAL all: chaos off, partitions healed, nodes restarted");
+		w->heal_ns = w->now;
+		sim_wlog(w, "HEAL all: chaos off, partitions healed, disks have room, nodes restarted");
 		sim_chaos_off(w);
+		sim_storage_faults_off(w);
 		for (uint32_t i = 0; i < w->n; i++) {
 			snode *sn = &w->nodes[i];
 			sn->paused = false;
-			if (!sim_node_restart(w, sn)) {
-				w->r->verdict = ADD_SIM_SETUP_ERROR;
-				w->stop = true;
-				return;
-			}
+			sim_node_restart(w, sn); /* a store that cannot open is retried */
 		}
 		sim_heal(w);
 		sim_push(w, w->now + w->s->settle_ns, EV_PHASE, 0, PH_SETTLE, 0, NULL);
 		return;
-	case PH_SETTLE:
+	case PH_SETTLE: {
+		/* Every node must be up: a store that could not open is being
+		 * retried (its faults are over); give it the liveness bound. */
+		for (uint32_t i = 0; i < w->n; i++) {
+			snode *sn = &w->nodes[i];
+			if (sn->up)
+				continue;
+			if (w->now < w->heal_ns + w->s->settle_ns + w->s->liveness_ns) {
+				sim_push(w, w->now + 50 * MS, EV_PHASE, 0, PH_SETTLE, 0, NULL);
+				return;
+			}
+			w->r->verdict = ADD_SIM_LIVENESS;
+			snprintf(w->r->why, sizeof(w->r->why),
+				 "node %u is still down %.0f ms after the heal, with every fault "
+				 "over: %s",
+				 i + 1, (w->now - w->heal_ns) / 1e6,
+				 sn->open_err[0] ? sn->open_err : "it never restarted");
+			w->stop = true;
+			return;
+		}
+		w->phase = PH_SCRUB;
+		sim_wlog(w, "SCRUB every node, repair what it finds");
+		sim_scrub_begin(w);
+	}
+		/* fall through */
+	case PH_SCRUB: {
+		char why[300];
+		if (!sim_scrub_step_all(w, why, sizeof(why))) {
+			if (why[0]) {
+				w->r->verdict = ADD_SIM_LIVENESS;
+				snprintf(w->r->why, sizeof(w->r->why),
+					 "the end-of-run scrub and repairs did not finish within %.0f "
+					 "ms: %s",
+					 w->s->repair_time_ns / 1e6, why);
+				w->stop = true;
+				return;
+			}
+			sim_push(w, w->now + ADD_NODE_TICK_NS, EV_PHASE, 0, PH_SCRUB, 0, NULL);
+			return;
+		}
+		sim_wlog(w, "SCRUB done");
 		w->phase = PH_FINAL;
 		sim_start_final_reads(w);
 		if (w->final_left)
 			return;
+	}
 		/* fall through */
 	case PH_FINAL:
 		if (w->final_left)
@@ -468,6 +507,7 @@ void sim_phase_step(world *w)
 		sim_push(w, w->now + w->s->quiesce_ns, EV_PHASE, 0, PH_QUIESCE, 0, NULL);
 		return;
 	case PH_QUIESCE:
+		sim_check_repaired(w);
 		sim_check_resources(w);
 		w->phase = PH_DONE;
 		w->stop = true;

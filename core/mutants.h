@@ -29,12 +29,16 @@
 #define ADD_MUTANT_STORE_SKIP_FLUSH 7
 /* sector store: recovery ignores the journal */
 #define ADD_MUTANT_RECOVERY_IGNORES_JOURNAL 8
+/* superblock: read accepts a value whose own checksum does not match */
+#define ADD_MUTANT_SUPERBLOCK_SKIP_CHECKSUM 18
+/* superblock: read accepts a sector store format newer than the code knows */
+#define ADD_MUTANT_SUPERBLOCK_ACCEPT_NEWER 19
 /* Ids are taken in ranges so that parallel work does not collide:
  *  9..19  sector store, superblock, sim disk (storage)
  * 20..29  node and register (damage, repair, scrub)
  * 30..39  connections and the runtime policy module
  * 40..49  anything else; ADD_MUTANT_COUNT is the highest id in use. */
-#define ADD_MUTANT_COUNT 8
+#define ADD_MUTANT_COUNT 19
 
 #define ADD_MUTANT_ON(id) (ADD_MUTANT == (id))
 

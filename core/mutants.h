@@ -33,12 +33,23 @@
 #define ADD_MUTANT_SUPERBLOCK_SKIP_CHECKSUM 18
 /* superblock: read accepts a sector store format newer than the code knows */
 #define ADD_MUTANT_SUPERBLOCK_ACCEPT_NEWER 19
+/* node: the bytes of a read_data that reported damage (-EBADMSG / -EIO)
+ * are used as if the read had succeeded (sent in a VALUE, returned) */
+#define ADD_MUTANT_READ_DATA_ERROR_IGNORED 20
+/* node: READ_PROC / READ_PROC_META of a damaged sector are answered (the
+ * node's damage check before answering is skipped) */
+#define ADD_MUTANT_DAMAGED_ANSWERS_READ_PROC 21
+/* register: a repair counts its own copy as one of the K = N - floor(N/2)
+ * answers it needs, i.e. it settles for K - 1 others */
+#define ADD_MUTANT_REPAIR_COUNTS_SELF 22
+/* register: a writer picks maxts + 1, ignoring the store's ts_floor */
+#define ADD_MUTANT_REPAIR_NO_FLOOR 23
 /* Ids are taken in ranges so that parallel work does not collide:
  *  9..19  sector store, superblock, sim disk (storage)
  * 20..29  node and register (damage, repair, scrub)
  * 30..39  connections and the runtime policy module
  * 40..49  anything else; ADD_MUTANT_COUNT is the highest id in use. */
-#define ADD_MUTANT_COUNT 19
+#define ADD_MUTANT_COUNT 23
 
 #define ADD_MUTANT_ON(id) (ADD_MUTANT == (id))
 

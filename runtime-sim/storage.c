@@ -31,12 +31,13 @@ static void value_name(uint64_t v, char *buf, size_t len)
 		snprintf(buf, len, "w%" PRIu64, v);
 }
 
-void sim_tag_observe(world *w, uint8_t rank, const char *what, uint64_t sector, uint64_t ts,
-		     uint8_t wr, const uint8_t *data)
+/* `record`: the value left the process or is durable (a new tag is
+ * remembered); else (bytes a read returned) it is only compared. */
+static void tag_observe_value(world *w, uint8_t rank, const char *what, uint64_t sector,
+			      uint64_t ts, uint8_t wr, uint64_t v, bool record)
 {
 	if (w->r->verdict != ADD_SIM_PASS)
 		return;
-	uint64_t v = add_sim_value_decode(data, sector);
 	add_tag_seen seen = {.value = v, .at_ns = w->now, .node = rank, .what = what};
 	add_tag_seen first;
 	char vs[32], fs[32];
@@ -56,8 +57,12 @@ void sim_tag_observe(world *w, uint8_t rank, const char *what, uint64_t sector, 
 		w->stop = true;
 		return;
 	}
-	if (add_tag_map_note(&w->tags, sector, ts, wr, &seen, &first))
+	if (record) {
+		if (add_tag_map_note(&w->tags, sector, ts, wr, &seen, &first))
+			return;
+	} else if (!add_tag_map_get(&w->tags, sector, ts, wr, &first) || first.value == v) {
 		return;
+	}
 	value_name(first.value, fs, sizeof(fs));
 	w->r->verdict = ADD_SIM_TAG_CONFLICT;
 	snprintf(w->r->why, sizeof(w->r->why),
@@ -69,6 +74,12 @@ void sim_tag_observe(world *w, uint8_t rank, const char *what, uint64_t sector, 
 	if (w->r->culprit == SIZE_MAX)
 		culprit_of_value(w, sector, first.value);
 	w->stop = true;
+}
+
+void sim_tag_observe(world *w, uint8_t rank, const char *what, uint64_t sector, uint64_t ts,
+		     uint8_t wr, const uint8_t *data)
+{
+	tag_observe_value(w, rank, what, sector, ts, wr, add_sim_value_decode(data, sector), true);
 }
 
 void sim_observe_peer_msg(world *w, uint8_t rank, const uint8_t *msg, size_t len)
@@ -101,21 +112,70 @@ static int w_read_data(void *ctx, uint64_t sector, uint8_t out[ADD_SECTOR_SIZE])
 	snode *sn = ctx;
 	int rc = sn->base_ops->read_data(sn->base_ctx, sector, out);
 	if (rc == 0) {
-		/* The bytes read are the value of the sector's current tag. */
+		/* The bytes read are the value of the sector's current tag (which
+		 * may not be durable yet: compared, not recorded). */
 		uint64_t ts;
 		uint8_t wr;
 		sn->base_ops->get_meta(sn->base_ctx, sector, &ts, &wr);
-		sim_tag_observe(sn->w, rank_of(sn), "read_data", sector, ts, wr, out);
+		tag_observe_value(sn->w, rank_of(sn), "read_data", sector, ts, wr,
+				  add_sim_value_decode(out, sector), false);
 	}
 	return rc;
+}
+
+static void pending_push(snode *sn, uint64_t cookie, uint64_t sector, uint64_t ts, uint8_t wr,
+			 const uint8_t *data, bool repair)
+{
+	if (sn->pst_len == sn->pst_cap) {
+		size_t cap = sn->pst_cap ? sn->pst_cap * 2 : 64;
+		pending_store *p = malloc(cap * sizeof(*p));
+		if (!p)
+			abort();
+		for (size_t i = 0; i < sn->pst_len; i++)
+			p[i] = sn->pst[(sn->pst_head + i) % sn->pst_cap];
+		free(sn->pst);
+		sn->pst = p;
+		sn->pst_cap = cap;
+		sn->pst_head = 0;
+	}
+	sn->pst[(sn->pst_head + sn->pst_len) % sn->pst_cap] = (pending_store){
+		.cookie = cookie,
+		.sector = sector,
+		.ts = ts,
+		.wr = wr,
+		.value = add_sim_value_decode(data, sector),
+		.repair = repair,
+	};
+	sn->pst_len++;
+}
+
+/* The store reported `cookie` durable: the oldest pending store or repair
+ * (completions come in submission order) now holds its tag for good. */
+void sim_store_durable(snode *sn, uint64_t cookie)
+{
+	assert(sn->pst_len > 0);
+	pending_store *p = &sn->pst[sn->pst_head];
+	assert(p->cookie == cookie);
+	sn->pst_head = (sn->pst_head + 1) % sn->pst_cap;
+	sn->pst_len--;
+	tag_observe_value(sn->w, rank_of(sn), p->repair ? "durable repair" : "durable store",
+			  p->sector, p->ts, p->wr, p->value, true);
+}
+
+/* A crash: what was not durable is gone (its completions never come). */
+void sim_store_pending_clear(snode *sn)
+{
+	sn->pst_head = sn->pst_len = 0;
 }
 
 static int w_store(void *ctx, uint64_t sector, uint64_t ts, uint8_t wr,
 		   const uint8_t data[ADD_SECTOR_SIZE], uint64_t cookie)
 {
 	snode *sn = ctx;
-	sim_tag_observe(sn->w, rank_of(sn), "store", sector, ts, wr, data);
-	return sn->base_ops->store(sn->base_ctx, sector, ts, wr, data, cookie);
+	int rc = sn->base_ops->store(sn->base_ctx, sector, ts, wr, data, cookie);
+	if (rc == 0)
+		pending_push(sn, cookie, sector, ts, wr, data, false);
+	return rc;
 }
 
 static bool w_damaged(void *ctx, uint64_t sector)
@@ -128,8 +188,10 @@ static int w_repair(void *ctx, uint64_t sector, uint64_t ts, uint8_t wr,
 		    const uint8_t data[ADD_SECTOR_SIZE], uint64_t cookie)
 {
 	snode *sn = ctx;
-	sim_tag_observe(sn->w, rank_of(sn), "repair", sector, ts, wr, data);
-	return sn->base_ops->repair(sn->base_ctx, sector, ts, wr, data, cookie);
+	int rc = sn->base_ops->repair(sn->base_ctx, sector, ts, wr, data, cookie);
+	if (rc == 0)
+		pending_push(sn, cookie, sector, ts, wr, data, true);
+	return rc;
 }
 
 static uint64_t w_next_damaged(void *ctx, uint64_t from)
@@ -189,6 +251,8 @@ bool sim_scrub_step_all(world *w, char *why, size_t why_len)
 {
 	bool done = true;
 	why[0] = '\0';
+	if (!w->store_ops.next_written)
+		return true; /* a store that cannot be damaged: nothing to scrub */
 	for (uint32_t i = 0; i < w->n; i++) {
 		snode *sn = &w->nodes[i];
 		if (!sn->up) {

@@ -159,6 +159,7 @@ static void io_send_client(void *ctx, uint64_t id, const uint8_t *msg, size_t le
 static void on_durable(void *arg, uint64_t cookie)
 {
 	snode *sn = arg;
+	sim_store_durable(sn, cookie); /* ONE TAG ONE VALUE */
 	/* Delivered to the node after the flush call returns, not from inside
 	 * the store's callback. */
 	if (sn->n_durable == sn->cap_durable) {
@@ -317,6 +318,7 @@ void sim_node_crash(world *w, snode *sn, const char *why)
 	}
 	sn->n_durable = 0;
 	sn->flush_armed = false;
+	sim_store_pending_clear(sn);
 	/* Every connection of the node breaks. */
 	for (size_t id = 1; id < w->n_conns; id++) {
 		conn *c = &w->conns[id];
@@ -876,6 +878,7 @@ out:
 		if (sn->mem)
 			add_memstore_destroy(sn->mem);
 		free(sn->durable);
+		free(sn->pst);
 	}
 	for (size_t id = 0; w->conns && id < w->n_conns; id++) {
 		free(w->conns[id].dec_node);

@@ -109,6 +109,15 @@ typedef struct client {
 
 struct world;
 
+/* A store or repair submitted and not yet durable (storage.c): its tag is
+ * recorded when it becomes durable (a crash before that loses it, and the
+ * writer may then reuse the tag: nobody saw it). */
+typedef struct pending_store {
+	uint64_t cookie, sector, ts, value;
+	uint8_t wr;
+	bool repair;
+} pending_store;
+
 typedef struct snode {
 	struct world *w;
 	uint32_t idx;
@@ -133,6 +142,8 @@ typedef struct snode {
 	/* the store the node sees: base ops wrapped by the tag check (storage.c) */
 	const add_store_ops *base_ops;
 	void *base_ctx;
+	pending_store *pst;		/* FIFO: completions come in submission order */
+	size_t pst_head, pst_len, pst_cap;
 	uint64_t starts;		/* successful starts (incarnations that ran) */
 	char open_err[240];		/* why the last store open failed */
 	bool restart_pending;		/* a retry of a failed open is scheduled */
@@ -263,6 +274,8 @@ void sim_store_ops_init(world *w, const add_store_ops *base);
 void sim_tag_observe(world *w, uint8_t rank, const char *what, uint64_t sector, uint64_t ts,
 		     uint8_t wr, const uint8_t *data);
 void sim_observe_peer_msg(world *w, uint8_t rank, const uint8_t *msg, size_t len);
+void sim_store_durable(snode *sn, uint64_t cookie);
+void sim_store_pending_clear(snode *sn);
 void sim_check_repaired(world *w);
 bool sim_scrub_step_all(world *w, char *why, size_t why_len);
 void sim_scrub_begin(world *w);

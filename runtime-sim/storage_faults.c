@@ -14,7 +14,7 @@
 /* The files of the sector store (core/sector_store.h) that random damage
  * may hit. The superblock is not among them: it is the store's identity,
  * and a store that cannot read it must refuse to open. */
-static const char *const store_files[] = {"data", "meta", "journal-a", "journal-b"};
+static const char *const store_files[] = {"data", "meta", "journal-a", "journal-b"}; /* data first */
 #define N_STORE_FILES (sizeof(store_files) / sizeof(store_files[0]))
 
 void sim_power_cut(world *w, snode *sn)
@@ -51,13 +51,14 @@ static bool is_clean(const world *w, const snode *sn)
 	return st.damaged_now == 0;
 }
 
-/* A random byte of the sector store's files, weighted by their sizes; false
- * when they hold nothing yet. */
-static bool random_place(world *w, snode *sn, const char **file, uint64_t *off)
+/* A random byte of the sector store's files (of the first `n_files` of
+ * store_files), weighted by their sizes; false when they hold nothing yet. */
+static bool random_place(world *w, snode *sn, size_t n_files, const char **file, uint64_t *off)
 {
 	int64_t size[N_STORE_FILES];
 	uint64_t total = 0;
-	for (size_t i = 0; i < N_STORE_FILES; i++) {
+	assert(n_files >= 1 && n_files <= N_STORE_FILES);
+	for (size_t i = 0; i < n_files; i++) {
 		size[i] = add_sim_disk_file_size(sn->disk, store_files[i]);
 		if (size[i] > 0)
 			total += (uint64_t)size[i];
@@ -65,7 +66,7 @@ static bool random_place(world *w, snode *sn, const char **file, uint64_t *off)
 	if (total == 0)
 		return false;
 	uint64_t x = add_prng_below(&w->nem_rng, total);
-	for (size_t i = 0; i < N_STORE_FILES; i++) {
+	for (size_t i = 0; i < n_files; i++) {
 		if (size[i] <= 0)
 			continue;
 		if (x < (uint64_t)size[i]) {
@@ -84,7 +85,7 @@ void sim_storage_flip(world *w, snode *sn, const char *file, uint64_t off, unsig
 	if (!sn->disk)
 		return; /* --store mem: nothing at rest to damage */
 	if (!file) {
-		if (!random_place(w, sn, &file, &off))
+		if (!random_place(w, sn, N_STORE_FILES, &file, &off))
 			return;
 		bit = (unsigned)add_prng_below(&w->nem_rng, 8);
 	}
@@ -102,7 +103,11 @@ void sim_storage_read_error(world *w, snode *sn, const char *file, uint64_t off,
 	if (!sn->disk)
 		return;
 	if (!file) {
-		if (!random_place(w, sn, &file, &off))
+		/* Latent errors where the sectors live: a persistent read error
+		 * in meta or a journal makes recovery fail for good (the
+		 * store cannot tell which sectors it holds), a node that a
+		 * rejoin from the others would have to rebuild. */
+		if (!random_place(w, sn, 1, &file, &off))
 			return;
 		off -= off % ADD_SCN_READ_ERROR_LEN; /* a latent error takes a whole block */
 		len = ADD_SCN_READ_ERROR_LEN;

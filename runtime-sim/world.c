@@ -295,6 +295,17 @@ bool sim_node_start(world *w, snode *sn)
 	return true;
 }
 
+/* The node's damage and repair counts, added to the run's before the node
+ * goes (its counts die with it). */
+void sim_add_node_counts(world *w, snode *sn)
+{
+	add_node_stats ns;
+	add_node_get_stats(sn->node, &ns);
+	w->r->stats.damaged_found += ns.damaged_found;
+	w->r->stats.repairs_done += ns.repairs_done;
+	w->r->stats.scrubbed += ns.scrubbed;
+}
+
 void sim_node_crash(world *w, snode *sn, const char *why)
 {
 	if (!sn->up)
@@ -305,6 +316,7 @@ void sim_node_crash(world *w, snode *sn, const char *why)
 	sn->up = false;
 	sn->paused = false;
 	sn->incarnation++; /* its pending ticks and flushes are void */
+	sim_add_node_counts(w, sn);
 	add_node_destroy(sn->node);
 	sn->node = NULL;
 	if (w->o->store == ADD_SIM_STORE_MEM) {
@@ -834,6 +846,9 @@ int add_sim_run(const add_scenario *s, const add_sim_opts *o, add_sim_result *r)
 			 (int)w->phase);
 	}
 	r->stats.sim_ns = w->now;
+	for (uint32_t i = 0; i < w->n; i++)
+		if (w->nodes[i].up)
+			sim_add_node_counts(w, &w->nodes[i]);
 	if (r->verdict == ADD_SIM_PASS)
 		sim_check_no_quorum(w);
 	if (r->verdict == ADD_SIM_PASS && !o->skip_check) {

@@ -62,6 +62,7 @@ typedef struct add_sim_stats {
 	uint64_t no_quorum_periods;
 	/* storage faults */
 	uint64_t bit_flips, read_errors, disk_full_periods, recovery_crashes, open_failures;
+	uint64_t damaged_found, repairs_done, scrubbed; /* the nodes' counts, summed */
 	uint64_t registers_left; /* registers still active once idle (all nodes) */
 	uint64_t disk_bytes_max; /* the largest node's disk use once idle */
 	uint64_t check_ns_wall; /* 0: not measured here */

@@ -225,6 +225,7 @@ uint64_t sim_conn_new(world *w, uint8_t kind, uint32_t node, uint32_t from);
 void sim_conn_close(world *w, uint64_t id, bool tell_node);
 bool sim_node_start(world *w, snode *sn);
 void sim_node_crash(world *w, snode *sn, const char *why);
+void sim_add_node_counts(world *w, snode *sn);
 bool sim_node_restart(world *w, snode *sn);
 void sim_deliver_durable(snode *sn);
 void sim_after_node(world *w, snode *sn);

@@ -47,6 +47,7 @@ void add_scenario_defaults(add_scenario *s)
 	s->disk_full_min_ns = 200 * MS;
 	s->disk_full_max_ns = 2000 * MS;
 	s->repair_time_ns = 10000 * MS;
+	s->rot_files = (1u << ADD_SCN_N_STORE_FILES) - 1;
 	s->expect_liveness = true;
 }
 
@@ -403,6 +404,25 @@ static int parse_line(parser *p, add_scenario *s, char **tok, int ntok)
 				return 0;
 			}
 		return fail(p, "crash_mode is random, lose, keep, tear, garbage or any");
+	} else if (!strcmp(k, "rot_files")) {
+		/* "data,meta": the store files random rot may hit */
+		static const char *const names[] = ADD_SCN_STORE_FILES;
+		if (!v)
+			return fail(p, "rot_files needs a list, e.g. data,meta");
+		char list[128];
+		snprintf(list, sizeof(list), "%s", v);
+		s->rot_files = 0;
+		for (char *save = NULL, *f = strtok_r(list, ",", &save); f;
+		     f = strtok_r(NULL, ",", &save)) {
+			int i = 0;
+			while (i < ADD_SCN_N_STORE_FILES && strcmp(f, names[i]))
+				i++;
+			if (i == ADD_SCN_N_STORE_FILES)
+				return fail(p, "rot_files: '%s' is not data, meta, journal-a or journal-b", f);
+			s->rot_files |= 1u << i;
+		}
+		if (!s->rot_files)
+			return fail(p, "rot_files needs at least one file");
 	} else if (!strcmp(k, "scrub_per_s")) {
 		return parse_u64(p, v, 0, 100000000, &s->scrub_per_s);
 	} else if (key_is(k, "repair_time")) {

@@ -38,6 +38,11 @@ typedef enum add_scn_action {
 				 * crash at a random disk operation inside open */
 } add_scn_action;
 
+/* The sector store's files random damage may hit (core/sector_store.h);
+ * the superblock is not among them. */
+#define ADD_SCN_STORE_FILES {"data", "meta", "journal-a", "journal-b"}
+#define ADD_SCN_N_STORE_FILES 4
+
 /* Crash modes of the scenario (add_sim_crash_mode, plus ANY: each crash
  * draws one of the others). */
 #define ADD_SCN_CRASH_MODE_ANY 5
@@ -104,6 +109,8 @@ typedef struct add_scenario {
 	double rot_per_s, read_error_per_s, disk_full_per_s, recovery_crash;
 	uint64_t disk_full_min_ns, disk_full_max_ns;
 	uint64_t scrub_per_s;	 /* sectors each node scrubs per second during the run */
+	/* files of the sector store random rot may hit: bit i = ADD_SCN_STORE_FILES[i] */
+	uint32_t rot_files;
 	uint64_t repair_time_ns; /* bound on the end-of-run scrub and repairs */
 	/* expectations */
 	bool expect_no_completions; /* a majority is down at some point: nothing

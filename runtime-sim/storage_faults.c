@@ -12,10 +12,11 @@
 #include "world_internal.h"
 
 /* The files of the sector store (core/sector_store.h) that random damage
- * may hit. The superblock is not among them: it is the store's identity,
- * and a store that cannot read it must refuse to open. */
-static const char *const store_files[] = {"data", "meta", "journal-a", "journal-b"}; /* data first */
-#define N_STORE_FILES (sizeof(store_files) / sizeof(store_files[0]))
+ * may hit, data first. The superblock is not among them: it is the store's
+ * identity, and a store that cannot read it must refuse to open. */
+static const char *const store_files[] = ADD_SCN_STORE_FILES;
+#define N_STORE_FILES ((size_t)ADD_SCN_N_STORE_FILES)
+#define FILES_DATA 1u /* bit of "data" */
 
 void sim_power_cut(world *w, snode *sn)
 {
@@ -51,22 +52,22 @@ static bool is_clean(const world *w, const snode *sn)
 	return st.damaged_now == 0;
 }
 
-/* A random byte of the sector store's files (of the first `n_files` of
- * store_files), weighted by their sizes; false when they hold nothing yet. */
-static bool random_place(world *w, snode *sn, size_t n_files, const char **file, uint64_t *off)
+/* A random byte of the sector store's files in `files` (bit i:
+ * store_files[i]), weighted by their sizes; false when they hold nothing. */
+static bool random_place(world *w, snode *sn, uint32_t files, const char **file, uint64_t *off)
 {
 	int64_t size[N_STORE_FILES];
 	uint64_t total = 0;
-	assert(n_files >= 1 && n_files <= N_STORE_FILES);
-	for (size_t i = 0; i < n_files; i++) {
-		size[i] = add_sim_disk_file_size(sn->disk, store_files[i]);
+	assert(files != 0);
+	for (size_t i = 0; i < N_STORE_FILES; i++) {
+		size[i] = files & (1u << i) ? add_sim_disk_file_size(sn->disk, store_files[i]) : 0;
 		if (size[i] > 0)
 			total += (uint64_t)size[i];
 	}
 	if (total == 0)
 		return false;
 	uint64_t x = add_prng_below(&w->nem_rng, total);
-	for (size_t i = 0; i < n_files; i++) {
+	for (size_t i = 0; i < N_STORE_FILES; i++) {
 		if (size[i] <= 0)
 			continue;
 		if (x < (uint64_t)size[i]) {
@@ -85,7 +86,7 @@ void sim_storage_flip(world *w, snode *sn, const char *file, uint64_t off, unsig
 	if (!sn->disk)
 		return; /* --store mem: nothing at rest to damage */
 	if (!file) {
-		if (!random_place(w, sn, N_STORE_FILES, &file, &off))
+		if (!random_place(w, sn, w->s->rot_files, &file, &off))
 			return;
 		bit = (unsigned)add_prng_below(&w->nem_rng, 8);
 	}
@@ -107,7 +108,7 @@ void sim_storage_read_error(world *w, snode *sn, const char *file, uint64_t off,
 		 * in meta or a journal makes recovery fail for good (the
 		 * store cannot tell which sectors it holds), a node that a
 		 * rejoin from the others would have to rebuild. */
-		if (!random_place(w, sn, 1, &file, &off))
+		if (!random_place(w, sn, FILES_DATA, &file, &off))
 			return;
 		off -= off % ADD_SCN_READ_ERROR_LEN; /* a latent error takes a whole block */
 		len = ADD_SCN_READ_ERROR_LEN;

@@ -180,7 +180,8 @@ Test(scenario, every_shipped_scenario_parses)
 			       "full-crash",   "pauses",	"contention",
 			       "lossy-crashes", "writer-crash", "everything", "hot-sector",
 			       "steady-loss",  "rot",		"read-errors",
-			       "disk-full",    "recovery-crash", "storage-faults"};
+			       "disk-full",    "recovery-crash", "storage-faults",
+			       "rot-writer"};
 	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
 		char path[128], err[300];
 		snprintf(path, sizeof(path), "scenarios/%s.txt", names[i]);
@@ -236,6 +237,11 @@ Test(scenario, storage_fault_directives)
 	cr_assert_eq(s.events[5].action, ADD_SCN_RECOVERY_CRASH);
 	cr_assert_eq(s.events[5].count, 4);
 	cr_assert_eq(s.events[6].count, 2); /* default */
+	cr_assert_eq(s.rot_files, 0xfu); /* every store file by default */
+	cr_assert_eq(add_scenario_parse(&s, "rot_files data,journal-b\n", err, sizeof(err)), 0,
+		     "%s", err);
+	cr_assert_eq(s.rot_files, 0x9u);
+	cr_assert_eq(add_scenario_parse(&s, "rot_files data,superblock\n", err, sizeof(err)), -1);
 	cr_assert_eq(add_scenario_parse(&s, "crash_mode any\n", err, sizeof(err)), 0, "%s", err);
 	cr_assert_eq(s.crash_mode, ADD_SCN_CRASH_MODE_ANY);
 	/* Refused: a bit past 7, a file without an offset, a missing duration. */

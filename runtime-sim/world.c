@@ -746,7 +746,7 @@ int add_sim_run(const add_scenario *s, const add_sim_opts *o, add_sim_result *r)
 	w->read_error_per_s = s->read_error_per_s;
 	w->disk_full_per_s = s->disk_full_per_s;
 	w->recovery_crash = s->recovery_crash;
-	add_tag_map_init(&w->tags);
+	sim_tags_init(w);
 	sim_store_ops_init(w, o->store == ADD_SIM_STORE_MEM ? add_memstore_ops()
 							     : add_sector_store_ops());
 	w->max_down = s->max_down >= 0 ? s->max_down : (int)(s->nodes - 1) / 2;
@@ -907,7 +907,7 @@ out:
 	free(w->clients);
 	free(w->no_quorum);
 	free(w->final_secs);
-	add_tag_map_free(&w->tags);
+	sim_tags_free(w);
 	add_hmac_key_free(&w->client_key);
 out_nokey:
 	free(w);

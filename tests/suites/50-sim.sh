@@ -16,6 +16,7 @@ sim=build/addsim
 # checksums every sector, scrubs, repairs), and what a run of each must show
 # in `--verbose` (a regex over its storage figures).
 declare -A storage=(
+  [rot-writer]='[1-9][0-9]* flips.* [1-9][0-9]* damaged found, [1-9][0-9]* repaired'
   [rot]='[1-9][0-9]* flips.* [1-9][0-9]* damaged found, [1-9][0-9]* repaired'
   [read-errors]='[1-9][0-9]* read errors.* [1-9][0-9]* damaged found, [1-9][0-9]* repaired'
   [disk-full]='[1-9][0-9]* full disks.* [1-9][0-9]* failed opens'

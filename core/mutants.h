@@ -50,17 +50,20 @@
 /* node: READ_PROC / READ_PROC_META of a damaged sector are answered (the
  * node's damage check before answering is skipped) */
 #define ADD_MUTANT_DAMAGED_ANSWERS_READ_PROC 21
-/* register: a repair counts its own copy as one of the K = N - floor(N/2)
- * answers it needs, i.e. it settles for K - 1 others */
+/* register: a repair counts its own copy as one of K = N - floor(N/2)
+ * answers: it stores the highest of K - 1 others, whatever their tags */
 #define ADD_MUTANT_REPAIR_COUNTS_SELF 22
 /* register: a writer picks maxts + 1, ignoring the store's ts_floor */
 #define ADD_MUTANT_REPAIR_NO_FLOOR 23
+/* register: a repair stores the highest of any K = N - floor(N/2) others,
+ * even below its own tag before every other answered (unsafe for N >= 4) */
+#define ADD_MUTANT_REPAIR_BELOW_TAG_WITH_K 24
 /* Ids are taken in ranges so that parallel work does not collide:
  *  9..19  sector store, superblock, sim disk (storage)
  * 20..29  node and register (damage, repair, scrub)
  * 30..39  connections and the runtime policy module
  * 40..49  anything else; ADD_MUTANT_COUNT is the highest id in use. */
-#define ADD_MUTANT_COUNT 23
+#define ADD_MUTANT_COUNT 24
 
 #define ADD_MUTANT_ON(id) (ADD_MUTANT == (id))
 

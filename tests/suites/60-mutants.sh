@@ -23,8 +23,8 @@ table=(
   "22 REPAIR_COUNTS_SELF        rot"
 )
 # Not here: the storage mutants 9, 11, 12, 13 (their unit tests catch them:
-# tests/suites/65-store-mutants.sh), 18, 19 (61-unit-mutants.sh), and 23
-# (test_node_damage): no scenario caught them within 40 seeds.
+# tests/suites/65-store-mutants.sh), 18, 19 (61-unit-mutants.sh), 23 and 24
+# (test_node_damage): no scenario caught them within 30-60 seeds.
 passed=0 failed=0
 declare -A need   # scenario -> highest seed the clean core must pass
 rows=()

@@ -818,8 +818,11 @@ int add_sim_run(const add_scenario *s, const add_sim_opts *o, add_sim_result *r)
 	sim_push(w, NEMESIS_PERIOD_NS, EV_NEMESIS, 0, 0, 0, NULL);
 	sim_push(w, s->duration_ns, EV_PHASE, 0, PH_WORKLOAD, 0, NULL);
 	/* The hard stop: nothing may hang the simulator. */
+	/* (the drain, the heal and settle with every node up within liveness,
+	 * the scrub within repair_time, the final reads, the quiet period) */
 	uint64_t hard_stop = s->duration_ns + 2 * s->client_timeout_ns + s->settle_ns +
-			     w->op_liveness_ns + 2 * s->liveness_ns + 10000 * MS;
+			     w->op_liveness_ns + 3 * s->liveness_ns + s->repair_time_ns +
+			     s->quiesce_ns + 10000 * MS;
 
 	add_sim_event e;
 	while (!w->stop && add_evq_pop(&w->q, &e)) {

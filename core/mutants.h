@@ -58,12 +58,15 @@
 /* register: a repair stores the highest of any K = N - floor(N/2) others,
  * even below its own tag before every other answered (unsafe for N >= 4) */
 #define ADD_MUTANT_REPAIR_BELOW_TAG_WITH_K 24
+/* register: a repair decides with answers collected before its sector was
+ * rewritten (and damaged again), instead of asking again */
+#define ADD_MUTANT_REPAIR_STALE_ANSWERS 25
 /* Ids are taken in ranges so that parallel work does not collide:
  *  9..19  sector store, superblock, sim disk (storage)
  * 20..29  node and register (damage, repair, scrub)
  * 30..39  connections and the runtime policy module
  * 40..49  anything else; ADD_MUTANT_COUNT is the highest id in use. */
-#define ADD_MUTANT_COUNT 24
+#define ADD_MUTANT_COUNT 25
 
 #define ADD_MUTANT_ON(id) (ADD_MUTANT == (id))
 

@@ -73,10 +73,16 @@
 /* register: an op whose client connection closed before it chose its tag
  * runs anyway (the ghost write of issue 13) */
 #define ADD_MUTANT_RUN_ABANDONED_PRE_TAG 36
+/* runtime-real/conn_policy: an unsigned client command takes a client slot
+ * (16 attackers without the key lock every client out) */
+#define ADD_MUTANT_CP_SLOT_WITHOUT_SIGNATURE 37
+/* runtime-real/conn_policy: a newer inbound link from a rank does not
+ * replace the older one (a dead peer's half-open link stays) */
+#define ADD_MUTANT_CP_PEER_NOT_REPLACED 38
 /* Ids are taken in ranges so that parallel work does not collide:
  *  9..19  sector store, superblock, sim disk (storage)
  * 20..29  node and register (damage, repair, scrub)
- * 30..39  connections and the runtime policy module
+ * 30..39  connections and the runtime policy module (36..39: conn)
  * 40..43  operations (metrics, status, link log); 44..49 rejoin
  * 50..51  NBD; 52..59 addd's storage plumbing
  * ADD_MUTANT_COUNT is the highest id in use. */

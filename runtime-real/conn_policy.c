@@ -4,6 +4,8 @@
 #include <assert.h>
 #include <string.h>
 
+#include "mutants.h"
+
 void add_cp_init(add_conn_policy *p, const add_cp_config *cfg)
 {
 	assert(cfg->client_slots >= 1 && cfg->probation_max >= 1);
@@ -43,14 +45,16 @@ add_cp_verdict add_cp_on_message(add_conn_policy *p, add_cp_conn *c, uint64_t id
 	*replaced = 0;
 	if (c->kind == ADD_CP_CLIENT)
 		c->active_ns = now_ns;
-	if (c->kind != ADD_CP_NEW || !hmac_ok)
+	if (c->kind != ADD_CP_NEW ||
+	    (!hmac_ok && !(ADD_MUTANT_ON(ADD_MUTANT_CP_SLOT_WITHOUT_SIGNATURE) && !peer)))
 		return ADD_CP_DISPATCH; /* classified already, or proves nothing */
 	if (peer) {
 		leave_probation(p, c);
 		c->kind = ADD_CP_PEER;
 		c->rank = rank;
 		if (rank >= 1 && rank <= ADD_PROCS_MAX) {
-			if (p->peer_in[rank] != 0 && p->peer_in[rank] != id)
+			if (p->peer_in[rank] != 0 && p->peer_in[rank] != id &&
+			    !ADD_MUTANT_ON(ADD_MUTANT_CP_PEER_NOT_REPLACED))
 				*replaced = p->peer_in[rank];
 			p->peer_in[rank] = id;
 		}

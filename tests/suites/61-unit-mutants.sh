@@ -10,6 +10,8 @@ table=(
   "18 SUPERBLOCK_SKIP_CHECKSUM    test_superblock"
   "19 SUPERBLOCK_ACCEPT_NEWER     test_superblock"
   "36 RUN_ABANDONED_PRE_TAG       test_node_abandon"
+  "37 CP_SLOT_WITHOUT_SIGNATURE   test_conn_policy"
+  "38 CP_PEER_NOT_REPLACED        test_conn_policy"
 )
 passed=0 failed=0
 declare -A clean

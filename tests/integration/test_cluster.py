@@ -758,6 +758,8 @@ def addd_rejects_missing_and_bad_arguments_with_one_line(ctx):
     expect_one_line_error(ctx, replace_arg(good, "--peers", "localhost"), "localhost")
     expect_one_line_error(ctx, good + ["--bogus"], "bogus")
     expect_one_line_error(ctx, good + ["--log-level", "loud"], "log-level")
+    expect_one_line_error(ctx, good + ["--client-idle-timeout", "soon"], "client-idle-timeout")
+    expect_one_line_error(ctx, good + ["--client-idle-timeout", "-1"], "client-idle-timeout")
 
 
 @test

@@ -39,12 +39,12 @@
 /* Output bounds: a client that does not read its replies is closed; a peer
  * link that is this far behind drops (the node retransmits). */
 #define CLIENT_OUT_MAX (8u * 1024 * 1024)
-/* A client whose replies back up beyond this is not read until they drain:
- * the node holds at most CLIENT_CMDS_MAX commands (the bound holds per
- * command: the decoder is not fed while the node does not accept), so at
- * most that many answers (4,138 bytes each at most) arrive after the
- * pause: 1 MiB + 1024 x 4138 B < CLIENT_OUT_MAX, and a slow reader is
- * slowed, never cut off. */
+/* A client whose replies back up beyond this is not read, and its bytes
+ * already read are not decoded, until they drain. The bounds hold per
+ * command (the decoder is checked before each message): past the pause
+ * only the answers of commands the node already holds arrive, at most
+ * CLIENT_CMDS_MAX + 1 of them (4,144 bytes each at most): 1 MiB + 1025 x
+ * 4144 B < CLIENT_OUT_MAX, so a slow reader is slowed, never cut off. */
 #define CLIENT_OUT_PAUSE (1u * 1024 * 1024)
 #define PEER_OUT_MAX (16u * 1024 * 1024)
 /* An inbound connection gets this long to send a validly signed message

@@ -279,10 +279,15 @@ static size_t conn_dispatch(addd_state *d, conn *c, const uint8_t *p, size_t len
 				break; /* never loop forever */
 			continue;
 		}
-		if (c->kind != CONN_PEER_OUT && !admit_message(d, c, &m))
+		/* Classified connections skip the policy per message (the hot
+		 * path): a client's activity is counted by its commands. */
+		if (c->kind == CONN_UNKNOWN && !admit_message(d, c, &m))
 			return done;
 		if (m.kind == ADD_WIRE_CMD && m.cmd.type == ADD_TYPE_STATUS) {
+			uint64_t now = add_now_ns();
+			add_cp_cmd_started(&c->cp, now);
 			addd_answer_status(d, c, &m.cmd, m.hmac_ok); /* the runtime's, not the node's */
+			add_cp_cmd_answered(&c->cp, now);
 		} else if (m.kind == ADD_WIRE_CMD) {
 			uint64_t now = add_now_ns();
 			if (m.hmac_ok)

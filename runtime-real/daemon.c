@@ -270,8 +270,7 @@ int add_daemon_run(add_addd_config *cfg)
 	    add_loop_add_fd(d->loop, d->signal_fd, ADD_LOOP_READABLE, addd_signal_event, d) != 0 ||
 	    add_loop_add_fd(d->loop, d->disk_fd, ADD_LOOP_READABLE, addd_disk_event, d) != 0 ||
 	    add_loop_add_timer(d->loop, ADD_NODE_TICK_NS, addd_tick_timer, d) == 0 ||
-	    add_loop_add_timer(d->loop, IDLE_CHECK_NS, addd_idle_timer, d) == 0 ||
-	    add_loop_add_timer(d->loop, SWEEP_NS, addd_sweep_timer, d) == 0) {
+	    add_loop_add_timer(d->loop, IDLE_CHECK_NS, addd_idle_timer, d) == 0) {
 		add_err("cannot register with the event loop");
 		goto out;
 	}

@@ -90,6 +90,8 @@ uint64_t addd_tick_timer(add_loop *loop, uint64_t id, void *arg)
 	return ADD_NODE_TICK_NS;
 }
 
+static void sweep(addd_state *d, uint64_t now);
+
 uint64_t addd_idle_timer(add_loop *loop, uint64_t id, void *arg)
 {
 	addd_state *d = arg;
@@ -124,6 +126,7 @@ uint64_t addd_idle_timer(add_loop *loop, uint64_t id, void *arg)
 				  (unsigned long long)st.journal_bytes);
 		d->last_activity_ns = now;
 	}
+	sweep(d, now);
 	return IDLE_CHECK_NS;
 }
 
@@ -144,13 +147,8 @@ static void evict_oldest_on_probation(addd_state *d, conn *c)
 
 /* The deadlines of every connection (conn_policy.h) and of connects; a
  * link whose retry timer could not be set is retried here. */
-uint64_t addd_sweep_timer(add_loop *loop, uint64_t id, void *arg)
+static void sweep(addd_state *d, uint64_t now)
 {
-	addd_state *d = arg;
-	uint64_t now = add_now_ns();
-
-	(void)loop;
-	(void)id;
 	for (uint32_t i = 0; i < d->conns_max; i++) {
 		conn *c = &d->conns[i];
 		if (c->kind == CONN_FREE)
@@ -167,7 +165,6 @@ uint64_t addd_sweep_timer(add_loop *loop, uint64_t id, void *arg)
 	for (uint8_t r = 1; r <= d->cfg->n_procs && d->exit_code < 0; r++)
 		if (r != d->cfg->rank && d->links[r].c == NULL && d->links[r].timer == 0)
 			addd_link_try(d, r);
-	return SWEEP_NS;
 }
 
 static uint64_t listen_resume(add_loop *loop, uint64_t id, void *arg)

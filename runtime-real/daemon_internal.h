@@ -56,9 +56,6 @@
 /* Connections on probation at once: the rest of the table stays for the
  * clients and peers (at the bound the oldest on probation is closed). */
 #define PROBATION_RESERVE (ADD_CLIENTS_MAX + 2u * ADD_PROCS_MAX)
-/* Probation, idle and half-close deadlines and connect timeouts are checked
- * this often (one periodic timer: no timer per connection). */
-#define SWEEP_NS (100ull * 1000 * 1000)
 #define BACKOFF_MIN_NS (50ull * 1000 * 1000)
 #define BACKOFF_MAX_NS (1000ull * 1000 * 1000)
 /* A connect that neither succeeds nor fails by then (SYNs dropped by a dead
@@ -72,7 +69,9 @@
  * beyond it clients are not read (backpressure). 16 clients x 64 deep. */
 #define CLIENT_CMDS_MAX 1024u
 /* Checkpoint the store (journal trimmed, disk use within the 1.1x bound)
- * once it has been idle this long; checked every IDLE_CHECK_NS. */
+ * once it has been idle this long; checked every IDLE_CHECK_NS, as are the
+ * connections' probation, idle and half-close deadlines and connect timeouts
+ * (one periodic timer: none per connection, no extra wake-ups). */
 #define IDLE_CHECKPOINT_NS (1000ull * 1000 * 1000)
 #define IDLE_CHECK_NS (250ull * 1000 * 1000)
 
@@ -191,7 +190,6 @@ uint64_t addd_idle_timer(add_loop *loop, uint64_t id, void *arg);
 void addd_before_sleep(add_loop *loop, void *arg);
 void addd_listen_event(add_loop *loop, int fd, void *arg, uint32_t events);
 uint64_t addd_tick_timer(add_loop *loop, uint64_t id, void *arg);
-uint64_t addd_sweep_timer(add_loop *loop, uint64_t id, void *arg);
 void addd_signal_event(add_loop *loop, int fd, void *arg, uint32_t events);
 void addd_disk_event(add_loop *loop, int fd, void *arg, uint32_t events);
 /* daemon_observe.c */

@@ -29,12 +29,21 @@
 #define ADD_MUTANT_STORE_SKIP_FLUSH 7
 /* sector store: recovery ignores the journal */
 #define ADD_MUTANT_RECOVERY_IGNORES_JOURNAL 8
+/* addd (runtime-real; caught by tests/suites/35-addd-mutants.sh): */
+/* the store is opened with rank 0 (unchecked): another rank's storage is taken */
+#define ADD_MUTANT_ADDD_STORE_RANK_UNCHECKED 40
+/* addd never calls add_node_scrub_step: rot at rest stays until a client reads */
+#define ADD_MUTANT_ADDD_NO_SCRUB 41
+/* a storage failure from a full disk is reported without saying "disk full" */
+#define ADD_MUTANT_ADDD_DISK_FULL_UNNAMED 42
+/* the start-up space check counts the data file only, not the journals */
+#define ADD_MUTANT_SPACE_BOUND_DATA_ONLY 43
 /* Ids are taken in ranges so that parallel work does not collide:
  *  9..19  sector store, superblock, sim disk (storage)
  * 20..29  node and register (damage, repair, scrub)
  * 30..39  connections and the runtime policy module
  * 40..49  anything else; ADD_MUTANT_COUNT is the highest id in use. */
-#define ADD_MUTANT_COUNT 8
+#define ADD_MUTANT_COUNT 43
 
 #define ADD_MUTANT_ON(id) (ADD_MUTANT == (id))
 

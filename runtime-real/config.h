@@ -47,7 +47,14 @@ typedef struct add_addd_config {
 	uint8_t client_key[ADD_CLIENT_KEY_SIZE];
 	uint8_t system_key[ADD_SYSTEM_KEY_SIZE];
 	int log_level;
+	/* Seconds for one whole scrub pass over the written sectors (every
+	 * sector's checksum verified, damage repaired from the others); 0 = no
+	 * scrub. Default ADD_SCRUB_INTERVAL_DEFAULT. */
+	uint64_t scrub_interval_s;
 } add_addd_config;
+
+#define ADD_SCRUB_INTERVAL_DEFAULT 86400u
+#define ADD_SCRUB_INTERVAL_MAX (10ull * 365 * 86400)
 
 enum { ADD_ARGS_OK = 0, ADD_ARGS_HELP = 1, ADD_ARGS_ERROR = -1 };
 

@@ -14,15 +14,18 @@
 #include <sys/file.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "conn.h"
 #include "log.h"
 #include "loop.h"
+#include "mutants.h"
 #include "net.h"
 #include "node.h"
 #include "posix_disk.h"
 #include "sector_store.h"
+#include "storage_policy.h"
 #include "wire.h"
 
 /* Bytes read per readable event (one syscall; several messages). */
@@ -57,6 +60,9 @@
  * once it has been idle this long; checked every IDLE_CHECK_NS. */
 #define IDLE_CHECKPOINT_NS (1000ull * 1000 * 1000)
 #define IDLE_CHECK_NS (250ull * 1000 * 1000)
+/* The scrub runs from a timer this often, verifying what its pace says is
+ * due (storage_policy.h). */
+#define SCRUB_TICK_NS (100ull * 1000 * 1000)
 
 typedef enum conn_kind {
 	CONN_FREE = 0,
@@ -123,6 +129,8 @@ typedef struct addd_state {
 	uint64_t last_stats_ns;    /* last debug stats line */
 	uint64_t last_stores;      /* stores_durable at the last idle check */
 	uint64_t last_activity_ns; /* when it last changed */
+	add_scrub_pacer scrub;
+	uint64_t last_scrub_ns;    /* last scrub tick */
 	uint8_t hello[ADD_TACK_SIZE];
 	size_t random_used;
 	uint8_t random_pool[RANDOM_POOL];
@@ -494,8 +502,11 @@ static bool conn_close_if_done(addd_state *d, conn *c)
 	return true;
 }
 
+static void exit_if_node_failed(addd_state *d);
+
 static void conn_writable(addd_state *d, conn *c)
 {
+	exit_if_node_failed(d);
 	int rc = add_outbuf_flush(&c->out, c->fd);
 	if (rc < 0) {
 		conn_close(d, c, strerror(-rc));
@@ -647,12 +658,28 @@ static void io_random_bytes(void *ctx, uint8_t *out, size_t len)
 	}
 }
 
+/*
+ * Once the node has failed (add_node_failed) nothing more leaves this
+ * process, like a crash: whatever it queued in the iteration that failed may
+ * have been built from the failed operation. Checked before every send to a
+ * socket (before_sleep's flush, a writable event) and at every io send.
+ */
+static void exit_if_node_failed(addd_state *d)
+{
+	if (d->node == NULL || !add_node_failed(d->node))
+		return;
+	add_err("the node stopped on a fatal error: exiting without sending anything more");
+	_exit(1);
+}
+
 static void io_send_peer(void *ctx, uint8_t rank, const uint8_t *msg, size_t len)
 {
 	addd_state *d = ctx;
 	peer_link *l;
 
 	assert(rank >= 1 && rank <= d->cfg->n_procs && rank != d->cfg->rank);
+	if (add_node_failed(d->node))
+		return; /* the process is stopping: nothing more is sent */
 	l = &d->links[rank];
 	if (l->c == NULL || l->c->connecting || l->c->close_pending)
 		return; /* dropped: the stubborn link retransmits */
@@ -669,7 +696,7 @@ static void io_send_client(void *ctx, uint64_t id, const uint8_t *msg, size_t le
 	addd_state *d = ctx;
 	conn *c = conn_by_id(d, id);
 
-	if (c == NULL || c->close_pending)
+	if (c == NULL || c->close_pending || add_node_failed(d->node))
 		return;
 	if (c->cmds_unanswered > 0)
 		c->cmds_unanswered--;
@@ -731,15 +758,12 @@ static void before_sleep(add_loop *loop, void *arg)
 	addd_state *d = arg;
 
 	(void)loop;
+	/* A failed node sends nothing: checked before any output is flushed. */
+	exit_if_node_failed(d);
 	/* Start the group commit of this iteration's stores first: the flush
 	 * thread syncs while this thread sends. */
 	add_sector_store_kick(d->store);
 	flush_all(d);
-	if (add_node_failed(d->node)) {
-		/* Like a crash: nothing more leaves this process. */
-		add_err("the node stopped on a fatal error: exiting");
-		_exit(1);
-	}
 	set_clients_paused(d, !add_node_accepting_clients(d->node));
 }
 
@@ -775,6 +799,19 @@ static uint64_t idle_timer(add_loop *loop, uint64_t id, void *arg)
 			  (unsigned long long)st.journal_flushes, (unsigned long long)st.stores_durable,
 			  (unsigned long long)st.checkpoints, (unsigned long long)st.journal_bytes,
 			  d->conns_open, d->client_slots_used);
+		add_debug("stats: damage: store checksum mismatches %llu, read errors %llu, "
+			  "corrupt records %llu, suspect sectors %llu, repairs %llu, damaged now "
+			  "%llu%s; node damaged found %llu, repairs done %llu, pending %llu, reads "
+			  "refused %llu, scrubbed %llu, scrub passes %llu",
+			  (unsigned long long)st.checksum_mismatches,
+			  (unsigned long long)st.read_errors, (unsigned long long)st.corrupt_records,
+			  (unsigned long long)st.suspect_sectors, (unsigned long long)st.repairs,
+			  (unsigned long long)st.damaged_now, st.torn_tail ? ", torn tail at open" : "",
+			  (unsigned long long)ns.damaged_found, (unsigned long long)ns.repairs_done,
+			  (unsigned long long)add_node_repairs_pending(d->node),
+			  (unsigned long long)ns.reads_refused_damaged,
+			  (unsigned long long)ns.scrubbed,
+			  (unsigned long long)add_node_scrub_passes(d->node));
 		d->last_stats_ns = now;
 	}
 	if (st.stores_durable != d->last_stores || !add_sector_store_idle(d->store)) {
@@ -787,6 +824,30 @@ static uint64_t idle_timer(add_loop *loop, uint64_t id, void *arg)
 		d->last_activity_ns = now;
 	}
 	return IDLE_CHECK_NS;
+}
+
+/* Scrub at its pace (--scrub-interval): verified sectors found damaged are
+ * repaired by the node from the other processes. */
+static uint64_t scrub_timer(add_loop *loop, uint64_t id, void *arg)
+{
+	addd_state *d = arg;
+	uint64_t now = add_now_ns();
+	size_t due;
+
+	(void)loop;
+	(void)id;
+	due = add_scrub_pacer_due(&d->scrub, add_sector_store_written(d->store),
+				  now - d->last_scrub_ns);
+	d->last_scrub_ns = now;
+	if (due > 0 && !ADD_MUTANT_ON(ADD_MUTANT_ADDD_NO_SCRUB)) {
+		uint64_t passes = add_node_scrub_passes(d->node);
+		size_t done = add_node_scrub_step(d->node, due);
+		assert(done <= due);
+		if (add_node_scrub_passes(d->node) != passes)
+			add_debug("scrub: pass %llu over the written sectors done",
+				  (unsigned long long)add_node_scrub_passes(d->node));
+	}
+	return SCRUB_TICK_NS;
 }
 
 static uint64_t listen_resume(add_loop *loop, uint64_t id, void *arg)
@@ -868,13 +929,33 @@ static void store_durable(void *arg, uint64_t cookie)
 	add_node_on_store_done(d->node, cookie);
 }
 
+/* One error line for a store that failed (at open or later): its one-line
+ * reason as it is, with the directory, and "disk full" said plainly. */
+static void log_store_error(const addd_state *d, const char *what, const char *why)
+{
+	bool full = add_storage_error_is_disk_full(why);
+
+	if (ADD_MUTANT_ON(ADD_MUTANT_ADDD_DISK_FULL_UNNAMED))
+		full = false;
+	if (full)
+		add_err("%s in '%s': disk full: %s (free space there, then restart)", what,
+			d->cfg->storage_dir, why);
+	else
+		add_err("%s in '%s': %s", what, d->cfg->storage_dir, why);
+}
+
 static void store_fatal(void *arg, const char *why)
 {
-	(void)arg;
 	/* Nothing acknowledged depends on what failed: stop before anything
 	 * else can be answered. */
-	add_err("storage failure: %s: exiting", why);
+	log_store_error(arg, "storage failure", why);
 	_exit(1);
+}
+
+static void store_log(void *arg, add_log_level level, const char *line)
+{
+	(void)arg;
+	add_log(level, "%s", line);
 }
 
 /* ---- startup / shutdown ----------------------------------------------- */
@@ -888,6 +969,38 @@ static uint64_t journal_max_bytes(void)
 	if (s == NULL || add_parse_u64(s, 1, 4096, &mb) != 0)
 		return 0; /* the store's default */
 	return mb << 20;
+}
+
+/* At start: a warning when the file system holding the storage has less
+ * free space than --sectors could need (storage_policy.h's bound, beyond
+ * what the store's files already take). */
+static void warn_if_space_short(const addd_state *d, uint64_t journal_max, uint32_t batch_max)
+{
+	char err[ADD_PATH_MAX + 128];
+	uint64_t free_b, need, used = 0;
+	int rc = add_dir_free_bytes(d->cfg->storage_dir, &free_b, err, sizeof(err));
+
+	(void)batch_max;
+	if (rc != 0) {
+		add_warn("cannot tell the free space for the storage: %s", err);
+		return;
+	}
+	need = add_store_space_bound(d->cfg->n_sectors, journal_max);
+	/* Space the files already hold counts as available to them. */
+	static const char *const files[] = {"data", "meta", "journal-a", "journal-b"};
+	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+		char path[ADD_PATH_MAX + 16];
+		struct stat st;
+		snprintf(path, sizeof(path), "%s/%s", d->cfg->storage_dir, files[i]);
+		if (stat(path, &st) == 0)
+			used += (uint64_t)st.st_blocks * 512;
+	}
+	if (free_b + used < need)
+		add_warn("storage directory '%s': %llu MiB free, but --sectors %llu may need up "
+			 "to %llu MiB (data, meta and journals): the disk may fill up",
+			 d->cfg->storage_dir, (unsigned long long)((free_b + used) >> 20),
+			 (unsigned long long)d->cfg->n_sectors,
+			 (unsigned long long)(need >> 20));
 }
 
 static int make_signal_fd(void)
@@ -1030,6 +1143,8 @@ int add_daemon_run(add_addd_config *cfg)
 		.on_durable = store_durable,
 		.on_fatal = store_fatal,
 		.arg = d,
+		.rank = cfg->rank,
+		.log = store_log,
 		.journal_max_bytes = journal_max_bytes(),
 		/* Every process may have CLIENT_CMDS_MAX operations in flight, each
 		 * asking this one for at most one store at a time: room for all of
@@ -1040,9 +1155,13 @@ int add_daemon_run(add_addd_config *cfg)
 						? 2u * cfg->n_procs * CLIENT_CMDS_MAX
 						: 65536u),
 	};
+	if (ADD_MUTANT_ON(ADD_MUTANT_ADDD_STORE_RANK_UNCHECKED))
+		scfg.rank = 0;
+	io_random_bytes(d, scfg.new_identity, sizeof(scfg.new_identity));
+	warn_if_space_short(d, scfg.journal_max_bytes, scfg.batch_max);
 	d->store = add_sector_store_open(&scfg, err, sizeof(err));
 	if (d->store == NULL) {
-		add_err("storage in '%s': %s", cfg->storage_dir, err);
+		log_store_error(d, "cannot open the storage", err);
 		goto out;
 	}
 
@@ -1091,11 +1210,15 @@ int add_daemon_run(add_addd_config *cfg)
 	    add_loop_add_fd(d->loop, d->signal_fd, ADD_LOOP_READABLE, signal_event, d) != 0 ||
 	    add_loop_add_fd(d->loop, d->disk_fd, ADD_LOOP_READABLE, disk_event, d) != 0 ||
 	    add_loop_add_timer(d->loop, ADD_NODE_TICK_NS, tick_timer, d) == 0 ||
-	    add_loop_add_timer(d->loop, IDLE_CHECK_NS, idle_timer, d) == 0) {
+	    add_loop_add_timer(d->loop, IDLE_CHECK_NS, idle_timer, d) == 0 ||
+	    (cfg->scrub_interval_s > 0 &&
+	     add_loop_add_timer(d->loop, SCRUB_TICK_NS, scrub_timer, d) == 0)) {
 		add_err("cannot register with the event loop");
 		goto out;
 	}
 	add_loop_set_before_sleep(d->loop, before_sleep, d);
+	add_scrub_pacer_init(&d->scrub, cfg->scrub_interval_s);
+	d->last_scrub_ns = add_now_ns();
 	for (uint8_t r = 1; r <= cfg->n_procs; r++) {
 		if (r == cfg->rank)
 			continue;

@@ -197,9 +197,9 @@ int add_kv_get(add_kv *kv, const void *key, size_t key_len, void *out, size_t ou
 	if (n < FILE_HDR || get_u32(b) != FILE_MAGIC ||
 	    (size_t)n != FILE_HDR + get_u16(b + 8) + get_u32(b + 12) ||
 	    get_u32(b + 4) != add_crc32c(0, b + 8, (size_t)n - 8))
-		return -EIO;
+		return -EBADMSG;
 	if (get_u16(b + 8) != key_len || (key_len && memcmp(b + FILE_HDR, key, key_len) != 0))
-		return -EIO; /* a SHA-256 collision: not expected in this universe */
+		return -EBADMSG; /* a SHA-256 collision: not expected in this universe */
 	*value_len = get_u32(b + 12);
 	if (*value_len > out_cap)
 		return -ENOSPC;

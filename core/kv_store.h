@@ -64,7 +64,9 @@ int add_kv_put(add_kv *kv, const void *key, size_t key_len, const void *value,
 
 /* 0 and the value in out[0..*value_len) (out must hold ADD_KV_VALUE_MAX bytes,
  * or at least the value); -ENOENT if absent; -ENOSPC if out_cap is too small
- * (*value_len tells the size); -ENAMETOOLONG, -EINVAL, -EIO (a corrupt file). */
+ * (*value_len tells the size); -ENAMETOOLONG, -EINVAL; -EBADMSG (the key's
+ * file is corrupt: damage at rest); -EIO or another -errno (the disk failed
+ * to read it). */
 int add_kv_get(add_kv *kv, const void *key, size_t key_len, void *out, size_t out_cap,
 	       size_t *value_len);
 

@@ -29,6 +29,10 @@
 #define ADD_MUTANT_STORE_SKIP_FLUSH 7
 /* sector store: recovery ignores the journal */
 #define ADD_MUTANT_RECOVERY_IGNORES_JOURNAL 8
+/* superblock: read accepts a value whose own checksum does not match */
+#define ADD_MUTANT_SUPERBLOCK_SKIP_CHECKSUM 18
+/* superblock: read accepts a sector store format newer than the code knows */
+#define ADD_MUTANT_SUPERBLOCK_ACCEPT_NEWER 19
 /* addd (runtime-real; caught by tests/suites/35-addd-mutants.sh): */
 /* the store is opened with rank 0 (unchecked): another rank's storage is taken */
 #define ADD_MUTANT_ADDD_STORE_RANK_UNCHECKED 40

@@ -3,6 +3,8 @@
 
 #include <assert.h>
 #include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -12,6 +14,7 @@
 #define HANDLES_MAX 1024 /* open handles */
 #define EPOCHS ((uint32_t)(INT32_MAX / HANDLES_MAX))
 #define NO_CRASH_POINT UINT64_MAX
+#define READ_ERRORS_MAX 1024 /* injected ranges (a rewrite may split one) */
 
 /* ---- sparse page map: page number -> 4 KiB page, linear probing ---- */
 
@@ -403,6 +406,12 @@ static void dirop_apply(dir *d, const dirop *op)
 
 /* ---- the disk ---- */
 
+/* A latent read error: preads overlapping [off, end) of `ino` fail. */
+typedef struct bad_range {
+	inode *ino;
+	uint64_t off, end;
+} bad_range;
+
 typedef struct pending_flush {
 	inode *ino;
 	uint64_t seq;
@@ -427,6 +436,9 @@ struct add_sim_disk {
 	uint64_t op_count, crash_after, flush_count;
 	add_sim_disk_trace_fn trace;
 	void *trace_arg;
+	uint64_t capacity; /* bytes of pages the written files may hold; 0 = no limit */
+	bad_range *bad;	   /* injected read errors, by inode */
+	size_t n_bad, cap_bad;
 };
 
 static uint64_t rng_next(add_sim_disk *d)
@@ -442,6 +454,107 @@ static uint64_t rng_next(add_sim_disk *d)
 static uint64_t rng_below(add_sim_disk *d, uint64_t n)
 {
 	return n ? rng_next(d) % n : 0;
+}
+
+/* Overwrites [from, end) of `f` with PRNG bytes (a torn write's garbage). */
+static void garble(add_sim_disk *d, inode *f, uint64_t from, uint64_t end)
+{
+	uint8_t buf[512];
+
+	assert(from <= end);
+	while (from < end) {
+		size_t n = end - from < sizeof(buf) ? (size_t)(end - from) : sizeof(buf);
+
+		for (size_t i = 0; i < n; i += 8) {
+			uint64_t r = rng_next(d);
+
+			for (size_t j = 0; j < 8 && i + j < n; j++)
+				buf[i + j] = (uint8_t)(r >> (8 * j));
+		}
+		ino_write(f, buf, n, from);
+		from += n;
+	}
+	assert(from == end);
+}
+
+/* ---- injected read errors (per inode, so a rename keeps them) ---- */
+
+static bool bad_overlaps(const add_sim_disk *d, const inode *f, uint64_t off, uint64_t end)
+{
+	for (size_t i = 0; i < d->n_bad; i++)
+		if (d->bad[i].ino == f && d->bad[i].off < end && off < d->bad[i].end)
+			return true;
+	return false;
+}
+
+static void bad_push(add_sim_disk *d, inode *f, uint64_t off, uint64_t end)
+{
+	assert(off < end);
+	if (d->n_bad == d->cap_bad) {
+		d->cap_bad = d->cap_bad ? d->cap_bad * 2 : 16;
+		d->bad = realloc(d->bad, d->cap_bad * sizeof(*d->bad));
+		assert(d->bad);
+	}
+	d->bad[d->n_bad++] = (bad_range){ .ino = f, .off = off, .end = end };
+}
+
+/* Takes [off, end) of `f` out of the read errors (rewritten: the disk remapped
+ * it; or gone with a truncate or the file). A range reaching past both ends
+ * splits in two, so splits are bounded by the writes, not by READ_ERRORS_MAX. */
+static void bad_clear(add_sim_disk *d, const inode *f, uint64_t off, uint64_t end)
+{
+	for (size_t i = 0; i < d->n_bad;) {
+		bad_range b = d->bad[i];
+
+		if (b.ino != f || b.end <= off || end <= b.off) {
+			i++;
+			continue;
+		}
+		d->bad[i] = d->bad[--d->n_bad]; /* revisit slot i */
+		if (b.off < off)
+			bad_push(d, b.ino, b.off, off);
+		if (end < b.end)
+			bad_push(d, b.ino, end, b.end);
+	}
+	assert(!bad_overlaps(d, f, off, end));
+}
+
+/* Bytes of pages held by the files of the written directory. */
+static uint64_t used_bytes(const add_sim_disk *d)
+{
+	uint64_t b = 0;
+
+	for (size_t i = 0; i < d->written.n; i++) {
+		const inode *f = d->written.e[i].ino;
+		bool seen = false;
+
+		for (size_t j = 0; j < i; j++)
+			seen |= d->written.e[j].ino == f;
+		if (!seen)
+			b += (uint64_t)f->pm.count * PAGE;
+	}
+	return b;
+}
+
+/* True if `pages` more pages fit within the capacity (always if none set). */
+static bool room_for(const add_sim_disk *d, uint64_t pages)
+{
+	if (d->capacity == 0 || pages == 0)
+		return true;
+	uint64_t used = used_bytes(d);
+
+	return used <= d->capacity && pages <= (d->capacity - used) / PAGE;
+}
+
+/* Pages a write of [off, off + len) would allocate (len > 0). */
+static uint64_t pages_missing(const inode *f, uint64_t off, uint64_t len)
+{
+	uint64_t n = 0;
+
+	assert(len > 0);
+	for (uint64_t p = off / PAGE; p <= (off + len - 1) / PAGE; p++)
+		n += pm_get(&f->pm, p) == NULL;
+	return n;
 }
 
 /* Counts one mutating operation; returns its index. */
@@ -539,6 +652,7 @@ static void gc_inodes(add_sim_disk *d)
 
 		if (!f->mark) {
 			*pp = f->next;
+			bad_clear(d, f, 0, UINT64_MAX);
 			ino_free(f);
 		} else {
 			pp = &f->next;
@@ -605,6 +719,8 @@ static int64_t sd_pread(void *ctx, int h, void *buf, size_t len, uint64_t off)
 		return 0;
 	if (len > f->size - off)
 		len = (size_t)(f->size - off);
+	if (len > 0 && bad_overlaps(d, f, off, off + len))
+		return -EIO; /* a latent sector error (add_sim_disk_inject_read_error) */
 	ino_read(f, buf, len, off);
 	return (int64_t)len;
 }
@@ -618,6 +734,11 @@ static int64_t sd_pwrite(void *ctx, int h, const void *buf, size_t len, uint64_t
 		return -EBADF;
 	if (len == 0)
 		return 0;
+	if (len > UINT64_MAX - off)
+		return -EINVAL;
+	/* A full disk writes nothing (and the failed call is no operation). */
+	if (d->capacity && !room_for(d, pages_missing(f, off, len)))
+		return -ENOSPC;
 	uint64_t seq = op_begin(d, "pwrite", d->trace ? handle_name(d, h) : NULL);
 	undo_rec *u = undo_push(f);
 
@@ -635,6 +756,7 @@ static int64_t sd_pwrite(void *ctx, int h, const void *buf, size_t len, uint64_t
 	ino_write(f, buf, len, off);
 	if (off + len > f->size)
 		f->size = off + len;
+	bad_clear(d, f, off, off + len);
 	return (int64_t)len;
 }
 
@@ -645,6 +767,14 @@ static int sd_truncate(void *ctx, int h, uint64_t size)
 
 	if (!f)
 		return -EBADF;
+	/* Growing: the file must fit if it were written whole (the model of a
+	 * file system that does not overcommit), else -ENOSPC, nothing done. */
+	if (d->capacity && size > f->size) {
+		uint64_t pages = size / PAGE + (size % PAGE != 0);
+
+		if (!room_for(d, pages > f->pm.count ? pages - f->pm.count : 0))
+			return -ENOSPC;
+	}
 	uint64_t seq = op_begin(d, "truncate", d->trace ? handle_name(d, h) : NULL);
 	undo_rec *u = undo_push(f);
 
@@ -662,9 +792,11 @@ static int sd_truncate(void *ctx, int h, uint64_t size)
 			memcpy(u->tail, p, PAGE);
 		}
 		ino_set_size_cut(f, size, &u->cut);
+		bad_clear(d, f, size, UINT64_MAX);
 	} else {
 		ino_set_size(f, size);
 	}
+	assert(f->size == size);
 	return 0;
 }
 
@@ -827,6 +959,7 @@ void add_sim_disk_destroy(add_sim_disk *d)
 	free(d->durable.e);
 	free(d->dirlog);
 	free(d->flushes);
+	free(d->bad);
 	free(d);
 }
 
@@ -887,15 +1020,17 @@ static void crash_inode(add_sim_disk *d, inode *f)
 		bool tear = false;
 
 		if (mode == ADD_SIM_CRASH_RANDOM) {
-			uint64_t r = rng_below(d, 3);
+			static const add_sim_crash_mode pick[4] = {
+				ADD_SIM_CRASH_LOSE, ADD_SIM_CRASH_KEEP, ADD_SIM_CRASH_TEAR,
+				ADD_SIM_CRASH_GARBAGE
+			};
 
-			mode = r == 0 ? ADD_SIM_CRASH_LOSE : r == 1 ? ADD_SIM_CRASH_KEEP :
-								      ADD_SIM_CRASH_TEAR;
-			if (mode == ADD_SIM_CRASH_TEAR) {
+			mode = pick[rng_below(d, 4)];
+			if (mode == ADD_SIM_CRASH_TEAR || mode == ADD_SIM_CRASH_GARBAGE) {
 				keep = (size_t)rng_below(d, live);
 				tear = true;
 			}
-		} else if (mode == ADD_SIM_CRASH_TEAR) {
+		} else if (mode == ADD_SIM_CRASH_TEAR || mode == ADD_SIM_CRASH_GARBAGE) {
 			keep = live - 1;
 			tear = true;
 		}
@@ -912,15 +1047,26 @@ static void crash_inode(add_sim_disk *d, inode *f)
 				gran = 512;
 				first = (u->off / gran + 1) * gran;
 			}
-			if (u->is_truncate || first >= u->off + u->len) {
-				/* No boundary inside: all or nothing. */
+			if (u->is_truncate) {
+				/* A size change: all or nothing. */
 				if (rng_below(d, 2))
+					undo_apply(f, u, 0);
+			} else if (first >= u->off + u->len) {
+				/* No boundary inside: all or nothing, or all garbage. */
+				if (mode == ADD_SIM_CRASH_GARBAGE)
+					garble(d, f, u->off, u->off + u->len);
+				else if (rng_below(d, 2))
 					undo_apply(f, u, 0);
 			} else {
 				uint64_t n_bounds = (u->off + u->len - 1 - first) / gran + 1;
 				uint64_t cut = first + rng_below(d, n_bounds) * gran;
 
-				undo_apply(f, u, cut - u->off);
+				/* The part past the cut: its old bytes, or garbage (the
+				 * file keeps the size the whole write gave it). */
+				if (mode == ADD_SIM_CRASH_GARBAGE)
+					garble(d, f, cut, u->off + u->len);
+				else
+					undo_apply(f, u, cut - u->off);
 			}
 		}
 	}
@@ -994,21 +1140,168 @@ uint64_t add_sim_disk_flush_count(const add_sim_disk *d)
 
 uint64_t add_sim_disk_bytes_used(const add_sim_disk *d)
 {
-	uint64_t b = 0;
-
-	for (size_t i = 0; i < d->written.n; i++) {
-		const inode *f = d->written.e[i].ino;
-		bool seen = false;
-
-		for (size_t j = 0; j < i; j++)
-			seen |= d->written.e[j].ino == f;
-		if (!seen)
-			b += (uint64_t)f->pm.count * PAGE;
-	}
-	return b;
+	return used_bytes(d);
 }
 
 size_t add_sim_disk_file_count(const add_sim_disk *d)
 {
 	return d->written.n;
+}
+
+/* ---- storage faults ---- */
+
+static inode *lookup(const add_sim_disk *d, const char *name)
+{
+	if (!name_ok(name))
+		return NULL;
+	for (size_t i = 0; i < d->written.n; i++)
+		if (strcmp(d->written.e[i].name, name) == 0)
+			return d->written.e[i].ino;
+	return NULL;
+}
+
+int add_sim_disk_inject_read_error(add_sim_disk *d, const char *name, uint64_t off,
+				   uint64_t len)
+{
+	inode *f = lookup(d, name);
+
+	if (!f)
+		return -ENOENT;
+	if (len == 0 || off >= f->size || len > f->size - off)
+		return -EINVAL;
+	if (d->n_bad >= READ_ERRORS_MAX)
+		return -ENOSPC;
+	bad_push(d, f, off, off + len);
+	assert(bad_overlaps(d, f, off, off + len));
+	return 0;
+}
+
+/* Flips a byte in every copy a crash could bring back: the written page and
+ * the bytes each unflushed write or truncate would restore, so the rot is in
+ * whatever image survives (durable included). */
+static void flip_everywhere(inode *f, uint64_t off, uint8_t mask)
+{
+	uint8_t *p = pm_get_or_alloc(&f->pm, off / PAGE);
+
+	assert(off < f->size);
+	p[off % PAGE] ^= mask;
+	for (size_t i = 0; i < f->n_undo; i++) {
+		undo_rec *u = &f->undo[i];
+
+		if (!u->is_truncate) {
+			uint64_t n = u->off < u->old_size ? u->old_size - u->off : 0;
+
+			n = n < u->len ? n : u->len;
+			if (u->old && off >= u->off && off - u->off < n)
+				u->old[off - u->off] ^= mask;
+			continue;
+		}
+		uint8_t *c = pm_get(&u->cut, off / PAGE);
+
+		if (c)
+			c[off % PAGE] ^= mask;
+		if (u->tail && off / PAGE == u->off / PAGE)
+			u->tail[off % PAGE] ^= mask;
+	}
+}
+
+int add_sim_disk_flip_bit(add_sim_disk *d, const char *name, uint64_t off, unsigned bit)
+{
+	inode *f = lookup(d, name);
+
+	if (!f)
+		return -ENOENT;
+	if (bit > 7 || off >= f->size)
+		return -EINVAL;
+	uint8_t before = 0, after = 0;
+
+	ino_read(f, &before, 1, off);
+	flip_everywhere(f, off, (uint8_t)(1u << bit));
+	ino_read(f, &after, 1, off);
+	assert((uint8_t)(before ^ after) == (uint8_t)(1u << bit));
+	return 0;
+}
+
+int add_sim_disk_rot_random(add_sim_disk *d, bool read_errors, char *desc, size_t desc_len)
+{
+	size_t n = 0, pick;
+	const dentry *e = NULL;
+
+	if (desc && desc_len)
+		desc[0] = '\0';
+	for (size_t i = 0; i < d->written.n; i++)
+		n += d->written.e[i].ino->pm.count > 0;
+	if (n == 0)
+		return -ENOENT;
+	pick = (size_t)rng_below(d, n);
+	for (size_t i = 0; i < d->written.n; i++)
+		if (d->written.e[i].ino->pm.count > 0 && pick-- == 0) {
+			e = &d->written.e[i];
+			break;
+		}
+	assert(e);
+	inode *f = e->ino;
+	/* The k-th allocated page, in the map's (deterministic) slot order. */
+	uint64_t k = rng_below(d, f->pm.count), pno = 0;
+
+	for (size_t i = 0; i < f->pm.cap; i++)
+		if (f->pm.keys[i] && k-- == 0) {
+			pno = f->pm.keys[i] - 1;
+			break;
+		}
+	uint64_t base = pno * PAGE;
+
+	assert(base < f->size); /* no page lies wholly past the end */
+	uint64_t span = f->size - base < PAGE ? f->size - base : PAGE;
+	uint64_t off = base + rng_below(d, span);
+
+	if (read_errors && rng_below(d, 2)) {
+		if (d->n_bad >= READ_ERRORS_MAX)
+			return -ENOSPC;
+		bad_push(d, f, base, base + span);
+		if (desc && desc_len)
+			snprintf(desc, desc_len, "read-error %s@%" PRIu64 "+%" PRIu64, e->name, base,
+				 span);
+		return 0;
+	}
+	unsigned bit = (unsigned)rng_below(d, 8);
+
+	flip_everywhere(f, off, (uint8_t)(1u << bit));
+	if (desc && desc_len)
+		snprintf(desc, desc_len, "flip %s@%" PRIu64 " bit %u", e->name, off, bit);
+	return 0;
+}
+
+size_t add_sim_disk_read_errors_active(const add_sim_disk *d)
+{
+	return d->n_bad;
+}
+
+void add_sim_disk_set_capacity(add_sim_disk *d, uint64_t bytes)
+{
+	d->capacity = bytes;
+}
+
+int64_t add_sim_disk_file_size(const add_sim_disk *d, const char *name)
+{
+	const inode *f = lookup(d, name);
+
+	return f ? (int64_t)f->size : -ENOENT;
+}
+
+int64_t add_sim_disk_peek(const add_sim_disk *d, const char *name, void *buf, size_t len,
+			  uint64_t off)
+{
+	const inode *f = lookup(d, name);
+
+	if (!f)
+		return -ENOENT;
+	if (!buf && len)
+		return -EINVAL;
+	if (off >= f->size)
+		return 0;
+	if (len > f->size - off)
+		len = (size_t)(f->size - off);
+	ino_read(f, buf, len, off);
+	return (int64_t)len;
 }

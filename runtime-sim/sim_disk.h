@@ -14,7 +14,8 @@
  *    every handle is closed, the directory goes back to its durable state plus
  *    a random prefix of the later directory operations, and each file either
  *    loses its unflushed writes, keeps them, or keeps a prefix of them with
- *    the last kept write torn at a 512- or 4096-byte boundary. Choices come
+ *    the last kept write torn at a 512- or 4096-byte boundary (the torn part
+ *    holds its old bytes, or, in GARBAGE mode, PRNG garbage). Choices come
  *    from a seeded splitmix64 PRNG: the same seed and calls give the same disk;
  *  - add_sim_disk_fail_next_flush(): the next flush (sync, sync_async or
  *    sync_dir) reports -EIO and makes nothing durable;
@@ -116,7 +117,9 @@ int add_sim_disk_rot_random(add_sim_disk *d, bool read_errors, char *desc, size_
 size_t add_sim_disk_read_errors_active(const add_sim_disk *d);
 /* Bytes the files may occupy (4 KiB pages, as add_sim_disk_bytes_used counts
  * them); a pwrite or truncate that would need more fails with -ENOSPC and
- * writes nothing. 0 = unlimited (the default). */
+ * writes nothing (it is no operation for the recorder). A growing truncate
+ * needs the pages of the whole new size, as if it were written. 0 = unlimited
+ * (the default). */
 void add_sim_disk_set_capacity(add_sim_disk *d, uint64_t bytes);
 /* Size of the written image of `name`, or -ENOENT. */
 int64_t add_sim_disk_file_size(const add_sim_disk *d, const char *name);

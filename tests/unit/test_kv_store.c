@@ -385,3 +385,34 @@ Test(kv_store, a_failed_flush_is_reported_and_the_store_stops)
 	expect(&h, "b", NULL);
 	kv_teardown(&h);
 }
+
+static void first_v_file(void *arg, const char *name)
+{
+	char *found = arg;
+
+	if (name[0] == 'v' && !found[0])
+		snprintf(found, 80, "%s", name);
+}
+
+Test(kv_store, damage_at_rest_is_ebadmsg_and_an_unreadable_file_eio)
+{
+	kvh h;
+	char file[80] = "";
+	size_t n = 0;
+
+	kv_setup(&h);
+	cr_assert_eq(put_s(&h, "k", "value"), 0);
+	const add_disk *d = add_sim_disk_ops(h.disk);
+
+	d->list(d->ctx, first_v_file, file);
+	cr_assert(file[0], "the key's file");
+	cr_assert_eq(add_sim_disk_flip_bit(h.disk, file, 17, 2), 0); /* in the value */
+	cr_assert_eq(add_kv_get(h.kv, "k", 1, out, sizeof(out), &n), -EBADMSG);
+	cr_assert_eq(add_sim_disk_flip_bit(h.disk, file, 17, 2), 0); /* flipped back */
+	expect(&h, "k", "value");
+	cr_assert_eq(add_sim_disk_inject_read_error(h.disk, file, 0, 1), 0);
+	cr_assert_eq(add_kv_get(h.kv, "k", 1, out, sizeof(out), &n), -EIO);
+	cr_assert_eq(put_s(&h, "k", "again"), 0, "a put writes a new file");
+	expect(&h, "k", "again");
+	kv_teardown(&h);
+}

@@ -933,7 +933,8 @@ static void store_durable(void *arg, uint64_t cookie)
  * reason as it is, with the directory, and "disk full" said plainly. */
 static void log_store_error(const addd_state *d, const char *what, const char *why)
 {
-	bool full = add_storage_error_is_disk_full(why);
+	bool full = add_storage_error_is_disk_full(why) ||
+		    add_dir_nearly_full(d->cfg->storage_dir);
 
 	if (ADD_MUTANT_ON(ADD_MUTANT_ADDD_DISK_FULL_UNNAMED))
 		full = false;

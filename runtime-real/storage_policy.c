@@ -62,6 +62,15 @@ bool add_storage_error_is_disk_full(const char *why)
 	return false;
 }
 
+bool add_dir_nearly_full(const char *dir)
+{
+	uint64_t free_b = 0;
+	char err[64];
+
+	return add_dir_free_bytes(dir, &free_b, err, sizeof(err)) == 0 &&
+	       free_b < ADD_NEARLY_FULL_BYTES;
+}
+
 void add_scrub_pacer_init(add_scrub_pacer *p, uint64_t interval_s)
 {
 	p->interval_ns = interval_s * 1000000000ull;

@@ -35,6 +35,12 @@ int add_dir_free_bytes(const char *dir, uint64_t *free_bytes, char *err, size_t 
 
 /* True when a storage error line says the disk (file system) is full. */
 bool add_storage_error_is_disk_full(const char *why);
+/* Below this much free space (statvfs) a storage error is taken to be the
+ * disk filling up even when its text does not say so (e.g. "error 28"). */
+#define ADD_NEARLY_FULL_BYTES (1ull << 20)
+/* True when `dir`'s file system has less than ADD_NEARLY_FULL_BYTES free
+ * (for an unprivileged user); false when statvfs fails. */
+bool add_dir_nearly_full(const char *dir);
 
 /* Scrub pace: a whole pass over the written sectors every interval. */
 typedef struct add_scrub_pacer {

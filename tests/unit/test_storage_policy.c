@@ -137,3 +137,9 @@ Test(storage_policy, scrub_interval_option_defaults_to_a_day_and_takes_zero)
 	unlink(sk);
 	rmdir(dir);
 }
+
+Test(storage_policy, a_directory_with_room_is_not_nearly_full)
+{
+	cr_assert_not(add_dir_nearly_full("/tmp"));
+	cr_assert_not(add_dir_nearly_full("/nonexistent/add-x"));
+}

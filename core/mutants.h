@@ -33,6 +33,17 @@
 #define ADD_MUTANT_SUPERBLOCK_SKIP_CHECKSUM 18
 /* superblock: read accepts a sector store format newer than the code knows */
 #define ADD_MUTANT_SUPERBLOCK_ACCEPT_NEWER 19
+/* node: the bytes of a read_data that reported damage (-EBADMSG / -EIO)
+ * are used as if the read had succeeded (sent in a VALUE, returned) */
+#define ADD_MUTANT_READ_DATA_ERROR_IGNORED 20
+/* node: READ_PROC / READ_PROC_META of a damaged sector are answered (the
+ * node's damage check before answering is skipped) */
+#define ADD_MUTANT_DAMAGED_ANSWERS_READ_PROC 21
+/* register: a repair counts its own copy as one of the K = N - floor(N/2)
+ * answers it needs, i.e. it settles for K - 1 others */
+#define ADD_MUTANT_REPAIR_COUNTS_SELF 22
+/* register: a writer picks maxts + 1, ignoring the store's ts_floor */
+#define ADD_MUTANT_REPAIR_NO_FLOOR 23
 /* addd (runtime-real; caught by tests/suites/35-addd-mutants.sh): */
 /* the store is opened with rank 0 (unchecked): another rank's storage is taken */
 #define ADD_MUTANT_ADDD_STORE_RANK_UNCHECKED 40

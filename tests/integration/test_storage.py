@@ -21,6 +21,7 @@ import os
 import shutil
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import tempfile
@@ -30,7 +31,7 @@ import traceback
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import test_cluster as tc  # noqa: E402
 from addproto import OK, SECTOR, WRITE, Client, encode_cmd, pattern  # noqa: E402
-from test_cluster import Skip, check, free_port, wait_listening  # noqa: E402
+from test_cluster import FakePeer, Skip, check, free_port  # noqa: E402
 
 # The files of a store that are not its data: the lock is recreated freely.
 LOCK = ".addd.lock"
@@ -134,6 +135,53 @@ def verify(cl, acked, ranks, what):
         c.close()
 
 
+class RecordingStore(dict):
+    """The FakePeer's store, remembering every (sector, ts, wr) -> data it
+    took: which value each tag names."""
+
+    def __init__(self):
+        super().__init__()
+        self.history = {}
+
+    def __setitem__(self, sector, v):
+        self.history[(sector, v[0], v[1])] = v[2]
+        super().__setitem__(sector, v)
+
+
+def probe_replica(cl, fake, rank, sectors, what, timeout=2.0):
+    """Asks `rank` directly, as the fake peer, for each sector's value
+    (READ_PROC; the VALUE comes back on its link to the fake) and checks
+    every answer: never-written is ts 0 and zeros; otherwise the data is the
+    very value the fake saw written under that tag. A damaged sector may go
+    unanswered. Returns how many answered."""
+    uuids = {os.urandom(16): s for s in sectors}
+    sock = socket.create_connection(cl.addr(rank), timeout=5)
+    try:
+        sock.sendall(b"".join(fake.msg(0x03, u, s) for u, s in uuids.items()))
+        end = time.monotonic() + timeout
+        while time.monotonic() < end and not all(u in fake.values for u in uuids):
+            time.sleep(0.01)
+    finally:
+        sock.close()
+    answered = 0
+    for u, s in uuids.items():
+        v = fake.values.get(u)
+        if v is None:
+            continue
+        answered += 1
+        ts, wr, data = struct.unpack(">Q", v[32:40])[0], v[47], v[48:48 + SECTOR]
+        if ts == 0:
+            check(data == bytes(SECTOR), "%s: rank %d sends sector %d at ts 0 with data"
+                  % (what, rank, s))
+            continue
+        want = fake.store.history.get((s, ts, wr))
+        check(want is not None, "%s: rank %d sends sector %d under tag (%d, %d), never "
+              "written" % (what, rank, s, ts, wr))
+        check(data == want, "%s: rank %d sends sector %d under tag (%d, %d) with other "
+              "bytes than were written with it" % (what, rank, s, ts, wr))
+    return answered
+
+
 def flip(path, offsets, n=8):
     """XORs n bytes at each offset (those inside the file); returns how many
     bytes changed."""
@@ -189,12 +237,27 @@ def other_files(d):
             not f.startswith("journal")]
 
 
+DATA_FLIPS = (3, 17, WRITTEN - 1)
+
+
+def data_still_flipped(d, acked):
+    """After a restart: does any flipped sector's home copy still differ from
+    its acknowledged pattern? (After a SIGKILL the journal's replay may have
+    written it home again: then nothing is left to find.)"""
+    with open(os.path.join(d, "data"), "rb") as f:
+        for s in DATA_FLIPS:
+            f.seek(s * SECTOR)
+            if f.read(SECTOR) != pattern(acked[s], s):
+                return True
+    return False
+
+
 def damage(d, chooser, action):
     """Applies one damage; returns [(file, description)] of what was done."""
     done = []
     if chooser == "data":
         path = os.path.join(d, "data")
-        n = flip(path, [s * SECTOR + 1000 for s in (3, 17, WRITTEN - 1)])
+        n = flip(path, [s * SECTOR + 1000 for s in DATA_FLIPS])
         done.append(("data", "%d bytes flipped in sectors 3, 17, %d" % (n, WRITTEN - 1)))
     elif chooser in ("meta", "journal", "other"):
         names = ([chooser] if chooser == "meta" else
@@ -237,6 +300,8 @@ def run_damage_case(ctx, name, sig, chooser, action):
         off = cl.log_size(3)
         rc = start_or_exit(cl, 3)
         log = cl.log_since(3, off)
+        if rc is None and chooser == "data" and not data_still_flipped(d, acked):
+            changed = False  # the journal's replay rewrote them: nothing to find
         if rc is not None:
             errs = error_lines(log)
             check(rc != 0, "%s: exit 0 on a damaged store" % desc)
@@ -244,23 +309,30 @@ def run_damage_case(ctx, name, sig, chooser, action):
             check(cl.storage[3] in errs[0] or "storage" in errs[0],
                   "%s: the error does not name the storage: %r" % (desc, errs[0]))
             check(not listening(cl.addr(3)), "%s: rank 3 still listening" % desc)
-            verify(cl, acked, (1, 2), desc + " (rank 3 refused)")
+            verify(cl, acked, (1,), desc + " (rank 3 refused)")
             print("    %s -> refused: %s" % (desc, errs[0].split(" error: ", 1)[1][:160]))
             # Back to service: rank 3 starts over empty; the next round
             # writes every sector again with all three up.
             shutil.rmtree(d)
             check(start_or_exit(cl, 3) is None, "%s: rank 3 does not start empty" % desc)
         else:
-            verify(cl, acked, (3, 1, 2), desc)
+            n = probe_replica(cl, ctx.fake, 3, sorted(acked), desc)
+            verify(cl, acked, (3, 1), desc)
             # The scrub (one pass a second) finds damage no read touched.
             time.sleep(1.3)
             log = cl.log_since(3, off)
             warns = [ln for ln in log.splitlines() if " warning: " in ln]
+            if action == "tail" and not warns:
+                # Bytes flipped in the last batch look like a write torn by
+                # the crash: recovery drops it and says so (at INFO).
+                warns = [ln for ln in log.splitlines() if "torn" in ln]
             if changed:
                 check(warns, "%s: started without a warning" % desc)
-            verify(cl, acked, (3, 1, 2), desc + " (after the scrub)")
-            print("    %s -> started, %d warning(s)%s" % (
-                desc, len(warns), (": " + warns[0].split(" warning: ", 1)[1][:120])
+            verify(cl, acked, (3, 1), desc + " (after the scrub)")
+            check(probe_replica(cl, ctx.fake, 3, sorted(acked), desc) == len(acked),
+                  "%s: rank 3 still does not answer for every sector after repair" % desc)
+            print("    %s -> started, %d of %d sectors answered at once, %d warning(s)%s" % (
+                desc, n, len(acked), len(warns), (": " + warns[0].split(" warning: ", 1)[1][:120])
                 if warns else ""))
         if target is not None and len(targets) > 1:
             # Each deletion starts from a store holding the last round.
@@ -411,7 +483,7 @@ def a_storage_directory_of_another_rank_is_refused(ctx):
     err = run_addd_expect_refusal(argv, "rank")
     print("    %s" % err.split(" error: ", 1)[1][:200])
     check(start_or_exit(cl, 1) is None, "rank 1 does not start on its own directory")
-    verify(cl, ctx.damage.acked, (1, 2, 3), "rank 1 after the refusal")
+    verify(cl, ctx.damage.acked, (1, 3), "rank 1 after the refusal")
 
 
 @test
@@ -424,7 +496,7 @@ def fewer_sectors_than_the_store_holds_data_for_is_refused_naming_them(ctx):
     check("sector" in err, "the error does not speak of sectors: %r" % err)
     print("    %s" % err.split(" error: ", 1)[1][:200])
     check(start_or_exit(cl, 3) is None, "rank 3 does not start with its --sectors")
-    verify(cl, ctx.damage.acked, (3, 1, 2), "rank 3 after the refusal")
+    verify(cl, ctx.damage.acked, (3, 1), "rank 3 after the refusal")
 
 
 # ---- runner ---------------------------------------------------------------
@@ -447,12 +519,20 @@ def main():
     ctx.damage = DamageCtx()
     # One cluster for the damage cases: rank 3 is damaged and restarted
     # again and again; every case first writes a new round with all three up.
+    # Rank 2 is test_cluster's FakePeer (a replica written from PROTOCOL.md):
+    # it sees every value written, and asks rank 3 directly what it holds.
     ctx.damage.cl = StoreCluster(3, extra=["--scrub-interval", "1"])
     ctx.damage.acked = {}
     ctx.damage.rnd = 0
     passed = failed = 0
+    fake = None
     try:
-        ctx.damage.cl.start_all()
+        fake = ctx.damage.fake = FakePeer(ctx.damage.cl, rank=2)
+        fake.store = RecordingStore()
+        ctx.damage.cl.start(1, wait=False)
+        ctx.damage.cl.start(3, wait=False)
+        for r in (1, 3):
+            tc.wait_listening(ctx.damage.cl.addr(r), ctx.damage.cl.procs[r])
         for t in TESTS:
             if only and only not in t.__name__:
                 continue
@@ -480,6 +560,8 @@ def main():
     finally:
         for cl in [ctx.damage.cl] + ctx.extra:
             cl.cleanup()
+        if fake is not None:
+            fake.close()
     print("%d passed, %d failed" % (passed, failed))
     return 0 if failed == 0 else 1
 

@@ -15,6 +15,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "log.h"
+
 #define QMAX ADD_POSIX_DISK_FLUSHES_MAX
 #define FLUSH_THREADS 2
 
@@ -42,6 +44,12 @@ struct add_posix_disk {
 	ring todo, done;   /* guarded by mu */
 	bool stop;	   /* guarded by mu */
 	size_t pending;	   /* loop thread only: started, not dispatched */
+	/* loop thread only: */
+	char *dir_path;
+	char **names; /* names[fd]: the file a handle is (for error lines) */
+	size_t n_names;
+	char last_error[ADD_POSIX_DISK_ERROR_MAX];
+	char fd_label[24];
 };
 
 static void ring_push(ring *q, flush_req r)
@@ -66,6 +74,48 @@ static bool name_ok(const char *name)
 	       strcmp(name, "..") != 0;
 }
 
+/* The file of a handle, for error lines ("fd N" for one this disk did not
+ * open; valid until the next call). */
+static const char *fd_name(add_posix_disk *d, int fd)
+{
+	if (fd >= 0 && (size_t)fd < d->n_names && d->names[fd])
+		return d->names[fd];
+	snprintf(d->fd_label, sizeof(d->fd_label), "(fd %d)", fd);
+	return d->fd_label;
+}
+
+/* Remembers what a handle is; without memory the error lines say "?". */
+static void fd_name_set(add_posix_disk *d, int fd, const char *name)
+{
+	assert(fd >= 0);
+	if ((size_t)fd >= d->n_names) {
+		size_t n = (size_t)fd + 1 > 2 * d->n_names ? (size_t)fd + 1 : 2 * d->n_names;
+		char **nn = realloc(d->names, n * sizeof(*nn));
+
+		if (!nn)
+			return;
+		memset(nn + d->n_names, 0, (n - d->n_names) * sizeof(*nn));
+		d->names = nn;
+		d->n_names = n;
+	}
+	free(d->names[fd]);
+	d->names[fd] = name ? strdup(name) : NULL;
+	assert(!name || !d->names[fd] || strcmp(d->names[fd], name) == 0);
+}
+
+/* An error of operation `op` on file `name` (NULL: the directory) with errno
+ * `e`: the one line "op dir/name: strerror", logged and kept as the last
+ * error; returns -e. */
+static int report(add_posix_disk *d, add_log_level level, const char *op, const char *name,
+		  int e)
+{
+	assert(e > 0);
+	snprintf(d->last_error, sizeof(d->last_error), "%s %s%s%s: %s", op, d->dir_path,
+		 name ? "/" : "", name ? name : "", strerror(e));
+	add_log(level, "disk: %s", d->last_error);
+	return -e;
+}
+
 static int pd_open(void *ctx, const char *name, bool create)
 {
 	add_posix_disk *d = ctx;
@@ -76,28 +126,42 @@ static int pd_open(void *ctx, const char *name, bool create)
 	do
 		fd = openat(d->dir_fd, name, O_RDWR | O_CLOEXEC | (create ? O_CREAT : 0), 0600);
 	while (fd < 0 && errno == EINTR);
-	return fd < 0 ? -errno : fd;
+	if (fd < 0) {
+		if (errno == ENOENT && !create)
+			return -ENOENT; /* a question, not a failure */
+		return report(d, ADD_LOG_WARN, create ? "open (create)" : "open", name, errno);
+	}
+	fd_name_set(d, fd, name);
+	return fd;
 }
 
 static int pd_close(void *ctx, int h)
 {
-	(void)ctx;
+	add_posix_disk *d = ctx;
+	int rc = 0;
+
 	/* Linux closes the fd even when close() fails with EINTR: no retry. */
-	return close(h) < 0 && errno != EINTR ? -errno : 0;
+	if (close(h) < 0 && errno != EINTR)
+		rc = report(d, ADD_LOG_WARN, "close", fd_name(d, h), errno);
+	if (h >= 0 && (size_t)h < d->n_names) {
+		free(d->names[h]);
+		d->names[h] = NULL;
+	}
+	return rc;
 }
 
 static int64_t pd_pread(void *ctx, int h, void *buf, size_t len, uint64_t off)
 {
+	add_posix_disk *d = ctx;
 	size_t done = 0;
 
-	(void)ctx;
 	while (done < len) {
 		ssize_t n = pread(h, (char *)buf + done, len - done, (off_t)(off + done));
 
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
-			return -errno;
+			return report(d, ADD_LOG_WARN, "pread", fd_name(d, h), errno);
 		}
 		if (n == 0)
 			break; /* end of file */
@@ -106,51 +170,65 @@ static int64_t pd_pread(void *ctx, int h, void *buf, size_t len, uint64_t off)
 	return (int64_t)done;
 }
 
+/* A full disk is -ENOSPC (or -EDQUOT), as errno says: never folded into
+ * -EIO. A write that fails part way may have written a prefix. */
 static int64_t pd_pwrite(void *ctx, int h, const void *buf, size_t len, uint64_t off)
 {
+	add_posix_disk *d = ctx;
 	size_t done = 0;
 
-	(void)ctx;
 	while (done < len) {
 		ssize_t n = pwrite(h, (const char *)buf + done, len - done, (off_t)(off + done));
 
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
-			return -errno;
+			return report(d, ADD_LOG_WARN, "pwrite", fd_name(d, h), errno);
 		}
+		if (n == 0) /* not for a regular file; do not spin */
+			return report(d, ADD_LOG_WARN, "pwrite", fd_name(d, h), EIO);
 		done += (size_t)n;
 	}
+	assert(done == len);
 	return (int64_t)len;
 }
 
 static int pd_truncate(void *ctx, int h, uint64_t size)
 {
-	(void)ctx;
+	add_posix_disk *d = ctx;
+
 	while (ftruncate(h, (off_t)size) < 0)
 		if (errno != EINTR)
-			return -errno;
+			return report(d, ADD_LOG_WARN, "ftruncate", fd_name(d, h), errno);
 	return 0;
 }
 
 static int64_t pd_size(void *ctx, int h)
 {
+	add_posix_disk *d = ctx;
 	struct stat st;
 
-	(void)ctx;
 	if (fstat(h, &st) < 0)
-		return -errno;
+		return report(d, ADD_LOG_WARN, "fstat", fd_name(d, h), errno);
 	return (int64_t)st.st_size;
+}
+
+/* fdatasync: 0 or -errno (any thread). */
+static int datasync(int fd)
+{
+	/* EINTR cannot lose the error state of the file: retrying is sound. */
+	while (fdatasync(fd) < 0)
+		if (errno != EINTR)
+			return -errno;
+	return 0;
 }
 
 static int pd_sync(void *ctx, int h)
 {
-	(void)ctx;
-	/* EINTR cannot lose the error state of the file: retrying is sound. */
-	while (fdatasync(h) < 0)
-		if (errno != EINTR)
-			return -errno;
-	return 0;
+	add_posix_disk *d = ctx;
+	int rc = datasync(h);
+
+	return rc < 0 ? report(d, ADD_LOG_ERROR, "fdatasync", fd_name(d, h), -rc) : 0;
 }
 
 static int pd_sync_async(void *ctx, int h, add_disk_done_fn done, void *arg)
@@ -175,7 +253,13 @@ static int pd_rename(void *ctx, const char *from, const char *to)
 
 	if (!name_ok(from) || !name_ok(to))
 		return -EINVAL;
-	return renameat(d->dir_fd, from, d->dir_fd, to) < 0 ? -errno : 0;
+	if (renameat(d->dir_fd, from, d->dir_fd, to) < 0) {
+		char op[ADD_POSIX_DISK_ERROR_MAX / 2];
+
+		snprintf(op, sizeof(op), "rename %s/%s to", d->dir_path, from);
+		return report(d, ADD_LOG_WARN, op, to, errno);
+	}
+	return 0;
 }
 
 static int pd_unlink(void *ctx, const char *name)
@@ -184,7 +268,9 @@ static int pd_unlink(void *ctx, const char *name)
 
 	if (!name_ok(name))
 		return -EINVAL;
-	return unlinkat(d->dir_fd, name, 0) < 0 ? -errno : 0;
+	if (unlinkat(d->dir_fd, name, 0) < 0)
+		return errno == ENOENT ? -ENOENT : report(d, ADD_LOG_WARN, "unlink", name, errno);
+	return 0;
 }
 
 static int pd_sync_dir(void *ctx)
@@ -193,7 +279,7 @@ static int pd_sync_dir(void *ctx)
 
 	while (fsync(d->dir_fd) < 0)
 		if (errno != EINTR)
-			return -errno;
+			return report(d, ADD_LOG_ERROR, "fsync (directory)", NULL, errno);
 	return 0;
 }
 
@@ -205,13 +291,13 @@ static int pd_list(void *ctx, void (*fn)(void *arg, const char *name), void *arg
 	struct dirent *e;
 
 	if (fd < 0)
-		return -errno;
+		return report(d, ADD_LOG_WARN, "open (directory)", NULL, errno);
 	dir = fdopendir(fd);
 	if (!dir) {
-		int err = -errno;
+		int err = errno;
 
 		close(fd);
-		return err;
+		return report(d, ADD_LOG_WARN, "fdopendir", NULL, err);
 	}
 	/* Names are collected first: fn may create, rename or unlink. */
 	size_t n = 0, cap = 64;
@@ -242,6 +328,8 @@ static int pd_list(void *ctx, void (*fn)(void *arg, const char *name), void *arg
 	else if (rc == 0 && errno != 0)
 		rc = -errno;
 	closedir(dir);
+	if (rc < 0)
+		report(d, ADD_LOG_WARN, "readdir", NULL, -rc);
 	for (size_t i = 0; i < n; i++) {
 		if (rc == 0)
 			fn(arg, names[i]);
@@ -278,7 +366,7 @@ static void *flush_thread(void *argp)
 				ring_push(&d->todo, r); /* order of the others kept */
 		}
 		pthread_mutex_unlock(&d->mu);
-		int result = pd_sync(NULL, fd);
+		int result = datasync(fd);
 
 		pthread_mutex_lock(&d->mu);
 		for (size_t i = 0; i < n; i++) {
@@ -311,9 +399,20 @@ size_t add_posix_disk_dispatch(add_posix_disk *d)
 	pthread_mutex_unlock(&d->mu);
 	assert(d->pending >= n);
 	d->pending -= n;
+	/* A failed flush is said here, on the loop thread, with its file (the
+	 * handle is still open: it may not be closed while its flush is queued). */
+	for (size_t i = 0; i < n; i++)
+		if (batch[i].result < 0)
+			report(d, ADD_LOG_ERROR, "fdatasync", fd_name(d, batch[i].fd),
+			       -batch[i].result);
 	for (size_t i = 0; i < n; i++)
 		batch[i].done(batch[i].arg, batch[i].result);
 	return n;
+}
+
+const char *add_posix_disk_last_error(const add_posix_disk *d)
+{
+	return d->last_error;
 }
 
 int add_posix_disk_event_fd(const add_posix_disk *d)
@@ -346,14 +445,22 @@ add_posix_disk *add_posix_disk_open(const char *dir, char *err, size_t err_len)
 		set_err(err, err_len, "out of memory for", dir, ENOMEM);
 		return NULL;
 	}
+	d->dir_path = strdup(dir);
+	if (!d->dir_path) {
+		set_err(err, err_len, "out of memory for", dir, ENOMEM);
+		free(d);
+		return NULL;
+	}
 	if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
 		set_err(err, err_len, "cannot create", dir, errno);
+		free(d->dir_path);
 		free(d);
 		return NULL;
 	}
 	d->dir_fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (d->dir_fd < 0) {
 		set_err(err, err_len, "cannot open", dir, errno);
+		free(d->dir_path);
 		free(d);
 		return NULL;
 	}
@@ -361,6 +468,7 @@ add_posix_disk *add_posix_disk_open(const char *dir, char *err, size_t err_len)
 	if (d->event_fd < 0) {
 		set_err(err, err_len, "eventfd for", dir, errno);
 		close(d->dir_fd);
+		free(d->dir_path);
 		free(d);
 		return NULL;
 	}
@@ -407,5 +515,9 @@ void add_posix_disk_close(add_posix_disk *d)
 	pthread_cond_destroy(&d->cv_work);
 	close(d->event_fd);
 	close(d->dir_fd);
+	for (size_t i = 0; i < d->n_names; i++)
+		free(d->names[i]);
+	free(d->names);
+	free(d->dir_path);
 	free(d);
 }

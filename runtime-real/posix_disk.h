@@ -16,7 +16,14 @@
  *    add_posix_disk_dispatch(), which runs the done callbacks on the loop
  *    thread. A failed fdatasync is reported as -errno
  *    (the storage layer makes it fatal; it is never retried as if it worked);
- *  - a handle must not be closed while a flush of it is queued.
+ *  - a handle must not be closed while a flush of it is queued;
+ *  - errors are -errno as the system call gave it (a full disk is -ENOSPC or
+ *    -EDQUOT, never a generic -EIO). Each one is also logged (add_log: WARN,
+ *    ERROR for a failed flush) as one line naming the operation, the file's
+ *    path and strerror, and kept for add_posix_disk_last_error(); a failed
+ *    sync_async is logged when add_posix_disk_dispatch() delivers it. Not
+ *    logged: -ENOENT from open without create and from unlink (questions the
+ *    storage layer asks), and -EINVAL for a bad name.
  * Every function but the flush threads' work runs on the loop thread.
  */
 #ifndef ADD_POSIX_DISK_H
@@ -27,6 +34,7 @@
 #include "disk.h"
 
 #define ADD_POSIX_DISK_FLUSHES_MAX 256
+#define ADD_POSIX_DISK_ERROR_MAX 512
 
 typedef struct add_posix_disk add_posix_disk;
 
@@ -47,5 +55,8 @@ int add_posix_disk_event_fd(const add_posix_disk *d);
 size_t add_posix_disk_dispatch(add_posix_disk *d);
 /* Flushes started and not yet dispatched. */
 size_t add_posix_disk_pending(const add_posix_disk *d);
+/* The last error reported, e.g. "fdatasync /var/lib/add/journal-a:
+ * Input/output error"; "" if none yet. Loop thread. */
+const char *add_posix_disk_last_error(const add_posix_disk *d);
 
 #endif /* ADD_POSIX_DISK_H */

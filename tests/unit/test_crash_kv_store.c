@@ -206,6 +206,11 @@ Test(crash_kv_store, every_crash_point_with_torn_last_writes_recovers_consistent
 	crash_at_every_op(ADD_SIM_CRASH_TEAR, "tear");
 }
 
+Test(crash_kv_store, every_crash_point_with_garbage_in_torn_writes_recovers_consistently)
+{
+	crash_at_every_op(ADD_SIM_CRASH_GARBAGE, "garbage");
+}
+
 Test(crash_kv_store, every_crash_point_with_random_damage_recovers_consistently)
 {
 	crash_at_every_op(ADD_SIM_CRASH_RANDOM, "random");

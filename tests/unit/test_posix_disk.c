@@ -165,3 +165,85 @@ Test(posix_disk, a_flush_of_a_bad_handle_reports_an_error)
 	cr_assert_eq(r, -EBADF, "failed fdatasync reported, never pretended");
 	tmp_close(&t);
 }
+
+/* A file of the directory that is /dev/full: writes fail with ENOSPC,
+ * fdatasync with EINVAL. */
+static int open_full(tmp *t)
+{
+	char path[128];
+
+	if (access("/dev/full", W_OK) != 0)
+		cr_skip_test("no /dev/full");
+	snprintf(path, sizeof(path), "%s/full", t->dir);
+	cr_assert_eq(symlink("/dev/full", path), 0);
+	int h = t->d->open(t->d->ctx, "full", false);
+
+	cr_assert_geq(h, 0);
+	return h;
+}
+
+static void expect_error_line(tmp *t, const char *op, const char *file, int e)
+{
+	const char *line = add_posix_disk_last_error(t->pd);
+	char path[160];
+
+	snprintf(path, sizeof(path), "%s/%s", t->dir, file);
+	cr_assert(strncmp(line, op, strlen(op)) == 0, "operation first: '%s'", line);
+	cr_assert(strstr(line, path), "the file's path: '%s'", line);
+	cr_assert(strstr(line, strerror(e)), "strerror: '%s'", line);
+}
+
+Test(posix_disk, a_full_disk_is_enospc_and_the_error_names_op_file_and_cause)
+{
+	tmp t;
+
+	tmp_open(&t);
+	cr_assert_str_eq(add_posix_disk_last_error(t.pd), "", "no error yet");
+	int h = open_full(&t);
+
+	cr_assert_eq(t.d->pwrite(t.d->ctx, h, "x", 1, 0), -ENOSPC, "not folded into -EIO");
+	expect_error_line(&t, "pwrite", "full", ENOSPC);
+	t.d->close(t.d->ctx, h);
+	tmp_close(&t);
+}
+
+Test(posix_disk, a_failed_fdatasync_names_its_file_sync_and_async)
+{
+	tmp t;
+	int r = 1;
+
+	tmp_open(&t);
+	int h = open_full(&t);
+
+	cr_assert_eq(t.d->sync(t.d->ctx, h), -EINVAL);
+	expect_error_line(&t, "fdatasync", "full", EINVAL);
+	int g = t.d->open(t.d->ctx, "good", true);
+
+	cr_assert_eq(t.d->sync(t.d->ctx, g), 0);
+	cr_assert_eq(t.d->sync_async(t.d->ctx, h, done_cb, &r), 0);
+	for (int i = 0; i < 100 && r == 1; i++) {
+		struct pollfd p = { .fd = add_posix_disk_event_fd(t.pd), .events = POLLIN };
+
+		poll(&p, 1, 5000);
+		add_posix_disk_dispatch(t.pd);
+	}
+	cr_assert_eq(r, -EINVAL);
+	expect_error_line(&t, "fdatasync", "full", EINVAL);
+	t.d->close(t.d->ctx, g);
+	t.d->close(t.d->ctx, h);
+	tmp_close(&t);
+}
+
+Test(posix_disk, questions_are_not_errors_and_a_failed_rename_names_both_files)
+{
+	tmp t;
+
+	tmp_open(&t);
+	cr_assert_eq(t.d->open(t.d->ctx, "missing", false), -ENOENT);
+	cr_assert_eq(t.d->unlink(t.d->ctx, "missing"), -ENOENT);
+	cr_assert_str_eq(add_posix_disk_last_error(t.pd), "", "nothing failed");
+	cr_assert_eq(t.d->rename(t.d->ctx, "missing", "other"), -ENOENT);
+	expect_error_line(&t, "rename", "missing to", ENOENT);
+	expect_error_line(&t, "rename", "other", ENOENT);
+	tmp_close(&t);
+}

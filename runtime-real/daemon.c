@@ -930,19 +930,21 @@ static void store_durable(void *arg, uint64_t cookie)
 }
 
 /* One error line for a store that failed (at open or later): its one-line
- * reason as it is, with the directory, and "disk full" said plainly. */
+ * reason as it is, with the directory, the disk's last error (the system
+ * call, the file's path and strerror) when the reason does not already hold
+ * it, and "disk full" said plainly. */
 static void log_store_error(const addd_state *d, const char *what, const char *why)
 {
-	bool full = add_storage_error_is_disk_full(why) ||
+	const char *last = d->pdisk ? add_posix_disk_last_error(d->pdisk) : "";
+	bool add_last = last[0] != '\0' && strstr(why, last) == NULL;
+	bool full = add_storage_error_is_disk_full(why) || add_storage_error_is_disk_full(last) ||
 		    add_dir_nearly_full(d->cfg->storage_dir);
 
 	if (ADD_MUTANT_ON(ADD_MUTANT_ADDD_DISK_FULL_UNNAMED))
 		full = false;
-	if (full)
-		add_err("%s in '%s': disk full: %s (free space there, then restart)", what,
-			d->cfg->storage_dir, why);
-	else
-		add_err("%s in '%s': %s", what, d->cfg->storage_dir, why);
+	add_err("%s in '%s': %s%s%s%s%s%s", what, d->cfg->storage_dir, full ? "disk full: " : "",
+		why, add_last ? " (" : "", add_last ? last : "", add_last ? ")" : "",
+		full ? "; free space there, then restart" : "");
 }
 
 static void store_fatal(void *arg, const char *why)

@@ -29,6 +29,17 @@
 #define ADD_MUTANT_STORE_SKIP_FLUSH 7
 /* sector store: recovery ignores the journal */
 #define ADD_MUTANT_RECOVERY_IGNORES_JOURNAL 8
+/* sector store: recovery resets journal-a then journal-b, whatever their
+ * generations (an older journal can outlive a newer one's reset) */
+#define ADD_MUTANT_STORE_SETTLE_FIXED_ORDER 9
+/* sector store: read_data does not verify the data's CRC32C */
+#define ADD_MUTANT_STORE_NO_READ_CHECKSUM 10
+/* sector store: replay applies every record, not only the highest tag */
+#define ADD_MUTANT_STORE_REPLAY_ANY_TAG 11
+/* sector store: open re-creates the store over a partial one */
+#define ADD_MUTANT_STORE_RECREATES_PARTIAL 12
+/* sector store: a corrupt record mid-journal is taken for a torn tail */
+#define ADD_MUTANT_STORE_CORRUPT_AS_TORN 13
 /* superblock: read accepts a value whose own checksum does not match */
 #define ADD_MUTANT_SUPERBLOCK_SKIP_CHECKSUM 18
 /* superblock: read accepts a sector store format newer than the code knows */

@@ -259,15 +259,33 @@ def damage(d, chooser, action):
         path = os.path.join(d, "data")
         n = flip(path, [s * SECTOR + 1000 for s in DATA_FLIPS])
         done.append(("data", "%d bytes flipped in sectors 3, 17, %d" % (n, WRITTEN - 1)))
-    elif chooser in ("meta", "journal", "other"):
-        names = ([chooser] if chooser == "meta" else
-                 [pick_journal(d)] if chooser == "journal" else other_files(d))
-        for f in names:
+    elif chooser == "meta":
+        # Every copy of every page (two 4 KiB copies per page): nothing valid
+        # is left to fall back on for the sectors those pages name.
+        path = os.path.join(d, "meta")
+        size = os.path.getsize(path)
+        offs = list(range(8, size, 2048))
+        n = flip(path, offs)
+        done.append(("meta", "%d bytes flipped at %d offsets, every 2 KiB" % (n, len(offs))))
+    elif chooser == "journal":
+        f = pick_journal(d)
+        path = os.path.join(d, f)
+        size = os.path.getsize(path)
+        if size <= 4096:
+            # Header only (a clean stop empties the journals): "mid" hits both
+            # copies of the header, "tail" the second copy alone.
+            offs = [8, 2048 + 8] if action == "mid" else [2048 + 8]
+        else:
+            # Records: one in the middle, or the last chunk's end.
+            offs = [size // 2] if action == "mid" else [size - 200]
+        n = flip(path, offs)
+        done.append((f, "%d bytes flipped at %s of %d" % (n, offs, size)))
+    elif chooser == "other":
+        for f in other_files(d):
             path = os.path.join(d, f)
             size = os.path.getsize(path)
-            off = size // 2 if action == "mid" else max(0, size - 200)
-            n = flip(path, [off])
-            done.append((f, "%d bytes flipped at %d of %d" % (n, off, size)))
+            n = flip(path, [size // 2])
+            done.append((f, "%d bytes flipped at %d of %d" % (n, size // 2, size)))
     return done
 
 
@@ -323,17 +341,18 @@ def run_damage_case(ctx, name, sig, chooser, action):
             log = cl.log_since(3, off)
             warns = [ln for ln in log.splitlines() if " warning: " in ln]
             if action == "tail" and not warns:
-                # Bytes flipped in the last batch look like a write torn by
-                # the crash: recovery drops it and says so (at INFO).
-                warns = [ln for ln in log.splitlines() if "torn" in ln]
+                # The end of the last batch, or one of the journal header's
+                # two copies: what a crash tears. Recovery drops it or uses
+                # the other copy, and says so (at INFO, naming the file).
+                warns = [ln for ln in log.splitlines() if any(w[0] in ln for w in what)]
             if changed:
-                check(warns, "%s: started without a warning" % desc)
+                check(warns, "%s: started without reporting the damage" % desc)
             verify(cl, acked, (3, 1), desc + " (after the scrub)")
             check(probe_replica(cl, ctx.fake, 3, sorted(acked), desc) == len(acked),
                   "%s: rank 3 still does not answer for every sector after repair" % desc)
-            print("    %s -> started, %d of %d sectors answered at once, %d warning(s)%s" % (
-                desc, n, len(acked), len(warns), (": " + warns[0].split(" warning: ", 1)[1][:120])
-                if warns else ""))
+            print("    %s -> started, %d of %d sectors answered at once, %d line(s) on it%s"
+                  % (desc, n, len(acked), len(warns),
+                     (": " + warns[0].split(": ", 1)[-1][:120]) if warns else ""))
         if target is not None and len(targets) > 1:
             # Each deletion starts from a store holding the last round.
             ctx.rnd += 1
@@ -411,6 +430,9 @@ def a_full_disk_stops_one_process_saying_disk_full_and_a_restart_after_freeing_l
             f.write(os.urandom(5 << 20))  # leaves about 3 MiB for rank 3
         off = cl.log_size(3)
         cl.start_all()
+        end = time.monotonic() + 3  # the port is bound before the check runs
+        while time.monotonic() < end and "may need" not in cl.log_since(3, off):
+            time.sleep(0.02)
         start_log = cl.log_since(3, off)
         check(any(" warning: " in ln and "may need" in ln for ln in start_log.splitlines()),
               "no start-up warning about the free space: %r" % start_log[-500:])

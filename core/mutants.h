@@ -60,8 +60,8 @@
 #define ADD_MUTANT_ADDD_STORE_RANK_UNCHECKED 40
 /* addd never calls add_node_scrub_step: rot at rest stays until a client reads */
 #define ADD_MUTANT_ADDD_NO_SCRUB 41
-/* a storage failure from a full disk is reported without saying "disk full" */
-#define ADD_MUTANT_ADDD_DISK_FULL_UNNAMED 42
+/* a storage error line leaves out the disk's last error (the file's path) */
+#define ADD_MUTANT_ADDD_STORE_ERROR_WITHOUT_PATH 42
 /* the start-up space check counts the data file only, not the journals */
 #define ADD_MUTANT_SPACE_BOUND_DATA_ONLY 43
 /* Ids are taken in ranges so that parallel work does not collide:

@@ -930,21 +930,22 @@ static void store_durable(void *arg, uint64_t cookie)
 }
 
 /* One error line for a store that failed (at open or later): its one-line
- * reason as it is, with the directory, the disk's last error (the system
+ * reason as it is, with the directory; the disk's last error (the system
  * call, the file's path and strerror) when the reason does not already hold
- * it, and "disk full" said plainly. */
+ * it; and "disk full" said plainly when the reason does not say it. */
 static void log_store_error(const addd_state *d, const char *what, const char *why)
 {
 	const char *last = d->pdisk ? add_posix_disk_last_error(d->pdisk) : "";
 	bool add_last = last[0] != '\0' && strstr(why, last) == NULL;
 	bool full = add_storage_error_is_disk_full(why) || add_storage_error_is_disk_full(last) ||
 		    add_dir_nearly_full(d->cfg->storage_dir);
+	bool say_full = full && strcasestr(why, "disk full") == NULL;
 
-	if (ADD_MUTANT_ON(ADD_MUTANT_ADDD_DISK_FULL_UNNAMED))
-		full = false;
-	add_err("%s in '%s': %s%s%s%s%s%s", what, d->cfg->storage_dir, full ? "disk full: " : "",
+	if (ADD_MUTANT_ON(ADD_MUTANT_ADDD_STORE_ERROR_WITHOUT_PATH))
+		add_last = false;
+	add_err("%s in '%s': %s%s%s%s%s%s", what, d->cfg->storage_dir, say_full ? "disk full: " : "",
 		why, add_last ? " (" : "", add_last ? last : "", add_last ? ")" : "",
-		full ? "; free space there, then restart" : "");
+		say_full ? "; free space there, then restart" : "");
 }
 
 static void store_fatal(void *arg, const char *why)

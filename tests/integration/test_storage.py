@@ -457,8 +457,9 @@ def a_full_disk_stops_one_process_saying_disk_full_and_a_restart_after_freeing_l
         check(s < 4096, "rank 3 took 16 MiB of writes on 3 MiB")
         check(rc != 0, "rank 3 exited 0 on a full disk")
         check(errs and "disk full" in errs[-1], "no 'disk full' error line: %r" % errs)
-        check(any(f in errs[-1] for f in ("data", "meta", "journal", "superblock")),
-              "the error names no file: %r" % errs[-1])
+        check(any(os.path.join(cl.storage[3], f) in errs[-1]
+                  for f in ("data", "meta", "journal", "sb.")),
+              "the error names no file by its path: %r" % errs[-1])
         # Restart while still full: it recovers or refuses saying so.
         rc = start_or_exit(cl, 3)
         if rc is not None:

@@ -12,7 +12,7 @@ build=${BUILD:-build}
 table=(
   "40 ADDD_STORE_RANK_UNCHECKED   it:storage_directory_of_another_rank"
   "41 ADDD_NO_SCRUB               it:rot_under_a_running_process"
-  "42 ADDD_DISK_FULL_UNNAMED      it:a_full_disk_stops_one_process"
+  "42 ADDD_STORE_ERROR_WITHOUT_PATH it:a_full_disk_stops_one_process"
   "43 SPACE_BOUND_DATA_ONLY       unit:test_storage_policy"
 )
 passed=0 failed=0

@@ -4,6 +4,8 @@
  * (core/disk_prefix.h), so its files are "sb.tmp", "sb.txn", "sb.txn.tmp" and
  * "sb.v<hash>": add_superblock_owns_file tells them by the prefix, and the kv
  * store's recovery (which removes its "tmp") never touches another file.
+ * Read and write each open that kv store, so both finish (durably) what a
+ * crash interrupted in it: a read may write.
  *
  * The value (little-endian), checksummed inside itself although the kv file
  * is too, so that the superblock stands on its own:
@@ -153,7 +155,7 @@ static add_kv *open_kv(const add_disk *disk, add_disk_prefix *view, char *err, s
 	char why[128] = "";
 	add_kv *kv;
 
-	if (!disk || !add_disk_prefix_init(view, disk, SB_PREFIX)) {
+	if (!add_disk_prefix_init(view, disk, SB_PREFIX)) {
 		say(err, err_len, -EINVAL, "no disk");
 		return NULL;
 	}
@@ -170,8 +172,8 @@ int add_superblock_read(const add_disk *disk, add_superblock *out, char *err, si
 	size_t len = 0;
 	int rc;
 
-	if (!out)
-		return say(err, err_len, -EINVAL, "read: no output");
+	if (!disk || !out)
+		return say(err, err_len, -EINVAL, "read: no disk or no output");
 	add_kv *kv = open_kv(disk, &view, err, err_len);
 
 	if (!kv)
@@ -202,8 +204,8 @@ int add_superblock_write(const add_disk *disk, const add_superblock *sb, char *e
 	add_superblock back;
 	int rc;
 
-	if (!sb)
-		return say(err, err_len, -EINVAL, "write: no superblock");
+	if (!disk || !sb)
+		return say(err, err_len, -EINVAL, "write: no disk or no superblock");
 	if (sb->format_version == 0 || sb->format_version > ADD_SUPERBLOCK_FORMAT)
 		return say(err, err_len, -EINVAL, "write: format_version out of range");
 	encode(b, sb);

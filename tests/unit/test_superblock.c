@@ -334,6 +334,9 @@ static void crash_every_op(add_sim_crash_mode mode, bool first)
 	}
 	cr_assert_gt(saw_old, 0);
 	cr_assert_gt(saw_new, 0);
+	printf("superblock crash test (mode %d, %s write): %llu crash points, %d old, %d new\n",
+	       (int)mode, first ? "first" : "re-", (unsigned long long)total + 1, saw_old,
+	       saw_new);
 }
 
 Test(superblock_crash, a_crash_at_any_op_of_a_rewrite_leaves_old_or_new)
@@ -397,4 +400,18 @@ Test(superblock_posix, round_trip_missing_and_corrupt_on_real_files)
 	d->list(d->ctx, remove_cb, (void *)(uintptr_t)d);
 	add_posix_disk_close(pd);
 	cr_assert_eq(rmdir(dir), 0, "only the superblock's files were there");
+}
+
+Test(superblock, null_arguments_are_einval)
+{
+	add_sim_disk *sd = add_sim_disk_create(1);
+	add_superblock sb = sb_make(1, 1);
+	char err[128] = "";
+
+	cr_assert_eq(add_superblock_read(NULL, &sb, err, sizeof(err)), -EINVAL);
+	cr_assert_eq(add_superblock_read(add_sim_disk_ops(sd), NULL, err, sizeof(err)), -EINVAL);
+	cr_assert_eq(add_superblock_write(NULL, &sb, err, sizeof(err)), -EINVAL);
+	cr_assert_eq(add_superblock_write(add_sim_disk_ops(sd), NULL, err, sizeof(err)), -EINVAL);
+	cr_assert_eq(add_sim_disk_file_count(sd), 0, "nothing written");
+	add_sim_disk_destroy(sd);
 }

@@ -647,8 +647,9 @@ bool srt_is_damaged(const srt_world *w, uint8_t rank, uint64_t sector)
 {
 	const srt_store *s = &w->procs[rank].store;
 	const srt_sector *e = find_sector(s->cur, s->n_cur, sector);
+	const srt_sector *d = find_sector(s->dur, s->n_dur, sector);
 
-	return e != NULL && (e->damaged || e->latent);
+	return (e != NULL && (e->damaged || e->latent)) || (d != NULL && (d->damaged || d->latent));
 }
 
 void srt_reconfigure(srt_world *w)

@@ -152,7 +152,8 @@ void srt_seed(srt_world *w, uint8_t rank, uint64_t sector, uint64_t ts, uint8_t 
  * -EBADMSG (or store.read_error_rc). latent: damaged() stays false until a
  * read_data finds it (bit rot); else it is known at once (recovery). */
 void srt_damage(srt_world *w, uint8_t rank, uint64_t sector, bool latent);
-/* The process's current copy of the sector is damaged (known or latent). */
+/* The process's current or durable copy of the sector is damaged (known or
+ * latent). */
 bool srt_is_damaged(const srt_world *w, uint8_t rank, uint64_t sector);
 
 /* Restarts every process with w->cfg (after a test changed it). */

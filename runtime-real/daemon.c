@@ -127,6 +127,7 @@ typedef struct addd_state {
 	int exit_code;
 	peer_link links[ADD_PROCS_MAX + 1];
 	uint64_t last_stats_ns;    /* last debug stats line */
+	bool repairs_owed;         /* damaged sectors not yet repaired were reported */
 	uint64_t last_stores;      /* stores_durable at the last idle check */
 	uint64_t last_activity_ns; /* when it last changed */
 	add_scrub_pacer scrub;
@@ -814,6 +815,13 @@ static uint64_t idle_timer(add_loop *loop, uint64_t id, void *arg)
 			  (unsigned long long)add_node_scrub_passes(d->node));
 		d->last_stats_ns = now;
 	}
+	if (d->repairs_owed && st.damaged_now == 0 && add_node_repairs_pending(d->node) == 0) {
+		add_info("storage in '%s': every damaged sector is repaired (%llu repairs)",
+			 d->cfg->storage_dir, (unsigned long long)st.repairs);
+		d->repairs_owed = false;
+	} else if (!d->repairs_owed && st.damaged_now > 0) {
+		d->repairs_owed = true; /* found by a read or the scrub: said by the store */
+	}
 	if (st.stores_durable != d->last_stores || !add_sector_store_idle(d->store)) {
 		d->last_stores = st.stores_durable;
 		d->last_activity_ns = now;
@@ -1229,6 +1237,14 @@ int add_daemon_run(add_addd_config *cfg)
 		d->links[r].hp = cfg->peers[r - 1];
 		d->links[r].backoff_ns = BACKOFF_MIN_NS;
 		link_try(d, r);
+	}
+	add_sector_store_stats sst;
+	add_sector_store_get_stats(d->store, &sst);
+	if (sst.damaged_now > 0) {
+		add_warn("storage in '%s': %llu sectors damaged here; repairing them from the other "
+			 "processes (never served from this copy)", cfg->storage_dir,
+			 (unsigned long long)sst.damaged_now);
+		d->repairs_owed = true;
 	}
 	add_info("rank %u of %u listening on %s:%u; %llu sectors, %llu written, in %s",
 		 cfg->rank, cfg->n_procs, me->host, me->port,

@@ -949,6 +949,8 @@ static void log_store_error(const addd_state *d, const char *what, const char *w
 		    add_dir_nearly_full(d->cfg->storage_dir);
 	bool say_full = full && strcasestr(why, "disk full") == NULL;
 
+	assert(why != NULL && d->cfg != NULL);
+
 	if (ADD_MUTANT_ON(ADD_MUTANT_ADDD_STORE_ERROR_WITHOUT_PATH))
 		add_last = false;
 	add_err("%s in '%s': %s%s%s%s%s%s", what, d->cfg->storage_dir, say_full ? "disk full: " : "",
@@ -986,18 +988,18 @@ static uint64_t journal_max_bytes(void)
 /* At start: a warning when the file system holding the storage has less
  * free space than --sectors could need (storage_policy.h's bound, beyond
  * what the store's files already take). */
-static void warn_if_space_short(const addd_state *d, uint64_t journal_max, uint32_t batch_max)
+static void warn_if_space_short(const addd_state *d, uint64_t journal_max)
 {
 	char err[ADD_PATH_MAX + 128];
-	uint64_t free_b, need, used = 0;
+	uint64_t free_b = 0, need, used = 0;
 	int rc = add_dir_free_bytes(d->cfg->storage_dir, &free_b, err, sizeof(err));
 
-	(void)batch_max;
 	if (rc != 0) {
 		add_warn("cannot tell the free space for the storage: %s", err);
 		return;
 	}
 	need = add_store_space_bound(d->cfg->n_sectors, journal_max);
+	assert(need >= d->cfg->n_sectors * ADD_SECTOR_SIZE);
 	/* Space the files already hold counts as available to them. */
 	static const char *const files[] = {"data", "meta", "journal-a", "journal-b"};
 	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
@@ -1170,7 +1172,7 @@ int add_daemon_run(add_addd_config *cfg)
 	if (ADD_MUTANT_ON(ADD_MUTANT_ADDD_STORE_RANK_UNCHECKED))
 		scfg.rank = 0;
 	io_random_bytes(d, scfg.new_identity, sizeof(scfg.new_identity));
-	warn_if_space_short(d, scfg.journal_max_bytes, scfg.batch_max);
+	warn_if_space_short(d, scfg.journal_max_bytes);
 	d->store = add_sector_store_open(&scfg, err, sizeof(err));
 	if (d->store == NULL) {
 		log_store_error(d, "cannot open the storage", err);

@@ -48,10 +48,20 @@ class StoreCluster(tc.Cluster):
         self.extra = list(extra or [])
         self.storage = {r: os.path.join(self.dir, "store-%d" % r) for r in range(1, n + 1)}
 
+        self.env = {}  # rank -> extra environment for its next start
+
     def argv(self, rank):
         a = super().argv(rank)
         a[a.index("--storage-dir") + 1] = self.storage[rank]
         return a + self.extra
+
+    def start(self, rank, wait=True):
+        log = open(self.log_path(rank), "ab")
+        env = dict(os.environ, **self.env.get(rank, {}))
+        self.procs[rank] = subprocess.Popen(self.argv(rank), stdout=log, stderr=log, env=env)
+        log.close()
+        if wait:
+            tc.wait_listening(self.addr(rank), self.procs[rank])
 
     def log_path(self, rank):
         return os.path.join(self.dir, "addd-%d.log" % rank)
@@ -389,6 +399,63 @@ def damage_test(name, sig, chooser, action):
 
 for _case in damage_cases():
     test(damage_test(*_case))
+
+
+def build_eio_preload(out_dir):
+    src = os.path.join(os.path.dirname(os.path.abspath(__file__)), "eio_preload.c")
+    so = os.path.join(out_dir, "eio_preload.so")
+    cc = shutil.which("cc") or shutil.which("gcc")
+    if cc is None:
+        raise Skip("no C compiler to build the read-error library")
+    p = subprocess.run([cc, "-shared", "-fPIC", "-O1", "-Wall", "-Wextra", "-Werror", "-o", so,
+                        src, "-ldl"], capture_output=True, text=True)
+    check(p.returncode == 0, "cannot build eio_preload.so: %s" % p.stderr[-500:])
+    return so
+
+
+@test
+def a_read_error_in_data_is_repaired_from_the_others_and_never_served(ctx):
+    # A latent sector error (pread fails with EIO until the range is
+    # rewritten) under one sector of rank 3's data file.
+    d = ctx.damage
+    cl, acked = d.cl, d.acked
+    so = build_eio_preload(cl.dir)
+    d.rnd += 1
+    write_round(cl, d.rnd, acked)
+    time.sleep(0.1)
+    cl.kill(3, signal.SIGTERM)  # clean stop: every sector's data is home
+    s = 9
+    hits = os.path.join(cl.dir, "eio-hits")
+    cl.env[3] = {"LD_PRELOAD": so, "ADD_FAULT_EIO": "data:%d:%d" % (s * SECTOR, SECTOR),
+                 "ADD_FAULT_EIO_LOG": hits}
+    off = cl.log_size(3)
+    try:
+        check(start_or_exit(cl, 3) is None, "rank 3 does not start: %s"
+              % cl.log_since(3, off)[-500:])
+        probe_replica(cl, d.fake, 3, [s], "read error")  # no wrong bytes, if any
+        verify(cl, {s: acked[s]}, (3,), "read error, via rank 3")
+        end = time.monotonic() + 4  # the scrub (a pass a second) or the read finds it
+        while time.monotonic() < end:
+            text = open(hits).read() if os.path.exists(hits) else ""
+            if "eio" in text and "cleared" in text:
+                break
+            time.sleep(0.1)
+        text = open(hits).read() if os.path.exists(hits) else ""
+        check("eio" in text, "the read error was never hit")
+        check("cleared" in text, "sector %d was never rewritten (repaired) after its read "
+              "error: %r" % (s, text))
+        log = cl.log_since(3, off)
+        warns = [ln for ln in log.splitlines() if " warning: " in ln]
+        check(warns, "a read error without a warning")
+        for w in warns[:3]:
+            print("    %s" % w.split(" warning: ", 1)[1][:160])
+        verify(cl, acked, (3, 1), "after the read error's repair")
+        check(probe_replica(cl, d.fake, 3, sorted(acked), "after repair") == len(acked),
+              "rank 3 does not answer for every sector after the repair")
+    finally:
+        cl.env.pop(3, None)
+        cl.kill(3, signal.SIGTERM)
+        cl.start(3)
 
 
 @test

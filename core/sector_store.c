@@ -427,7 +427,7 @@ static int written_merge(add_sector_store *s)
 	size_t n = s->ws_n + s->recent_n;
 
 	if (n > s->ws_cap) {
-		size_t cap = s->ws_cap ? s->ws_cap : 1024;
+		size_t cap = s->ws_cap < 1024 ? 1024 : s->ws_cap;
 
 		while (cap < n)
 			cap += cap / 2;
@@ -2061,6 +2061,19 @@ static void new_identity(add_sector_store *s, uint64_t n_sectors)
 	s->seed = seed_of(&s->sb);
 }
 
+/* Size of a file of the directory; <= 0 if empty or missing. */
+static int64_t file_size(const add_sector_store *s, const char *name)
+{
+	int h = s->disk->open(s->disk->ctx, name, false);
+
+	if (h < 0)
+		return h == -ENOENT ? 0 : h;
+	int64_t size = s->disk->size(s->disk->ctx, h);
+
+	s->disk->close(s->disk->ctx, h);
+	return size;
+}
+
 /* Decides between create, finish an interrupted creation, recover, refuse. */
 static int open_or_create(add_sector_store *s, char *err, size_t err_len)
 {
@@ -2078,10 +2091,13 @@ static int open_or_create(add_sector_store *s, char *err, size_t err_len)
 		bool any = f.data || f.meta || f.ja || f.jb;
 
 		describe_files(&f, false, files, sizeof(files));
-		if (!any || (f.ja_new && !f.ja) ||
+		if (!any || (!f.ja && file_size(s, "meta") <= 0 &&
+			     file_size(s, JOURNAL_NAME[1]) <= (int64_t)BLK) ||
 		    (ADD_MUTANT_ON(ADD_MUTANT_STORE_RECREATES_PARTIAL) && !f.ja)) {
-			/* Nothing here, or a creation that never finished (the
-			 * store was never opened: nothing was ever stored). */
+			/* Nothing here, or a creation that never finished: no
+			 * superblock, no journal-a, meta empty, journal-b at most
+			 * a header (a store that was never opened, or an old
+			 * one that never held anything: nothing is lost). */
 			new_identity(s, want);
 			return create_files(s, true, err, err_len);
 		}

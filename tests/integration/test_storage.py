@@ -229,6 +229,8 @@ def damage_cases():
         cases.append((sn + "_flip_meta", sig, "meta", "mid"))
         cases.append((sn + "_flip_journal_mid", sig, "journal", "mid"))
         cases.append((sn + "_flip_journal_tail", sig, "journal", "tail"))
+        if sig == signal.SIGKILL:  # a journal holding records loses its header
+            cases.append((sn + "_flip_journal_header", sig, "journal", "header"))
         cases.append((sn + "_flip_superblock", sig, "other", "mid"))
         cases.append((sn + "_delete_each_file", sig, "each", "delete"))
     return cases
@@ -281,13 +283,22 @@ def damage(d, chooser, action):
         f = pick_journal(d)
         path = os.path.join(d, f)
         size = os.path.getsize(path)
-        if size <= 4096:
+        if action == "header":
+            offs = [8, 2048 + 8]  # both copies of the header (block 0)
+        elif size <= 4096:
             # Header only (a clean stop empties the journals): "mid" hits both
             # copies of the header, "tail" the second copy alone.
             offs = [8, 2048 + 8] if action == "mid" else [2048 + 8]
+        elif action == "mid":
+            # The first record's data: block 2, after the header (block 0)
+            # and the first chunk's descriptor (block 1, magic "JDD2"),
+            # when the layout is the one expected; else the middle.
+            with open(path, "rb") as fh:
+                fh.seek(4096)
+                first_desc = fh.read(4) == b"JDD2"
+            offs = [2 * 4096 + 100] if first_desc else [size // 2]
         else:
-            # Records: one in the middle, or the last chunk's end.
-            offs = [size // 2] if action == "mid" else [size - 200]
+            offs = [size - 200]  # the end of the last chunk
         n = flip(path, offs)
         done.append((f, "%d bytes flipped at %s of %d" % (n, offs, size)))
     elif chooser == "other":
@@ -307,7 +318,15 @@ def run_damage_case(ctx, name, sig, chooser, action):
     cl, acked = ctx.cl, ctx.acked
     d = cl.storage[3]
     ctx.rnd += 1
-    write_round(cl, ctx.rnd, acked)
+    if chooser == "journal" and action == "mid" and sig == signal.SIGKILL:
+        # Two batches at least, so that the journal's first chunk is not its
+        # last: damage there is corruption, not a torn tail.
+        everything = list(range(WRITTEN)) + [FAR_SECTOR]
+        write_round(cl, ctx.rnd, acked, sectors=everything[:WRITTEN // 2])
+        time.sleep(0.1)
+        write_round(cl, ctx.rnd, acked, sectors=everything[WRITTEN // 2:])
+    else:
+        write_round(cl, ctx.rnd, acked)
     if chooser == "data" and sig == signal.SIGKILL:
         # So that the journal's replay does not simply rewrite the flipped
         # sectors: their last values are checkpointed home (idle for over a

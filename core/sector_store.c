@@ -1404,10 +1404,12 @@ static int recover_meta(add_sector_store *s, rstats *rs, char *err, size_t err_l
 	}
 	size_t n_pages = ((size_t)size + 2 * BLK - 1) / (2 * BLK);
 	uint8_t *buf = malloc((size_t)META_READ_PAGES * 2 * BLK);
+	uint8_t *bad_copy = calloc(n_pages ? n_pages : 1, 1);
 	int rc = index_reserve(s, n_pages * META_PER_PAGE);
 
-	if (!buf || rc < 0) {
+	if (!buf || !bad_copy || rc < 0) {
 		free(buf);
+		free(bad_copy);
 		set_err(err, err_len, "sector store: out of memory reading meta");
 		return -ENOMEM;
 	}
@@ -1417,6 +1419,7 @@ static int recover_meta(add_sector_store *s, rstats *rs, char *err, size_t err_l
 
 		if (got < 0) {
 			free(buf);
+			free(bad_copy);
 			set_err(err, err_len, "sector store: pread meta at %llu: %s",
 				(unsigned long long)p0 * 2 * BLK, etext((int)got));
 			return (int)got;
@@ -1433,6 +1436,7 @@ static int recover_meta(add_sector_store *s, rstats *rs, char *err, size_t err_l
 				 * sectors are in a journal), or rot of both. */
 				rs->lost_pages++;
 				s->page_cur[p] = PAGE_NEW;
+				bad_copy[p] = 1;
 				continue;
 			}
 			int c = !ok[0] ? 1 : !ok[1] ? 0 : seq[1] > seq[0];
@@ -1440,8 +1444,10 @@ static int recover_meta(add_sector_store *s, rstats *rs, char *err, size_t err_l
 
 			s->page_cur[p] = (uint8_t)c;
 			s->page_seq[p] = seq[c];
-			if (ok[0] != ok[1])
-				rs->bad_copies++;
+			if (ok[0] != ok[1]) {
+				rs->bad_copies++; /* healed: rewritten at settle */
+				bad_copy[p] = 1;
+			}
 			for (size_t k = 0; k < META_PER_PAGE; k++) {
 				const uint8_t *e = pg + META_HDR + k * META_ENTRY;
 				size_t j = p * META_PER_PAGE + k;
@@ -1453,6 +1459,7 @@ static int recover_meta(add_sector_store *s, rstats *rs, char *err, size_t err_l
 
 				if (sector >= s->cfg.n_sectors) {
 					free(buf);
+					free(bad_copy);
 					set_err(err, err_len,
 						"sector store: meta page %zu names sector %llu, beyond "
 						"the store's %llu sectors",
@@ -1497,8 +1504,9 @@ static int recover_meta(add_sector_store *s, rstats *rs, char *err, size_t err_l
 	/* slot_set_flags marked pages dirty for persisted flags: not needed */
 	memset(s->page_dirty, 0, s->cap_pages);
 	for (size_t p = 0; p < n_pages; p++)
-		if (s->page_cur[p] == PAGE_NEW && p * META_PER_PAGE < s->n_slots)
-			s->page_dirty[p] = 1; /* rewritten whole at settle */
+		if (p * META_PER_PAGE < s->n_slots && bad_copy[p])
+			s->page_dirty[p] = 1; /* rewritten at settle */
+	free(bad_copy);
 	return 0;
 }
 
@@ -1697,6 +1705,7 @@ static int replay_journal(add_sector_store *s, int k, rstats *rs, char *err, siz
 		off += (uint64_t)(2 + ref.d.count) * BLK;
 	}
 	rs->chunks[k] = n;
+	uint64_t torn_before = rs->torn_records;
 	/* pass 2 */
 	uint32_t final_batch = n ? c[n - 1].d.batch_first : 0;
 
@@ -1727,6 +1736,8 @@ static int replay_journal(add_sector_store *s, int k, rstats *rs, char *err, siz
 				goto out;
 		}
 	}
+	if (rs->torn_records > torn_before)
+		rs->torn[k] = true; /* records of the last batch torn */
 	rc = 0;
 out:
 	free(c);

@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # addd's own known bugs (core/mutants.h, ids 40..49) are caught: addd (or a
 # unit test) built with each one, one at a time, must fail the test aimed at
-# it, and the clean build must pass that same test. About 2-3 minutes (each
-# mutant is a build of its own under build/mutant-<id>).
+# it, and the clean build must pass that same test. Some store and node
+# mutants (their own suites catch them with unit tests) are run here too:
+# the end-to-end storage tests with real files must catch them as well.
+# About 2-3 minutes (each mutant is a build of its own under
+# build/mutant-<id>).
 set -uo pipefail
 cd "$(dirname "$0")/../.." || exit 1
 build=${BUILD:-build}
@@ -14,6 +17,10 @@ table=(
   "41 ADDD_NO_SCRUB               it:rot_under_a_running_process"
   "42 ADDD_STORE_ERROR_WITHOUT_PATH it:a_full_disk_stops_one_process"
   "43 SPACE_BOUND_DATA_ONLY       unit:test_storage_policy"
+  "10 STORE_NO_READ_CHECKSUM      it:sigterm_flip_data"
+  "12 STORE_RECREATES_PARTIAL     it:sigterm_delete_each_file"
+  "13 STORE_CORRUPT_AS_TORN       it:sigkill_flip_journal_mid"
+  "20 READ_DATA_ERROR_IGNORED     it:sigterm_flip_data"
 )
 passed=0 failed=0
 

@@ -1,18 +1,25 @@
 #!/usr/bin/env python3
 """Integration tests of addd under storage faults: real processes on
-loopback whose store files are damaged between a stop and a restart (bytes
-flipped in data, meta, a journal record in the middle, the journal tail, the
-superblock; a file deleted), rot under a running process found by the scrub,
-a full disk, a storage directory of another rank, too few --sectors.
+loopback whose store files are damaged between a stop (SIGTERM or SIGKILL)
+and a restart (bytes flipped in data, meta, a journal record in the middle,
+the journal tail, a journal header, the superblock; each file deleted), a
+latent read error (eio_preload.c), rot under a running process found by the
+scrub, a full disk, a storage directory of another rank, too few --sectors.
 
 What every test holds to: a damaged process either refuses to start with one
-clear error line (and serves nothing), or starts, logs the damage at WARN and
-repairs it; in every case every sector read through every serving process
-returns its last acknowledged value, never a wrong byte.
+clear error line (and serves nothing), or starts, logs the damage (a
+warning; for what a crash also leaves, a torn tail or one bad copy of a
+journal header, a line naming the file is enough) and repairs it; in every
+case every sector read through every serving process returns its last
+acknowledged value, never a wrong byte. In the damage cases rank 2 is
+test_cluster's FakePeer, which records the value written under every tag and
+asks the damaged process directly for each sector: every VALUE it sends must
+carry exactly the bytes written under its tag.
 
 Same conventions as test_cluster.py (whose Cluster it uses): random free
-ports, every process stopped by pid, "ok"/"FAIL"/"skip" per test, and a last
-line "N passed, N failed".
+ports, every process stopped by pid, "ok"/"FAIL"/"skip" per test ("xfail"
+for a failure known and reported, see KNOWN), and a last line
+"N passed, N failed".
 
     tests/integration/test_storage.py [BUILD_DIR] [-k SUBSTRING]
 """
@@ -41,13 +48,13 @@ SECTORS = 256
 
 
 class StoreCluster(tc.Cluster):
-    """A Cluster whose processes take extra arguments (scrub, log level)."""
+    """A Cluster whose processes take extra arguments (scrub), a storage
+    directory each may be moved (a tmpfs), and an environment per rank."""
 
     def __init__(self, n, sectors=SECTORS, extra=None):
         super().__init__(n, sectors=sectors)
         self.extra = list(extra or [])
         self.storage = {r: os.path.join(self.dir, "store-%d" % r) for r in range(1, n + 1)}
-
         self.env = {}  # rank -> extra environment for its next start
 
     def argv(self, rank):

@@ -64,6 +64,17 @@
 #define ADD_MUTANT_VERDICT_HALF_IS_MAJORITY 42
 /* runtime-real/link_log: every failed reconnect of a link logged */
 #define ADD_MUTANT_LINK_LOG_EVERY_FAILURE 43
+/* addd (runtime-real; caught by tests/suites/35-addd-mutants.sh).
+ * NOTE (merge in branch rejoin): branch real took 40..43 as ops did on
+ * main; the two sets collide and are to be renumbered by the lead. */
+/* the store is opened with rank 0 (unchecked): another rank's storage is taken */
+#define ADD_MUTANT_ADDD_STORE_RANK_UNCHECKED 40
+/* addd never calls add_node_scrub_step: rot at rest stays until a client reads */
+#define ADD_MUTANT_ADDD_NO_SCRUB 41
+/* a storage error line leaves out the disk's last error (the file's path) */
+#define ADD_MUTANT_ADDD_STORE_ERROR_WITHOUT_PATH 42
+/* the start-up space check counts the data file only, not the journals */
+#define ADD_MUTANT_SPACE_BOUND_DATA_ONLY 43
 /* Ids are taken in ranges so that parallel work does not collide:
  *  9..19  sector store, superblock, sim disk (storage)
  * 20..29  node and register (damage, repair, scrub)

@@ -75,12 +75,20 @@
 #define ADD_MUTANT_ADDD_STORE_ERROR_WITHOUT_PATH 42
 /* the start-up space check counts the data file only, not the journals */
 #define ADD_MUTANT_SPACE_BOUND_DATA_ONLY 43
+/* rejoin (ids 44..49; core/rejoin.c, node.c): a recovering process serves
+ * (answers READ_PROC for, reads out) sectors it has not re-learned */
+#define ADD_MUTANT_REJOIN_SERVES_UNKNOWN 44
+/* node: a recovering process ACKs WRITE_PROC of a sector it has not
+ * re-learned (its ACK counts before promotion) */
+#define ADD_MUTANT_REJOIN_ACKS_UNKNOWN 45
+/* rejoin: the rebuild skips the sector after each one it re-learns */
+#define ADD_MUTANT_REJOIN_SKIPS_SECTOR 46
 /* Ids are taken in ranges so that parallel work does not collide:
  *  9..19  sector store, superblock, sim disk (storage)
  * 20..29  node and register (damage, repair, scrub)
  * 30..39  connections and the runtime policy module
  * 40..49  anything else; ADD_MUTANT_COUNT is the highest id in use. */
-#define ADD_MUTANT_COUNT 43
+#define ADD_MUTANT_COUNT 46
 
 #define ADD_MUTANT_ON(id) (ADD_MUTANT == (id))
 

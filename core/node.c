@@ -29,6 +29,7 @@
 
 #include "mutants.h"
 #include "node.h"
+#include "rejoin.h"
 #include "register.h"
 #include "sector_map.h"
 
@@ -51,6 +52,8 @@
 /* While some peer is not known to speak META, it is asked again this often
  * (a probe or its answer may be lost without the link going down). */
 #define META_REPROBE_NS (1000ull * 1000 * 1000)
+/* How often a recovering or fresh process logs its progress (rejoin.h). */
+#define REJOIN_LOG_NS (5ull * 1000 * 1000 * 1000)
 /* No correct history reaches this timestamp (2^63 writes): a message above
  * it is refused, so that maxts + 1 can never wrap around. */
 #define TS_LIMIT (1ull << 63)
@@ -98,6 +101,7 @@ struct add_node {
 	 * alone can be a peer. */
 	bool speaks_meta[ADD_PROCS_MAX + 1];
 	uint64_t meta_reprobe_at_ns; /* while !env.peers_speak_meta */
+	uint64_t identity_ask_at_ns; /* while rejoin says FRESH */
 	unsigned depth; /* entry-point nesting: the self queue drains at 0 */
 	bool failed;
 
@@ -545,6 +549,13 @@ static void env_send_ack(void *ctx, uint64_t sector, uint8_t rank,
 		self_send(n, ADD_TYPE_ACK, sector, uuid);
 		return;
 	}
+	if (n->cfg.rejoin != NULL && !add_rejoin_sector_known(n->cfg.rejoin, sector) &&
+	    !ADD_MUTANT_ON(ADD_MUTANT_REJOIN_ACKS_UNKNOWN)) {
+		/* stored, but a sector this new storage has not re-learned does
+		 * not count in a write quorum (core/rejoin.h): no ACK; learn it */
+		want_repair(n, sector);
+		return;
+	}
 	memcpy(m.uuid, uuid, ADD_UUID_SIZE);
 	len = add_wire_encode_peer(&m, &n->system_key, msg);
 	assert(len == sizeof(msg));
@@ -573,8 +584,16 @@ static void repair_done(add_node *n, add_op *op)
 {
 	assert(op->kind == ADD_OP_REPAIR && n->repairs_live > 0);
 	if (op->repaired) {
+		/* a rebuild (core/rejoin.h) repairs every sector: not one line each */
+		add_log_level level = n->cfg.rejoin != NULL &&
+						      add_rejoin_get_state(n->cfg.rejoin) != ADD_REJOIN_MEMBER
+					      ? ADD_LOG_DEBUG
+					      : ADD_LOG_INFO;
+
 		n->stats.repairs_done++;
-		node_log(n, ADD_LOG_INFO, "sector %llu repaired from the other processes: (%llu, %u)",
+		if (n->store->repair_durable != NULL)
+			n->store->repair_durable(n->store_ctx, op->sector);
+		node_log(n, level, "sector %llu repaired from the other processes: (%llu, %u)",
 			 (unsigned long long)op->sector, (unsigned long long)op->w_ts, op->w_wr);
 	}
 	n->repairs_live--;
@@ -782,11 +801,14 @@ static bool all_peers_speak_meta(const add_node *n)
 }
 
 /* A META probe, answer or message with a valid HMAC came from `rank`. */
+static void send_identity(add_node *n, uint8_t rank, bool ask);
+
 static void learn_speaks_meta(add_node *n, uint8_t rank)
 {
 	if (n->speaks_meta[rank])
 		return;
 	n->speaks_meta[rank] = true;
+	send_identity(n, rank, true);
 	n->env.peers_speak_meta = all_peers_speak_meta(n);
 	if (n->env.peers_speak_meta)
 		node_log(n, ADD_LOG_INFO, "every peer speaks READ_PROC_META: read phases use it");
@@ -818,6 +840,64 @@ static void send_meta_tack(add_node *n, uint8_t rank, const char *uuid)
 	len = add_wire_encode_peer(&m, &n->system_key, msg);
 	assert(len == sizeof(msg));
 	n->io.send_peer(n->io.ctx, rank, msg, len);
+}
+
+/* ---- the rejoin identity handshake (core/rejoin.h) ----------------------
+ * A VALUE_META (the project's own type, sent only to peers known to speak
+ * META) whose uuid is ADD_REJOIN_ID_MARKER | state | the receiver's genesis
+ * incarnation (8, LE); sector = the sender's incarnation; ts bit 0: "please
+ * answer with yours". A peer without rejoin drops it (no such operation, or
+ * a sector out of range). */
+static void send_identity(add_node *n, uint8_t rank, bool ask)
+{
+	add_peer_msg m = {
+		.type = ADD_TYPE_VALUE_META,
+		.rank = n->cfg.rank,
+		.ts = ask ? 1u : 0u,
+	};
+	uint8_t msg[ADD_PEER_META_SIZE], state;
+	uint64_t inc, genesis;
+	size_t len;
+
+	if (n->cfg.rejoin == NULL || !n->speaks_meta[rank])
+		return;
+	add_rejoin_identity_for(n->cfg.rejoin, rank, &state, &inc, &genesis);
+	memcpy(m.uuid, ADD_REJOIN_ID_MARKER, ADD_REJOIN_ID_MARKER_LEN);
+	m.uuid[ADD_REJOIN_ID_MARKER_LEN] = state;
+	for (int i = 0; i < 8; i++)
+		m.uuid[ADD_REJOIN_ID_MARKER_LEN + 1 + i] = (uint8_t)(genesis >> (8 * i));
+	m.sector = inc;
+	len = add_wire_encode_peer(&m, &n->system_key, msg);
+	assert(len == sizeof(msg));
+	n->io.send_peer(n->io.ctx, rank, msg, len);
+}
+
+static bool is_identity(const add_peer_msg *msg)
+{
+	return msg->type == ADD_TYPE_VALUE_META &&
+	       memcmp(msg->uuid, ADD_REJOIN_ID_MARKER, ADD_REJOIN_ID_MARKER_LEN) == 0;
+}
+
+static void on_identity(add_node *n, const add_peer_msg *msg)
+{
+	uint64_t genesis = 0;
+
+	assert(is_identity(msg) && msg->rank != n->cfg.rank);
+	if (n->cfg.rejoin == NULL)
+		return;
+	for (int i = 0; i < 8; i++)
+		genesis |= (uint64_t)msg->uuid[ADD_REJOIN_ID_MARKER_LEN + 1 + i] << (8 * i);
+	if (add_rejoin_on_identity(n->cfg.rejoin, msg->rank, msg->uuid[ADD_REJOIN_ID_MARKER_LEN],
+				   msg->sector, genesis) &&
+	    add_rejoin_get_state(n->cfg.rejoin) == ADD_REJOIN_RECOVERING) {
+		/* the rebuild starts: the background walk of next_damaged */
+		n->repair_scan_active = true;
+		n->repair_scan_at_ns = n->io.now_ns(n->io.ctx);
+	}
+	if (msg->ts & 1u)
+		send_identity(n, msg->rank, false);
+	if (add_rejoin_failed(n->cfg.rejoin))
+		node_fail(n, "rejoin: its record could not be written");
 }
 
 /* A transport ack from `rank` (valid HMAC): a META probe is answered (so
@@ -1041,6 +1121,10 @@ void add_node_on_peer_message(add_node *n, const add_peer_msg *msg, bool hmac_ok
 	}
 	if (msg->type == ADD_TYPE_READ_PROC_META || msg->type == ADD_TYPE_VALUE_META)
 		learn_speaks_meta(n, msg->rank);
+	if (is_identity(msg)) {
+		on_identity(n, msg);
+		return;
+	}
 	if (msg->type >= ADD_TYPE_READ_PROC_TACK && msg->type <= ADD_TYPE_ACK_TACK) {
 		on_transport_ack(n, msg);
 		return;
@@ -1140,6 +1224,8 @@ void add_node_on_peer_connected(add_node *n, uint8_t rank)
 		return;
 	if (!n->speaks_meta[rank])
 		send_meta_tack(n, rank, META_PROBE_UUID); /* do you speak META? */
+	else
+		send_identity(n, rank, true);
 	for (add_op *op = n->flying; op != NULL; op = op->next_fly) {
 		assert(op->phase == ADD_PHASE_READ || op->phase == ADD_PHASE_WRITE);
 		if (!op_answered(op, rank))
@@ -1211,6 +1297,17 @@ void add_node_tick(add_node *n)
 		repair_scan(n, now);
 		leave(n);
 	}
+	if (n->cfg.rejoin != NULL) {
+		add_rejoin_tick(n->cfg.rejoin, now, REJOIN_LOG_NS);
+		if (add_rejoin_get_state(n->cfg.rejoin) != ADD_REJOIN_MEMBER &&
+		    now >= n->identity_ask_at_ns) {
+			if (add_rejoin_get_state(n->cfg.rejoin) == ADD_REJOIN_FRESH)
+				for (unsigned rank = 1; rank <= n->cfg.n_procs; rank++)
+					if (rank != n->cfg.rank)
+						send_identity(n, (uint8_t)rank, true);
+			n->identity_ask_at_ns = now + META_REPROBE_NS;
+		}
+	}
 	if (!n->env.peers_speak_meta && now >= n->meta_reprobe_at_ns) {
 		for (unsigned rank = 1; rank <= n->cfg.n_procs; rank++)
 			if (rank != n->cfg.rank && !n->speaks_meta[rank])
@@ -1238,6 +1335,9 @@ uint64_t add_node_next_tick_ns(const add_node *n)
 		return next;
 	if (!n->env.peers_speak_meta)
 		next = n->meta_reprobe_at_ns;
+	if (n->cfg.rejoin != NULL && add_rejoin_get_state(n->cfg.rejoin) != ADD_REJOIN_MEMBER &&
+	    n->identity_ask_at_ns < next)
+		next = n->identity_ask_at_ns;
 	if (n->store->next_damaged != NULL && n->repair_scan_active &&
 	    n->repair_scan_at_ns < next)
 		next = n->repair_scan_at_ns;

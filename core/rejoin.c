@@ -339,13 +339,14 @@ static void learned(add_rejoin *rj, uint64_t sector)
 	rj->known++;
 	while (rj->cursor < rj->cfg.n_sectors && bit(rj, rj->cursor))
 		rj->cursor++;
-	if (ADD_MUTANT_ON(ADD_MUTANT_REJOIN_SKIPS_SECTOR) && rj->cursor == sector + 1 &&
-	    rj->cursor < rj->cfg.n_sectors && !bit(rj, rj->cursor)) {
+	if (ADD_MUTANT_ON(ADD_MUTANT_REJOIN_SKIPS_SECTOR) && sector + 1 < rj->cfg.n_sectors &&
+	    !bit(rj, sector + 1)) {
 		/* the bug: the next sector is taken as known without a repair */
-		rj->bits[rj->cursor / 64] |= 1ull << (rj->cursor % 64);
+		rj->bits[(sector + 1) / 64] |= 1ull << ((sector + 1) % 64);
 		rj->known++;
-		rj->cursor++;
 	}
+	while (rj->cursor < rj->cfg.n_sectors && bit(rj, rj->cursor))
+		rj->cursor++;
 	assert(rj->known <= rj->cfg.n_sectors && rj->cursor <= rj->known);
 	if (rj->state != ADD_REJOIN_RECOVERING)
 		return; /* FRESH: a peer-less repair cannot happen (no answers) */

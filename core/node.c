@@ -102,6 +102,7 @@ struct add_node {
 	bool speaks_meta[ADD_PROCS_MAX + 1];
 	uint64_t meta_reprobe_at_ns; /* while !env.peers_speak_meta */
 	uint64_t identity_ask_at_ns; /* while rejoin says FRESH */
+	bool heard[ADD_PROCS_MAX + 1]; /* a valid internal message came from it */
 	unsigned depth; /* entry-point nesting: the self queue drains at 0 */
 	bool failed;
 
@@ -593,6 +594,8 @@ static void repair_done(add_node *n, add_op *op)
 		n->stats.repairs_done++;
 		if (n->store->repair_durable != NULL)
 			n->store->repair_durable(n->store_ctx, op->sector);
+		if (n->cfg.rejoin != NULL && add_rejoin_failed(n->cfg.rejoin))
+			node_fail(n, "rejoin: its record could not be written");
 		node_log(n, level, "sector %llu repaired from the other processes: (%llu, %u)",
 			 (unsigned long long)op->sector, (unsigned long long)op->w_ts, op->w_wr);
 	}
@@ -1119,6 +1122,7 @@ void add_node_on_peer_message(add_node *n, const add_peer_msg *msg, bool hmac_ok
 		n->stats.peer_msgs_dropped++;
 		return;
 	}
+	n->heard[msg->rank] = true;
 	if (msg->type == ADD_TYPE_READ_PROC_META || msg->type == ADD_TYPE_VALUE_META)
 		learn_speaks_meta(n, msg->rank);
 	if (is_identity(msg)) {
@@ -1298,6 +1302,13 @@ void add_node_tick(add_node *n)
 		leave(n);
 	}
 	if (n->cfg.rejoin != NULL) {
+		bool heard = false, meta = false;
+
+		for (unsigned rank = 1; rank <= n->cfg.n_procs; rank++) {
+			heard = heard || n->heard[rank];
+			meta = meta || n->speaks_meta[rank];
+		}
+		add_rejoin_legacy_check(n->cfg.rejoin, now, heard && !meta);
 		add_rejoin_tick(n->cfg.rejoin, now, REJOIN_LOG_NS);
 		if (add_rejoin_get_state(n->cfg.rejoin) != ADD_REJOIN_MEMBER &&
 		    now >= n->identity_ask_at_ns) {

@@ -43,6 +43,7 @@ struct add_rejoin {
 	void *inner_ctx;
 	bool failed;
 	uint64_t last_log_ns;
+	uint64_t legacy_since_ns; /* 0: the legacy condition does not hold */
 	uint64_t logged_known;
 };
 
@@ -520,6 +521,27 @@ bool add_rejoin_on_identity(add_rejoin *rj, uint8_t from, uint8_t state, uint64_
 	rj->genesis[rj->cfg.rank] = rj->incarnation;
 	become_member(rj, "every process has new storage: a new cluster");
 	return true;
+}
+
+void add_rejoin_legacy_check(add_rejoin *rj, uint64_t now_ns, bool only_legacy)
+{
+	if (rj->state != ADD_REJOIN_FRESH || !only_legacy) {
+		rj->legacy_since_ns = 0;
+		return;
+	}
+	if (rj->legacy_since_ns == 0) {
+		rj->legacy_since_ns = now_ns | 1u;
+		return;
+	}
+	if (now_ns - rj->legacy_since_ns < ADD_REJOIN_LEGACY_GRACE_NS)
+		return;
+	rj_log(rj, ADD_LOG_WARN,
+	       "rejoin: the peers do not speak the project's messages (written from the "
+	       "protocol alone): they cannot tell whether this new storage missed writes; "
+	       "serving as a member, amnesia protection is OFF with such peers");
+	for (unsigned r = 1; r <= rj->cfg.n_procs; r++)
+		rj->genesis[r] = 0;
+	become_member(rj, "peers without identity");
 }
 
 void add_rejoin_tick(add_rejoin *rj, uint64_t now_ns, uint64_t every_ns)

@@ -118,6 +118,16 @@ void add_rejoin_identity_for(const add_rejoin *rj, uint8_t to, uint8_t *state,
 bool add_rejoin_on_identity(add_rejoin *rj, uint8_t from, uint8_t state, uint64_t incarnation,
 			    uint64_t your_genesis);
 
+/* Peers written from PROTOCOL.md alone never tell an identity. The node
+ * calls this on every tick with `only_legacy`: some peer sent valid internal
+ * messages, and no peer has shown it speaks the project's messages. After
+ * ADD_REJOIN_LEGACY_GRACE_NS of that without a break, a FRESH process
+ * becomes a member (logged as a warning: amnesia protection is off with such
+ * peers, as before issue 11). A process of this project answers the META
+ * probe within a round trip, so it ends the condition long before that. */
+#define ADD_REJOIN_LEGACY_GRACE_NS (3ull * 1000 * 1000 * 1000)
+void add_rejoin_legacy_check(add_rejoin *rj, uint64_t now_ns, bool only_legacy);
+
 /* Periodic (the node's tick): logs progress, or why it waits, at most every
  * `every_ns`. */
 void add_rejoin_tick(add_rejoin *rj, uint64_t now_ns, uint64_t every_ns);

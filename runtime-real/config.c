@@ -34,6 +34,11 @@ const char add_addd_usage[] =
 	"  --scrub-interval S    verify every written sector's checksum once every S\n"
 	"                        seconds, paced evenly (default 86400, one day; 0 = off);\n"
 	"                        a damaged copy found is repaired from the other processes\n"
+	"  --force-rejoin        DANGEROUS: let new (empty) storage count as a full member\n"
+	"                        at once instead of re-learning every sector from the\n"
+	"                        others; writes acknowledged before may be LOST. Only when\n"
+	"                        a majority lost its storage and you accept the loss\n"
+	"                        (deploy/README.md, 'Replace a disk')\n"
 	"  --help                this text\n"
 	"Key files should be readable by their owner only (chmod 600).\n"
 	"SIGTERM or SIGINT stop the process cleanly.\n"
@@ -291,7 +296,7 @@ void add_addd_config_free(add_addd_config *cfg)
 int add_addd_parse_args(int argc, char **argv, add_addd_config *cfg, char *err, size_t err_len)
 {
 	enum { O_RANK = 1, O_PEERS, O_DIR, O_SECTORS, O_CKEY, O_SKEY, O_LOG, O_HELP,
-	       O_METRICS, O_METRICS_REMOTE, O_SCRUB };
+	       O_METRICS, O_METRICS_REMOTE, O_SCRUB, O_FORCE_REJOIN };
 	static const struct option opts[] = {
 		{"rank", required_argument, NULL, O_RANK},
 		{"peers", required_argument, NULL, O_PEERS},
@@ -303,6 +308,7 @@ int add_addd_parse_args(int argc, char **argv, add_addd_config *cfg, char *err, 
 		{"metrics-listen", required_argument, NULL, O_METRICS},
 		{"metrics-allow-remote", no_argument, NULL, O_METRICS_REMOTE},
 		{"scrub-interval", required_argument, NULL, O_SCRUB},
+		{"force-rejoin", no_argument, NULL, O_FORCE_REJOIN},
 		{"help", no_argument, NULL, O_HELP},
 		{NULL, 0, NULL, 0},
 	};
@@ -357,6 +363,9 @@ int add_addd_parse_args(int argc, char **argv, add_addd_config *cfg, char *err, 
 			break;
 		case O_METRICS_REMOTE:
 			cfg->metrics_allow_remote = true;
+			break;
+		case O_FORCE_REJOIN:
+			cfg->force_rejoin = true;
 			break;
 		case O_SCRUB:
 			if (add_parse_u64(optarg, 0, ADD_SCRUB_INTERVAL_MAX,

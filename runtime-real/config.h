@@ -50,6 +50,9 @@ typedef struct add_addd_config {
 	bool metrics_enabled;	   /* --metrics-listen given */
 	add_hostport metrics_listen;
 	bool metrics_allow_remote; /* --metrics-allow-remote */
+	/* --force-rejoin: new storage becomes a member without re-learning
+	 * what the cluster holds (core/rejoin.h): writes may be lost */
+	bool force_rejoin;
 	/* Seconds for one whole scrub pass over the written sectors (every
 	 * sector's checksum verified, damage repaired from the others); 0 = no
 	 * scrub. Default ADD_SCRUB_INTERVAL_DEFAULT. */

@@ -29,6 +29,7 @@
 #include "node.h"
 #include "optrack.h"
 #include "posix_disk.h"
+#include "rejoin.h"
 #include "sector_store.h"
 #include "status.h"
 #include "version.h"
@@ -123,6 +124,7 @@ typedef struct addd_state {
 	int disk_fd;
 	int lock_fd; /* flock'd in the storage directory: one process per dir */
 	add_posix_disk *pdisk;
+	add_rejoin *rejoin; /* membership of this storage (core/rejoin.h) */
 	add_sector_store *store;
 	add_node *node;
 	add_io io;
@@ -1050,6 +1052,7 @@ static void daemon_snapshot(addd_state *d, add_metrics_snapshot *s)
 	s->version = ADD_VERSION;
 	s->rank = d->cfg->rank;
 	s->n_procs = d->cfg->n_procs;
+	s->recovering = add_rejoin_get_state(d->rejoin) != ADD_REJOIN_MEMBER;
 	s->uptime_seconds = (double)(now - d->start_ns) / 1e9;
 	for (uint8_t r = 1; r <= d->cfg->n_procs; r++)
 		if (r != d->cfg->rank)
@@ -1139,6 +1142,38 @@ static void store_log(void *arg, add_log_level level, const char *line)
 }
 
 /* ---- startup / shutdown ----------------------------------------------- */
+
+/* Before the store opens: whether this storage is new (no superblock) is
+ * decided first, so that a crash right after the store's creation still
+ * restarts as new storage (core/rejoin.h). */
+static int open_rejoin(addd_state *d)
+{
+	char err[512];
+	add_superblock sb;
+	const add_disk *disk = add_posix_disk_ops(d->pdisk);
+	int rc = add_superblock_read(disk, &sb, err, sizeof(err));
+
+	if (rc < 0 && rc != -ENOENT) {
+		log_store_error(d, "cannot read the superblock", err);
+		return -1;
+	}
+	add_rejoin_config rcfg = {
+		.rank = d->cfg->rank,
+		.n_procs = d->cfg->n_procs,
+		.n_sectors = d->cfg->n_sectors,
+		.store_created = rc == -ENOENT,
+		.force = d->cfg->force_rejoin,
+		.disk = disk,
+		.log = store_log,
+		.log_arg = d,
+	};
+	d->rejoin = add_rejoin_open(&rcfg, err, sizeof(err));
+	if (d->rejoin == NULL) {
+		add_err("storage in '%s': %s", d->cfg->storage_dir, err);
+		return -1;
+	}
+	return 0;
+}
 
 /* ADD_JOURNAL_MAX_MB (environment, for experiments): checkpoint threshold. */
 static uint64_t journal_max_bytes(void)
@@ -1234,6 +1269,7 @@ static void shutdown_daemon(addd_state *d)
 		add_node_destroy(d->node);
 	if (d->store)
 		add_sector_store_close(d->store);
+	add_rejoin_close(d->rejoin);
 	if (d->pdisk)
 		add_posix_disk_close(d->pdisk);
 	if (d->listen_fd >= 0)
@@ -1361,12 +1397,17 @@ int add_daemon_run(add_addd_config *cfg)
 		scfg.rank = 0;
 	io_random_bytes(d, scfg.new_identity, sizeof(scfg.new_identity));
 	warn_if_space_short(d, scfg.journal_max_bytes);
+	if (open_rejoin(d) != 0)
+		goto out;
 	d->store = add_sector_store_open(&scfg, err, sizeof(err));
 	if (d->store == NULL) {
 		log_store_error(d, "cannot open the storage", err);
 		goto out;
 	}
 	log_recovery(d);
+	add_superblock sb;
+	add_sector_store_identity(d->store, &sb);
+	add_rejoin_attach(d->rejoin, add_sector_store_ops(), d->store, sb.incarnation);
 
 	d->io = (add_io){
 		.ctx = d,
@@ -1381,10 +1422,11 @@ int add_daemon_run(add_addd_config *cfg)
 		.n_procs = cfg->n_procs,
 		.n_sectors = cfg->n_sectors,
 		.client_cmds_max = CLIENT_CMDS_MAX,
+		.rejoin = d->rejoin,
 	};
 	memcpy(ncfg.client_key, cfg->client_key, sizeof(ncfg.client_key));
 	memcpy(ncfg.system_key, cfg->system_key, sizeof(ncfg.system_key));
-	d->node = add_node_create(&ncfg, &d->io, add_sector_store_ops(), d->store);
+	d->node = add_node_create(&ncfg, &d->io, add_rejoin_store_ops(), d->rejoin);
 	if (d->node == NULL) {
 		add_err("cannot create the node (out of memory or bad keys)");
 		goto out;

@@ -44,6 +44,10 @@
 /* Repairs the node starts without a client (each holds one op), and the
  * queue of such repairs asked for during an entry point. */
 #define REPAIRS_NODE_MAX 16u
+/* The same while a rebuild (core/rejoin.h) re-learns every sector: the
+ * repairs then are the process's main work, and each finished one lets the
+ * next walk start at the next tick. */
+#define REPAIRS_REBUILD_MAX 128u
 #define REPAIR_WANT_MAX 16u
 /* The background walk of the store's damaged sectors: how often, and how
  * many next_damaged calls at most per walk. */
@@ -123,6 +127,16 @@ struct add_node {
 };
 
 /* ---- small helpers ------------------------------------------------------ */
+
+static bool rebuilding(const add_node *n)
+{
+	return n->cfg.rejoin != NULL && add_rejoin_get_state(n->cfg.rejoin) == ADD_REJOIN_RECOVERING;
+}
+
+static uint32_t repairs_node_max(const add_node *n)
+{
+	return rebuilding(n) ? REPAIRS_REBUILD_MAX : REPAIRS_NODE_MAX;
+}
 
 static void node_log(add_node *n, add_log_level level, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
@@ -600,8 +614,11 @@ static void repair_done(add_node *n, add_op *op)
 			 (unsigned long long)op->sector, (unsigned long long)op->w_ts, op->w_wr);
 	}
 	n->repairs_live--;
-	if (op->by_node)
+	if (op->by_node) {
 		n->repairs_by_node--;
+		if (rebuilding(n)) /* the next walk at the next tick */
+			n->repair_scan_at_ns = 0;
+	}
 	all_unlink(n, op);
 	op_release(n, op);
 }
@@ -753,7 +770,7 @@ static void node_repair(add_node *n, uint64_t sector)
 
 	if (!sector_damaged(n, sector) || (r != NULL && r->repair != NULL))
 		return;
-	if (n->repairs_by_node >= REPAIRS_NODE_MAX)
+	if (n->repairs_by_node >= repairs_node_max(n))
 		return; /* asked for again later (store_ops keeps the mark) */
 	r = reg_get_or_create(n, sector);
 	if (r == NULL) {
@@ -1267,7 +1284,7 @@ static void repair_scan(add_node *n, uint64_t now)
 
 	assert(n->store->next_damaged != NULL);
 	for (unsigned calls = 0; calls < REPAIR_SCAN_CALLS_MAX; calls++) {
-		if (n->repairs_by_node >= REPAIRS_NODE_MAX) {
+		if (n->repairs_by_node >= repairs_node_max(n)) {
 			found = true; /* more may wait: look again */
 			break;
 		}

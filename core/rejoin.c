@@ -256,7 +256,10 @@ add_rejoin *add_rejoin_open(const add_rejoin_config *cfg, char *err, size_t err_
 			rj->bits[s / 64] |= 1ull << (s % 64);
 		rj->known = rj->cursor;
 	}
-	if (cfg->force && rj->state != ADD_REJOIN_MEMBER) {
+	if (cfg->n_procs == 1 && rj->state != ADD_REJOIN_MEMBER) {
+		/* alone: no other process could have held anything of it */
+		become_member(rj, "a cluster of one process");
+	} else if (cfg->force && rj->state != ADD_REJOIN_MEMBER) {
 		rj_log(rj, ADD_LOG_WARN,
 		       "rejoin: --force-rejoin: this %s storage is made a member without re-learning "
 		       "what the cluster holds: writes acknowledged before may be LOST",

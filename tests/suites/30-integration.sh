@@ -7,8 +7,9 @@ build=${BUILD:-build}
 passed=0 failed=0
 
 # test_cluster.py: the protocol, the CLI, crashes; test_storage.py: damaged
-# store files, scrub, a full disk, another rank's or too small a store.
-for script in test_cluster.py test_storage.py; do
+# store files, scrub, a full disk, another rank's or too small a store;
+# test_rejoin.py: wiped storage comes back recovering (issue 11).
+for script in test_cluster.py test_storage.py test_rejoin.py; do
   out=$(mktemp)
   timeout 600 python3 "tests/integration/$script" "$build" 2>&1 | tee "$out"
   line=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$out" | tail -n 1)

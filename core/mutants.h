@@ -83,12 +83,15 @@
 #define ADD_MUTANT_REJOIN_ACKS_UNKNOWN 45
 /* rejoin: the rebuild skips the sector after each one it re-learns */
 #define ADD_MUTANT_REJOIN_SKIPS_SECTOR 46
+/* rejoin: a new incarnation writes without the ts floor lifted above what
+ * it re-learned: it may reuse a tag its wiped past left on others */
+#define ADD_MUTANT_REJOIN_NO_FLOOR 47
 /* Ids are taken in ranges so that parallel work does not collide:
  *  9..19  sector store, superblock, sim disk (storage)
  * 20..29  node and register (damage, repair, scrub)
  * 30..39  connections and the runtime policy module
  * 40..49  anything else; ADD_MUTANT_COUNT is the highest id in use. */
-#define ADD_MUTANT_COUNT 46
+#define ADD_MUTANT_COUNT 47
 
 #define ADD_MUTANT_ON(id) (ADD_MUTANT == (id))
 

@@ -2,8 +2,17 @@
  * core/rejoin: see rejoin.h. The record (kv key "rejoin", files "rj.*",
  * little-endian):
  *   0 u32 magic "ADRJ"   4 u32 version (1)   8 u8 state, u8 n_procs, 2 zero
- *  12 u64 cursor        20 u64 genesis incarnation of ranks 1..n_procs
- *  20 + 8 n  u32 CRC32C of everything before it
+ *  12 u64 cursor        20 u64 ts floor       28 u64 genesis incarnation of
+ *  ranks 1..n_procs     28 + 8 n  u32 CRC32C of everything before it
+ *
+ * The ts floor: an earlier incarnation of this rank may have left a write
+ * (ts, rank) that never completed on processes the rebuild did not ask; a
+ * new write must never reuse that tag with another value. Such a tag's ts
+ * exceeds the highest ts the rebuild learned for its sector by at most the
+ * number of writes of that sector that never completed in a row (each
+ * needed a crash or a lost quorum), so every tag this storage writes is
+ * lifted above (highest ts learned) + ADD_REJOIN_TS_MARGIN (2^32), recorded
+ * before a write can use it.
  */
 #include "rejoin.h"
 
@@ -24,7 +33,8 @@
 #define RJ_KEY "rejoin"
 #define RJ_MAGIC 0x4a524441u /* "ADRJ" */
 #define RJ_VERSION 1u
-#define RJ_HEAD 20u
+#define RJ_HEAD 28u
+#define TS_MARGIN (1ull << 32)
 
 struct add_rejoin {
 	add_rejoin_config cfg;
@@ -32,6 +42,8 @@ struct add_rejoin {
 	add_kv *kv;
 	add_rejoin_state state;
 	uint64_t cursor;       /* every sector below it is known */
+	uint64_t floor;        /* writers' ts floor (see the top) */
+	uint64_t floor_recorded;
 	uint64_t known;        /* sectors known (RECOVERING) */
 	uint64_t *bits;        /* known sectors (not MEMBER), n_sectors bits */
 	uint64_t incarnation;  /* this storage's (superblock) */
@@ -100,6 +112,7 @@ static size_t encode(const add_rejoin *rj, uint8_t *b)
 	b[8] = (uint8_t)rj->state;
 	b[9] = n;
 	put_u64(b + 12, rj->cursor);
+	put_u64(b + 20, rj->floor);
 	for (unsigned r = 1; r <= n; r++)
 		put_u64(b + RJ_HEAD + 8u * (r - 1), rj->genesis[r]);
 	put_u32(b + len - 4, add_crc32c(0, b, len - 4));
@@ -129,6 +142,7 @@ static int decode(add_rejoin *rj, const uint8_t *b, size_t len, const char **why
 	}
 	rj->state = (add_rejoin_state)b[8];
 	rj->cursor = get_u64(b + 12);
+	rj->floor = rj->floor_recorded = get_u64(b + 20);
 	if (rj->cursor > rj->cfg.n_sectors)
 		rj->cursor = rj->cfg.n_sectors;
 	for (unsigned r = 1; r <= n; r++)
@@ -145,6 +159,8 @@ static void persist(add_rejoin *rj)
 	int rc = add_kv_put(rj->kv, RJ_KEY, strlen(RJ_KEY), b, len);
 
 	assert(len <= sizeof(b));
+	if (rc == 0)
+		rj->floor_recorded = rj->floor;
 	if (rc < 0) {
 		rj->failed = true;
 		rj_log(rj, ADD_LOG_ERROR,
@@ -405,6 +421,8 @@ static int w_repair(void *ctx, uint64_t sector, uint64_t ts, uint8_t wr,
 {
 	add_rejoin *rj = ctx;
 
+	if (rj->state != ADD_REJOIN_MEMBER && ts < UINT64_MAX - TS_MARGIN && ts + TS_MARGIN > rj->floor)
+		rj->floor = ts + TS_MARGIN; /* recorded before a writer uses it */
 	if (rj->inner->repair != NULL)
 		return rj->inner->repair(rj->inner_ctx, sector, ts, wr, data, cookie);
 	return rj->inner->store(rj->inner_ctx, sector, ts, wr, data, cookie);
@@ -457,8 +475,13 @@ static uint64_t w_next_written(void *ctx, uint64_t from)
 static uint64_t w_ts_floor(void *ctx)
 {
 	add_rejoin *rj = ctx;
+	uint64_t inner = rj->inner->ts_floor ? rj->inner->ts_floor(rj->inner_ctx) : 0;
 
-	return rj->inner->ts_floor ? rj->inner->ts_floor(rj->inner_ctx) : 0;
+	if (ADD_MUTANT_ON(ADD_MUTANT_REJOIN_NO_FLOOR))
+		return inner;
+	if (rj->floor > rj->floor_recorded)
+		persist(rj); /* durable before a tag above it can leave */
+	return inner > rj->floor ? inner : rj->floor;
 }
 
 static const add_store_ops wrapped_ops = {

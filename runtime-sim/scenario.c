@@ -177,6 +177,10 @@ static int parse_at(parser *p, add_scenario *s, char **tok, int ntok)
 		e.action = ADD_SCN_CRASH;
 		if (parse_node(p, s, arg, &e.node))
 			return -1;
+	} else if (!strcmp(a, "wipe")) {
+		e.action = ADD_SCN_WIPE;
+		if (parse_node(p, s, arg, &e.node))
+			return -1;
 	} else if (!strcmp(a, "restart")) {
 		e.action = ADD_SCN_RESTART;
 		if (parse_node(p, s, arg, &e.node))

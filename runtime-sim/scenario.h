@@ -36,6 +36,8 @@ typedef enum add_scn_action {
 	ADD_SCN_DISK_FULL,     /* node, duration_ns: capacity just above its use */
 	ADD_SCN_RECOVERY_CRASH, /* node, count: crash now, then `count` recoveries
 				 * crash at a random disk operation inside open */
+	ADD_SCN_WIPE,	       /* node: crash, and its disk is replaced by an empty
+				* one (amnesia: a new disk, a wiped directory) */
 } add_scn_action;
 
 /* The sector store's files random damage may hit (core/sector_store.h);

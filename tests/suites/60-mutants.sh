@@ -17,6 +17,9 @@ table=(
   "6 MAJORITY_GE_HALF           minority-partition-5"
   "7 STORE_SKIP_FLUSH           full-crash"
   "8 RECOVERY_IGNORES_JOURNAL   full-crash"
+  "44 REJOIN_SERVES_UNKNOWN     amnesia"
+  "46 REJOIN_SKIPS_SECTOR       amnesia"
+  "47 REJOIN_NO_FLOOR           amnesia"
 )
 passed=0 failed=0
 declare -A need   # scenario -> highest seed the clean core must pass

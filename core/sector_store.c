@@ -66,10 +66,10 @@
 
 #define JOURNAL_MAX_DEFAULT (64ull << 20)
 #define BATCH_MAX_DEFAULT 16384u
-#define BATCH_INITIAL 64u
+#define BATCH_INITIAL 16u
 #define RECENT_MAX 1024u
 #define META_READ_PAGES 256u
-#define SCAN_BLOCKS 256u
+#define SCAN_BLOCKS CHUNK_BLOCKS
 
 #define NO_SECTOR UINT32_MAX /* a slot holding no sector */
 
@@ -1452,7 +1452,7 @@ static int recover_meta(add_sector_store *s, rstats *rs, char *err, size_t err_l
 		return (int)size;
 	}
 	size_t n_pages = ((size_t)size + 2 * BLK - 1) / (2 * BLK);
-	uint8_t *buf = malloc((size_t)META_READ_PAGES * 2 * BLK);
+	uint8_t *buf = malloc((n_pages < META_READ_PAGES ? n_pages + 1 : META_READ_PAGES) * 2 * BLK);
 	uint8_t *bad_copy = calloc(n_pages ? n_pages : 1, 1);
 	int rc = index_reserve(s, n_pages * META_PER_PAGE);
 
@@ -1522,8 +1522,15 @@ static int recover_meta(add_sector_store *s, rstats *rs, char *err, size_t err_l
 						(unsigned long long)s->cfg.n_sectors);
 					return -EBADMSG;
 				}
-				while (s->n_slots <= j)
-					s->slot_sector[s->n_slots++] = NO_SECTOR;
+				while (s->n_slots <= j) {
+					size_t x = s->n_slots++;
+
+					s->slot_sector[x] = NO_SECTOR;
+					s->slot_flags[x] = 0;
+					s->slot_ts[x] = 0;
+					s->slot_wr[x] = 0;
+					s->slot_crc[x] = 0;
+				}
 				s->slot_sector[j] = (uint32_t)sector;
 				int64_t dup = index_put_unique(s, sector, (uint32_t)j);
 
@@ -1705,10 +1712,19 @@ static int replay_record(add_sector_store *s, rstats *rs, const drec *r, const u
 static int replay_journal(add_sector_store *s, int k, rstats *rs, char *err, size_t err_len)
 {
 	const char *jname = JOURNAL_NAME[k];
-	uint8_t *buf = malloc((size_t)(CHUNK_BLOCKS > SCAN_BLOCKS ? CHUNK_BLOCKS : SCAN_BLOCKS) * BLK);
+	int64_t size = s->disk->size(s->disk->ctx, s->j[k].h);
+
+	if (size < 0) {
+		set_err(err, err_len, "sector store: size of %s: %s", jname, etext((int)size));
+		return (int)size;
+	}
+	if (size <= (int64_t)BLK)
+		return 0; /* a header alone: nothing to replay */
+	uint8_t *buf = malloc((size_t)CHUNK_BLOCKS * BLK);
 	chunk_ref *c = NULL;
 	size_t n = 0, cap = 0;
 	uint64_t off = BLK;
+	bool next_batch_seen = false;
 	int rc = 0;
 
 	if (!buf) {
@@ -1747,6 +1763,9 @@ static int replay_journal(add_sector_store *s, int k, rstats *rs, char *err, siz
 				goto out;
 			}
 			rs->torn[k] = in_batch || later == (int64_t)bf;
+			/* A later batch was being written: every batch found
+			 * was flushed (acknowledged) before it. */
+			next_batch_seen = !in_batch && later == (int64_t)bf;
 			break;
 		}
 		if (ref.desc_off != ref.off)
@@ -1786,7 +1805,7 @@ static int replay_journal(add_sector_store *s, int k, rstats *rs, char *err, siz
 				(unsigned long long)c[i].off, etext(rc));
 			goto out;
 		}
-		bool final = c[i].d.batch_first == final_batch;
+		bool final = c[i].d.batch_first == final_batch && !next_batch_seen;
 
 		for (size_t r = 0; r < c[i].d.count; r++) {
 			drec rec = desc_get_rec(desc, r);
@@ -1885,6 +1904,10 @@ static int settle(add_sector_store *s)
  * sectors costs a fifth of a second. */
 static int radix_sort_u32(uint32_t *a, size_t n)
 {
+	if (n < 65536) { /* the count table would cost more than qsort */
+		qsort(a, n, sizeof(*a), cmp_u32);
+		return 0;
+	}
 	uint32_t *tmp = malloc((n ? n : 1) * sizeof(*tmp));
 	size_t *count = malloc(65537 * sizeof(*count));
 
@@ -2016,6 +2039,8 @@ static int recover(add_sector_store *s, uint64_t want_sectors, char *err, size_t
 	uint64_t suspects = 0;
 
 	for (size_t j = 0; j < s->n_slots; j++) {
+		if (s->slot_sector[j] == NO_SECTOR)
+			continue;
 		if ((s->slot_flags[j] & F_SUSPECT) && (s->slot_flags[j] & F_DAMAGED))
 			suspects++;
 		s->slot_flags[j] &= (uint8_t)~F_SUSPECT;

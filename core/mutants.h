@@ -50,11 +50,17 @@
 /* node: READ_PROC / READ_PROC_META of a damaged sector are answered (the
  * node's damage check before answering is skipped) */
 #define ADD_MUTANT_DAMAGED_ANSWERS_READ_PROC 21
-/* register: a repair counts its own copy as one of the K = N - floor(N/2)
- * answers it needs, i.e. it settles for K - 1 others */
+/* register: a repair counts its own copy as one of K = N - floor(N/2)
+ * answers: it stores the highest of K - 1 others, whatever their tags */
 #define ADD_MUTANT_REPAIR_COUNTS_SELF 22
 /* register: a writer picks maxts + 1, ignoring the store's ts_floor */
 #define ADD_MUTANT_REPAIR_NO_FLOOR 23
+/* register: a repair stores the highest of any K = N - floor(N/2) others,
+ * even below its own tag before every other answered (unsafe for N >= 4) */
+#define ADD_MUTANT_REPAIR_BELOW_TAG_WITH_K 24
+/* register: a repair decides with answers collected before its sector was
+ * rewritten (and damaged again), instead of asking again */
+#define ADD_MUTANT_REPAIR_STALE_ANSWERS 25
 /* operations (ids 40..): the STATUS answer framed as an empty response */
 #define ADD_MUTANT_STATUS_RSP_FRAMED_EMPTY 40
 /* runtime-real/optrack: a finished command's slot freed without the

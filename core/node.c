@@ -27,6 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "errno_text.h"
 #include "mutants.h"
 #include "node.h"
 #include "rejoin.h"
@@ -211,8 +212,10 @@ static bool read_local(add_node *n, uint64_t sector, uint8_t out[ADD_SECTOR_SIZE
 	if (rc == 0)
 		return true;
 	if (rc != -EBADMSG && rc != -EIO) {
-		node_log(n, ADD_LOG_ERROR, "store read_data of sector %llu failed (%d)",
-			 (unsigned long long)sector, rc);
+		char buf[32];
+
+		node_log(n, ADD_LOG_ERROR, "store read_data of sector %llu failed: %s",
+			 (unsigned long long)sector, add_errno_text(rc, buf, sizeof(buf)));
 		node_fail(n, "store read_data failed");
 		return false;
 	}
@@ -469,7 +472,7 @@ static void env_repair(void *ctx, add_register *r, uint64_t ts, uint8_t wr, cons
 	int rc;
 
 	assert(r->sector <= UINT32_MAX);
-	assert(n->store->repair != NULL); /* read_local fails the node otherwise */
+	assert(n->store->repair != NULL); /* add_node_create checks it */
 	rc = n->store->repair(n->store_ctx, r->sector, ts, wr, data, cookie);
 	if (rc != 0)
 		node_fail(n, "store repair submission failed");
@@ -952,6 +955,8 @@ add_node *add_node_create(const add_node_config *cfg, const add_io *io,
 	    io->send_client == NULL || store->get_meta == NULL || store->read_data == NULL ||
 	    store->store == NULL)
 		return NULL;
+	if (store->damaged != NULL && store->repair == NULL)
+		return NULL; /* a store that can be damaged must offer repair() */
 	n = calloc(1, sizeof(*n));
 	if (n == NULL)
 		return NULL;

@@ -162,10 +162,36 @@ void sim_store_durable(snode *sn, uint64_t cookie)
 			  p->sector, p->ts, p->wr, p->value, true);
 }
 
-/* A crash: what was not durable is gone (its completions never come). */
+/* A crash: the completions of what was pending never come. Each of those
+ * stores is lost or durable after all (the power cut decides): its tag
+ * goes to maybe_tags. */
 void sim_store_pending_clear(snode *sn)
 {
+	world *w = sn->w;
+	for (size_t i = 0; i < sn->pst_len; i++) {
+		const pending_store *p = &sn->pst[(sn->pst_head + i) % sn->pst_cap];
+		add_tag_seen seen = {.value = p->value,
+				     .at_ns = w->now,
+				     .node = rank_of(sn),
+				     .what = p->repair ? "repair cut by a crash" : "store cut by a crash"};
+		add_tag_seen first;
+		/* A tag lost twice may carry two values here: either may be
+		 * the one that survived, the first is kept. */
+		(void)add_tag_map_note(&w->maybe_tags, p->sector, p->ts, p->wr, &seen, &first);
+	}
 	sn->pst_head = sn->pst_len = 0;
+}
+
+void sim_tags_init(world *w)
+{
+	add_tag_map_init(&w->tags);
+	add_tag_map_init(&w->maybe_tags);
+}
+
+void sim_tags_free(world *w)
+{
+	add_tag_map_free(&w->tags);
+	add_tag_map_free(&w->maybe_tags);
 }
 
 static int w_store(void *ctx, uint64_t sector, uint64_t ts, uint8_t wr,
@@ -336,7 +362,8 @@ void sim_check_repaired(world *w)
 				continue;
 			}
 			add_tag_seen first;
-			if (!add_tag_map_get(&w->tags, sector, ts, wr, &first)) {
+			if (!add_tag_map_get(&w->tags, sector, ts, wr, &first) &&
+			    !add_tag_map_get(&w->maybe_tags, sector, ts, wr, &first)) {
 				not_repaired(w, sn, sector,
 					     "tag (ts %" PRIu64 ", wr %u) was never stored or sent",
 					     ts, wr);

@@ -16,7 +16,7 @@
  * identity, and a store that cannot read it must refuse to open. */
 static const char *const store_files[] = ADD_SCN_STORE_FILES;
 #define N_STORE_FILES ((size_t)ADD_SCN_N_STORE_FILES)
-#define FILES_DATA 1u /* bit of "data" */
+#define FILES_DATA_META 3u /* the bits of "data" and "meta" */
 
 void sim_power_cut(world *w, snode *sn)
 {
@@ -86,7 +86,13 @@ void sim_storage_flip(world *w, snode *sn, const char *file, uint64_t off, unsig
 	if (!sn->disk)
 		return; /* --store mem: nothing at rest to damage */
 	if (!file) {
-		if (!random_place(w, sn, w->s->rot_files, &file, &off))
+		/* Latent errors in data and meta (of rot_files). Not in the
+		 * journals: an unreadable header of a journal that holds
+		 * records makes the store refuse to open for good (it cannot
+		 * tell the journal's generation), a node only a rejoin from
+		 * the others could rebuild. */
+		uint32_t files = w->s->rot_files & FILES_DATA_META;
+		if (!files || !random_place(w, sn, files, &file, &off))
 			return;
 		bit = (unsigned)add_prng_below(&w->nem_rng, 8);
 	}
@@ -104,11 +110,13 @@ void sim_storage_read_error(world *w, snode *sn, const char *file, uint64_t off,
 	if (!sn->disk)
 		return;
 	if (!file) {
-		/* Latent errors where the sectors live: a persistent read error
-		 * in meta or a journal makes recovery fail for good (the
-		 * store cannot tell which sectors it holds), a node that a
-		 * rejoin from the others would have to rebuild. */
-		if (!random_place(w, sn, FILES_DATA, &file, &off))
+		/* Latent errors in data and meta (of rot_files). Not in the
+		 * journals: an unreadable header of a journal that holds
+		 * records makes the store refuse to open for good (it cannot
+		 * tell the journal's generation), a node only a rejoin from
+		 * the others could rebuild. */
+		uint32_t files = w->s->rot_files & FILES_DATA_META;
+		if (!files || !random_place(w, sn, files, &file, &off))
 			return;
 		off -= off % ADD_SCN_READ_ERROR_LEN; /* a latent error takes a whole block */
 		len = ADD_SCN_READ_ERROR_LEN;

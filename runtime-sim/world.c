@@ -810,7 +810,7 @@ int add_sim_run(const add_scenario *s, const add_sim_opts *o, add_sim_result *r)
 	w->read_error_per_s = s->read_error_per_s;
 	w->disk_full_per_s = s->disk_full_per_s;
 	w->recovery_crash = s->recovery_crash;
-	add_tag_map_init(&w->tags);
+	sim_tags_init(w);
 	sim_store_ops_init(w, o->store == ADD_SIM_STORE_MEM ? add_memstore_ops()
 							     : add_sector_store_ops());
 	w->max_down = s->max_down >= 0 ? s->max_down : (int)(s->nodes - 1) / 2;
@@ -882,8 +882,11 @@ int add_sim_run(const add_scenario *s, const add_sim_opts *o, add_sim_result *r)
 	sim_push(w, NEMESIS_PERIOD_NS, EV_NEMESIS, 0, 0, 0, NULL);
 	sim_push(w, s->duration_ns, EV_PHASE, 0, PH_WORKLOAD, 0, NULL);
 	/* The hard stop: nothing may hang the simulator. */
+	/* (the drain, the heal and settle with every node up within liveness,
+	 * the scrub within repair_time, the final reads, the quiet period) */
 	uint64_t hard_stop = s->duration_ns + 2 * s->client_timeout_ns + s->settle_ns +
-			     w->op_liveness_ns + 2 * s->liveness_ns + 10000 * MS;
+			     w->op_liveness_ns + 3 * s->liveness_ns + s->repair_time_ns +
+			     s->quiesce_ns + 10000 * MS;
 
 	add_sim_event e;
 	while (!w->stop && add_evq_pop(&w->q, &e)) {
@@ -972,7 +975,7 @@ out:
 	free(w->clients);
 	free(w->no_quorum);
 	free(w->final_secs);
-	add_tag_map_free(&w->tags);
+	sim_tags_free(w);
 	add_hmac_key_free(&w->client_key);
 out_nokey:
 	free(w);

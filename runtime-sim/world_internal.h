@@ -186,6 +186,11 @@ typedef struct world {
 	double rot_per_s, read_error_per_s, disk_full_per_s, recovery_crash;
 	/* ONE TAG ONE VALUE (tag_map.h) and the wrapped store ops */
 	add_tag_map tags;
+	/* stores and repairs a crash caught before their completion: lost, or
+	 * durable after all (the journal write made it, the completion did
+	 * not); a node may hold them after its recovery (REPAIRED accepts a
+	 * tag of this map that `tags` does not know) */
+	add_tag_map maybe_tags;
 	add_store_ops store_ops;
 	/* phases */
 	enum phase phase;
@@ -282,6 +287,8 @@ void sim_tag_observe(world *w, uint8_t rank, const char *what, uint64_t sector, 
 void sim_observe_peer_msg(world *w, uint8_t rank, const uint8_t *msg, size_t len);
 void sim_store_durable(snode *sn, uint64_t cookie);
 void sim_store_pending_clear(snode *sn);
+void sim_tags_init(world *w);
+void sim_tags_free(world *w);
 void sim_check_repaired(world *w);
 bool sim_scrub_step_all(world *w, char *why, size_t why_len);
 void sim_scrub_begin(world *w);

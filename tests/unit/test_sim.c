@@ -1,6 +1,7 @@
 /* The simulator's parts: event queue, PRNG, scenario parser, value encoding,
  * report, and whole small runs of the world (runtime-sim/). */
 #include <criterion/criterion.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -512,4 +513,70 @@ Test(liveness_bound, thirty_percent_loss_needs_more_than_ten_seconds)
 	 * ticks), a round trip, three phases, plus the base. */
 	uint64_t timer = 100 + 200 + 400 + 800 + 1600 + 25 * 2000ull + 30 * 5;
 	cr_assert_eq(b, p.base_ns + 3 * (timer * 1000000ull + p.round_trip_ns));
+}
+
+/* ---- storage faults in a whole run ---- */
+
+Test(world, chosen_bit_flips_and_read_errors_are_found_and_repaired)
+{
+	/* Sector 2's data is flipped on node 1 and sectors 3-4 are unreadable
+	 * on node 2 (all written in the first second), as the workload ends;
+	 * no scrub during the run, so the end-of-run scrub (or a read) must
+	 * find each one. */
+	add_scenario s;
+	char err[200];
+	cr_assert_eq(add_scenario_parse(&s,
+					"nodes 3\nsectors 8\nclients 3\nops 100\nread_ratio 0.2\n"
+					"think 20ms\n"
+					"at 1000ms flip 1 data 8192 5\n"
+					"at 1000ms read_error 2 data 12288 8192\n",
+					err, sizeof(err)),
+		     0, "%s", err);
+	add_sim_opts o = {.seed = 5};
+	add_sim_result r;
+	cr_assert_eq(add_sim_run(&s, &o, &r), 0);
+	cr_assert_eq(r.verdict, ADD_SIM_PASS, "%s", r.why);
+	cr_assert_eq(r.stats.bit_flips, 1);
+	cr_assert_eq(r.stats.read_errors, 1);
+	cr_assert_eq(r.stats.damaged_found, 3, "%" PRIu64 " found", r.stats.damaged_found);
+	cr_assert_eq(r.stats.repairs_done, 3, "%" PRIu64 " repaired", r.stats.repairs_done);
+	add_sim_result_free(&r);
+}
+
+Test(world, a_full_disk_kills_its_node_which_restarts_once_there_is_room)
+{
+	add_scenario s;
+	char err[200];
+	cr_assert_eq(add_scenario_parse(&s,
+					"nodes 3\nsectors 512\nclients 3\nops 2000\nread_ratio 0.1\n"
+					"min_duration 3s\nthink 2ms\nat 500ms disk_full 3 1s\n",
+					err, sizeof(err)),
+		     0, "%s", err);
+	add_sim_opts o = {.seed = 2};
+	add_sim_result r;
+	cr_assert_eq(add_sim_run(&s, &o, &r), 0);
+	cr_assert_eq(r.verdict, ADD_SIM_PASS, "%s", r.why);
+	cr_assert_eq(r.stats.disk_full_periods, 1);
+	cr_assert_geq(r.stats.crashes, 1);   /* it died of ENOSPC */
+	cr_assert_geq(r.stats.restarts, 1);  /* and came back */
+	add_sim_result_free(&r);
+}
+
+Test(world, crashes_inside_recovery_are_survived)
+{
+	add_scenario s;
+	char err[200];
+	cr_assert_eq(add_scenario_parse(&s,
+					"nodes 3\nsectors 16\nclients 3\nops 1500\nmin_duration 3s\n"
+					"think 5ms\nflush 1ms 10ms\ncrash_mode any\n"
+					"down 50ms 200ms\nat 800ms recovery_crash 2 3\n",
+					err, sizeof(err)),
+		     0, "%s", err);
+	add_sim_opts o = {.seed = 4};
+	add_sim_result r;
+	cr_assert_eq(add_sim_run(&s, &o, &r), 0);
+	cr_assert_eq(r.verdict, ADD_SIM_PASS, "%s", r.why);
+	cr_assert_eq(r.stats.recovery_crashes, 3);
+	cr_assert_geq(r.stats.open_failures, 3);
+	add_sim_result_free(&r);
 }

@@ -1,16 +1,49 @@
 /*
  * core/sector_store: durable (data[4096], ts, wr) per sector, atomic per
- * sector, with group commit, over an add_disk.
+ * sector, with group commit, over an add_disk. It never lies: the bytes it
+ * returns for a tag are the bytes stored with that tag, or it says the
+ * sector is damaged.
  *
- * Contract (see also store_ops.h, which this module implements):
+ * Contract (see also store_ops.h, which this module implements, damage ops
+ * included):
  *  - after any crash a sector holds the old triple or the new one, never a
  *    mix; never written = zeros, ts 0, wr 0;
+ *  - INVARIANT 1: across any sequence of crashes, crashes inside recovery
+ *    included, a sector's durable (ts, wr) never decreases (the one
+ *    exception is repair(), which may lower it on purpose, and is then
+ *    never undone);
+ *  - INVARIANT 2: read_data returns exactly the bytes stored with the
+ *    sector's (ts, wr) (CRC32C of the 4096 bytes kept with the tag in meta
+ *    and in memory, checked on every read from the data file); otherwise the
+ *    sector is DAMAGED ("unknown here": -EBADMSG or -EIO), never other bytes;
+ *  - INVARIANT 3: every anomaly is reported: a WARN line through cfg.log
+ *    naming the file, the offset or sector and the cause, and a count in
+ *    add_sector_store_stats; recovery says what it did in one INFO line;
  *  - stores that arrive while a flush runs are made durable together by the
  *    next flush; each store's `on_durable(arg, cookie)` is called only after
  *    it is durable, in submission order; one flush per batch;
  *  - space once idle <= 1.1 * written * 4096 + constant; memory a few tens of
- *    bytes per written sector, independent of n_sectors; recovery O(written);
- *  - a failed flush calls `on_fatal` (the process must stop).
+ *    bytes per written sector (about 31), independent of n_sectors; recovery
+ *    O(written + journal);
+ *  - a failed write or flush calls `on_fatal` with "sector store: <op>
+ *    <file> at <offset>: <errno text>" (the process must stop); open fails
+ *    with such a line in `err`.
+ *
+ * Device assumptions (named as SQLite names device characteristics):
+ *  - NOT assumed: atomic or power-safe overwrite of anything. A write in
+ *    flight at a power cut may leave any mix of old bytes, new bytes and
+ *    garbage in the blocks it covers, at 512-byte granularity or coarser
+ *    (devices of 512 B .. 4 KiB sectors), and nothing outside them;
+ *  - NOT assumed: write ordering without a flush;
+ *  - assumed: a completed flush (sync / sync_async, fdatasync) makes every
+ *    write that returned before it durable; rename is atomic and sync_dir
+ *    makes directory operations durable (the superblock's kv_store relies
+ *    on both);
+ *  - assumed: bytes at rest may rot or become unreadable (detected by the
+ *    checksums, never repaired silently).
+ * Hence: no write ever touches a 4 KiB block holding an acknowledged record
+ * or the current copy of a meta page; every checksummed unit is 4 KiB
+ * aligned, so a torn write damages only blocks of the write in flight.
  */
 #ifndef ADD_SECTOR_STORE_H
 #define ADD_SECTOR_STORE_H
@@ -52,29 +85,71 @@ typedef struct add_sector_store_config {
 } add_sector_store_config;
 
 /*
- * On disk (four files in the disk's directory):
+ * On disk (in the disk's directory; layout ADD_SUPERBLOCK_FORMAT = 2):
+ *  - the superblock (core/superblock.h, its own files): format, rank,
+ *    n_sectors, cluster id, incarnation, ts_floor. Written at creation,
+ *    rewritten to resize or raise ts_floor. Its cluster id seeds every
+ *    block checksum below, so sector data can never pass for a store block;
  *  - "data":    sparse, sector i at offset i * 4096 (home of the data);
- *  - "meta":    one 24-byte checksummed entry (sector, ts, wr) per distinct
- *               written sector, slot j in first-write order (home of ts, wr);
- *  - "journal-a", "journal-b": write-ahead logs, one active at a time. A
- *               batch of stores is appended to the active one as checksummed
- *               records {gen, seq, sector, ts, wr, slot, data} (one pwrite)
- *               and flushed once (sync_async); only then are the stores
- *               reported durable and written home (page cache).
+ *  - "meta":    4 KiB pages of 168 entries {sector, flags (used, damaged,
+ *               unreadable), wr, ts, data crc}, slot j in first-home-write
+ *               order; page p has two copies (blocks 2p, 2p + 1), each with
+ *               magic, page number, sequence number and a CRC32C. Pages are
+ *               written only at a checkpoint (and by recovery), rebuilt from
+ *               the in-memory index, into the copy that is NOT current; it
+ *               becomes current once meta is flushed. A torn page write
+ *               leaves the other copy whole; recovery takes the valid copy
+ *               with the highest seq and rewrites a bad copy;
+ *  - "journal-a", "journal-b": write-ahead logs, one active at a time.
+ *               Block 0 is a header (magic, generation, version; twice in
+ *               the block). Then chunks, each starting on a 4 KiB block: a
+ *               descriptor block {magic, gen, seq, batch_first,
+ *               batch_chunks, count, per record sector/ts/wr/flags/data crc,
+ *               crc}, `count` (<= 169) data blocks, and a trailer (the
+ *               descriptor again), so one bad block does not lose which
+ *               sectors a chunk held. A batch of stores is one or more
+ *               chunks appended with one pwrite past the last acknowledged
+ *               block and flushed once (sync_async); only then are the
+ *               stores reported durable and written home (data in the page
+ *               cache, tags in the index; meta pages marked dirty).
  * Checkpoint (active journal over journal_max_bytes, or
  * add_sector_store_checkpoint() when idle): the other, empty journal becomes
- * active, so group commit goes on, while data and meta are flushed and the
- * old journal is reset to a new generation (and flushed). A torn home write
- * is always covered by a journal, which is reset only after the home files
- * are flushed. Recovery reads meta (O(written)), replays the valid prefix of
- * each journal, older generation first, flushes home and resets both.
- * Under load the journals are recycled (stale records of an older generation
- * are overwritten, not truncated: no allocation on the flush path); an idle
- * checkpoint and close truncate them, so idle disk use is data + meta +
- * two 64-byte headers (about 1.006 x the written sectors).
+ * active, so group commit goes on, while the dirty meta pages are written,
+ * data and meta flushed, and the old journal reset to a new generation (and
+ * flushed). Generations: an empty journal has a generation above the
+ * active one; a reset takes max + 1; so records are ordered by generation,
+ * then seq. A torn home write is always covered by a journal, which is
+ * reset only after the home files are flushed.
  *
- * Memory: about 20-35 bytes per written sector (index), plus the two batch
- * buffers (64 records each at first, grown by doubling up to batch_max).
+ * Recovery: meta into the index (O(written)), then each journal, older
+ * generation first: its chunks in seq order (descriptor, else trailer).
+ * Where the chain stops, the rest of the file is scanned for chunks of the
+ * same generation: only one journal flush is in flight at a time, so a bad
+ * chunk followed by a chunk of a LATER batch is corruption (the open is
+ * refused: which sectors it held is lost), while a bad chunk or record of
+ * the last batch is a torn tail (dropped: never acknowledged). Records
+ * apply so that no sector goes back: per sector the highest (ts, wr) wins
+ * across meta and every record; repair records (flagged) apply in order. A
+ * corrupt record (bad data crc) before the last batch whose tag is the
+ * newest known marks its sector damaged (suspect) under that tag. Sectors
+ * of a meta page with a bad copy that no record replaced are checked
+ * against their data crc. Then settle: dirty pages written (damage marks
+ * included), data and meta flushed, and the journals reset, the OLDER
+ * generation first (a crash between the two resets leaves only the newer
+ * journal, which replays harmlessly). Recovery writes home only what the
+ * journals hold; a full disk fails it with "disk full" in the message.
+ *
+ * Open: a directory with none of the files creates the store (files, then
+ * the superblock, then journal-a by rename); a creation cut short (no
+ * journal-a, empty meta) is done again. Refused, with a one-line reason: a
+ * store missing some of its files (named), an old-format store (files
+ * without a superblock), another rank's store, a size below a written
+ * sector ("sectors A..B hold data"). A larger n_sectors grows the store.
+ * Existing data is never re-created over, meta never truncated.
+ *
+ * Memory: about 31 bytes per written sector (index 18, hash table, sorted
+ * set of written sectors, meta page state), plus the two batch buffers (64
+ * records each at first, grown by doubling up to batch_max).
  * on_durable and on_fatal run inside kick() or a disk completion; they may
  * call the store ops and kick(), but must not close the store.
  */

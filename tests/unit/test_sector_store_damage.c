@@ -7,6 +7,7 @@
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "../../runtime-sim/sim_disk.h"
@@ -545,10 +546,14 @@ Test(sector_store_damage, a_full_disk_is_named_and_a_restart_works_full_or_freed
 	add_sim_disk_crash_mode(h.disk, ADD_SIM_CRASH_LOSE);
 	add_sector_store_close(h.store);
 	/* still full: works, or says so */
-	if (try_open(&h, err, sizeof(err)) == NULL)
+	if (try_open(&h, err, sizeof(err)) == NULL) {
+		printf("full disk: restart refused: %s\n", err);
 		cr_assert(strstr(err, "disk full") || strstr(err, "No space left"), "error: %s", err);
-	else
+	} else {
+		printf("full disk: restart while full works\n");
 		add_sector_store_close(h.store);
+	}
+	printf("full disk: fatal was: %s\n", h.fatal_why);
 	add_sim_disk_set_capacity(h.disk, 0);
 	open_ok(&h);
 	for (uint64_t s = 0; s < 20 + (acked - 20); s++)
@@ -632,4 +637,149 @@ Test(sector_store_damage, batches_start_on_fresh_4k_blocks_and_meta_writes_whole
 	drain(&h);
 	cr_assert_eq(rd.bad, 0, "%s", rd.why);
 	teardown(&h);
+}
+
+/* ---- recovery reads each journal block about once (O(journal)) ---- */
+
+static const add_disk *CNT_IN;
+static uint64_t CNT_READ;
+
+static int64_t cnt_pread(void *ctx, int fd, void *buf, size_t len, uint64_t off)
+{
+	int64_t n = CNT_IN->pread(ctx, fd, buf, len, off);
+
+	if (n > 0)
+		CNT_READ += (uint64_t)n;
+	return n;
+}
+
+Test(sector_store_damage, recovery_of_many_one_record_batches_reads_the_journal_about_once)
+{
+	h_t h;
+	add_disk counting;
+
+	memset(&h, 0, sizeof(h));
+	h.disk = add_sim_disk_create(4);
+	CNT_IN = add_sim_disk_ops(h.disk);
+	counting = *CNT_IN;
+	counting.pread = cnt_pread;
+	h.dops = &counting;
+	h.n_sectors = 4096;
+	open_ok(&h);
+	for (uint64_t i = 0; i < 1500; i++)
+		put_durable(&h, i % 700, i + 1, 1);
+	int64_t ja = add_sim_disk_file_size(h.disk, "journal-a"),
+		jb = add_sim_disk_file_size(h.disk, "journal-b");
+	int64_t meta = add_sim_disk_file_size(h.disk, "meta");
+
+	add_sim_disk_crash_mode(h.disk, ADD_SIM_CRASH_LOSE);
+	add_sector_store_close(h.store);
+	CNT_READ = 0;
+	open_ok(&h);
+	uint64_t bound = 2 * (uint64_t)(ja + jb + meta) + (2u << 20);
+
+	printf("recovery of 1500 one-record batches: read %llu bytes (journals %lld B)\n",
+	       (unsigned long long)CNT_READ, (long long)(ja + jb));
+	cr_assert_leq(CNT_READ, bound, "read %llu bytes, bound %llu", (unsigned long long)CNT_READ,
+		      (unsigned long long)bound);
+	for (uint64_t s = 0; s < 700; s++) {
+		uint64_t last = 0;
+
+		for (uint64_t i = 0; i < 1500; i++)
+			if (i % 700 == s)
+				last = i + 1;
+		expect(&h, s, last, 1);
+	}
+	teardown(&h);
+}
+
+/* ---- random rot: damage marks or a clear refusal, never wrong bytes ---- */
+
+static uint64_t xs(uint64_t *x)
+{
+	*x ^= *x << 13;
+	*x ^= *x >> 7;
+	*x ^= *x << 17;
+	return *x;
+}
+
+Test(sector_store_damage, random_rot_and_read_errors_never_serve_wrong_bytes, .timeout = 120)
+{
+	uint64_t refused = 0, damaged = 0, served = 0;
+
+	for (uint64_t seed = 1; seed <= 400; seed++) {
+		h_t h;
+		uint64_t x = seed * 0x9e3779b97f4a7c15ull | 1;
+		bool submitted[32][64] = { { false } }; /* [sector][ts] */
+		char desc[4][96] = { "", "", "", "" }, err[256] = "";
+
+		memset(&h, 0, sizeof(h));
+		h.disk = add_sim_disk_create(seed);
+		h.dops = add_sim_disk_ops(h.disk);
+		h.n_sectors = 1024;
+		open_ok(&h);
+		for (uint64_t ts = 1; ts < 60; ts++) {
+			uint64_t sector = xs(&x) % 32;
+
+			put(&h, sector, ts, 1);
+			submitted[sector][ts] = true;
+			if (xs(&x) % 3 == 0) {
+				add_sector_store_kick(h.store);
+				add_sim_disk_complete_flushes(h.disk);
+			}
+			if (xs(&x) % 17 == 0) {
+				drain(&h);
+				add_sector_store_checkpoint(h.store);
+			}
+		}
+		if (xs(&x) % 2)
+			drain(&h);
+		add_sim_disk_crash(h.disk);
+		add_sector_store_close(h.store);
+		unsigned n_faults = 1 + (unsigned)(xs(&x) % 3);
+
+		for (unsigned f = 0; f < n_faults; f++)
+			add_sim_disk_rot_random(h.disk, true, desc[f], sizeof(desc[f]));
+		if (!try_open(&h, err, sizeof(err))) {
+			refused++;
+			if (getenv("ROT_VERBOSE"))
+				printf("refused (%s; %s; %s): %s\n", desc[0], desc[1], desc[2], err);
+			cr_assert(strstr(err, "sector store:") || strstr(err, "superblock"),
+				  "seed %llu: an unclear refusal: %s", (unsigned long long)seed, err);
+			add_sim_disk_destroy(h.disk);
+			continue;
+		}
+		for (uint64_t sector = 0; sector < 32; sector++) {
+			uint8_t got[ADD_SECTOR_SIZE], want[ADD_SECTOR_SIZE];
+			uint64_t ts;
+			uint8_t wr;
+			int rc = h.ops->read_data(h.store, sector, got);
+
+			h.ops->get_meta(h.store, sector, &ts, &wr);
+			cr_assert(ts < 64 && (ts == 0 || submitted[sector][ts]),
+				  "seed %llu (%s; %s; %s): sector %llu has ts %llu never stored there",
+				  (unsigned long long)seed, desc[0], desc[1], desc[2],
+				  (unsigned long long)sector, (unsigned long long)ts);
+			if (rc != 0) {
+				cr_assert(rc == -EBADMSG || rc == -EIO);
+				cr_assert(h.ops->damaged(h.store, sector));
+				damaged++;
+				continue;
+			}
+			if (ts)
+				fill(want, sector, ts);
+			else
+				memset(want, 0, sizeof(want));
+			cr_assert_arr_eq(got, want, sizeof(got),
+					 "seed %llu (%s; %s; %s): sector %llu: bytes not those of ts %llu",
+					 (unsigned long long)seed, desc[0], desc[1], desc[2],
+					 (unsigned long long)sector, (unsigned long long)ts);
+			served++;
+		}
+		teardown(&h);
+	}
+	printf("random rot: 400 stores, %llu refused to open, %llu sectors damaged, %llu served "
+	       "right\n",
+	       (unsigned long long)refused, (unsigned long long)damaged, (unsigned long long)served);
+	cr_assert_gt(damaged, 0, "the rot should hit sector data sometimes");
 }

@@ -405,6 +405,13 @@ def run_damage_case(ctx, name, sig, chooser, action):
             else:
                 raise AssertionError("%s: rank 3 still does not answer for every sector "
                                      "after repair" % desc)
+            if any(" warning: " in w and "marked damaged" in w for w in warns):
+                end = time.monotonic() + 2  # said at the next idle check
+                while time.monotonic() < end and \
+                        "every damaged sector is repaired" not in cl.log_since(3, off):
+                    time.sleep(0.05)
+                check("every damaged sector is repaired" in cl.log_since(3, off),
+                      "%s: no line saying the damage is all repaired" % desc)
             print("    %s -> started, %d of %d sectors answered at once, %d line(s) on it%s"
                   % (desc, n, len(acked), len(warns),
                      (": " + warns[0].split(": ", 1)[-1][:120]) if warns else ""))

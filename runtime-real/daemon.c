@@ -1005,7 +1005,10 @@ static void warn_if_space_short(const addd_state *d, uint64_t journal_max)
 		add_warn("cannot tell the free space for the storage: %s", err);
 		return;
 	}
-	need = add_store_space_bound(d->cfg->n_sectors, journal_max);
+	/* A batch holds at most the stores of the operations in flight: each
+	 * process's CLIENT_CMDS_MAX, one store each at this one. */
+	need = add_store_space_bound(d->cfg->n_sectors, journal_max,
+				     (uint64_t)d->cfg->n_procs * CLIENT_CMDS_MAX);
 	assert(need >= d->cfg->n_sectors * ADD_SECTOR_SIZE);
 	/* Space the files already hold counts as available to them. */
 	static const char *const files[] = {"data", "meta", "journal-a", "journal-b"};

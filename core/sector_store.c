@@ -66,10 +66,10 @@
 
 #define JOURNAL_MAX_DEFAULT (64ull << 20)
 #define BATCH_MAX_DEFAULT 16384u
-#define BATCH_INITIAL 64u
+#define BATCH_INITIAL 16u
 #define RECENT_MAX 1024u
 #define META_READ_PAGES 256u
-#define SCAN_BLOCKS 256u
+#define SCAN_BLOCKS CHUNK_BLOCKS
 
 #define NO_SECTOR UINT32_MAX /* a slot holding no sector */
 
@@ -1452,7 +1452,7 @@ static int recover_meta(add_sector_store *s, rstats *rs, char *err, size_t err_l
 		return (int)size;
 	}
 	size_t n_pages = ((size_t)size + 2 * BLK - 1) / (2 * BLK);
-	uint8_t *buf = malloc((size_t)META_READ_PAGES * 2 * BLK);
+	uint8_t *buf = malloc((n_pages < META_READ_PAGES ? n_pages + 1 : META_READ_PAGES) * 2 * BLK);
 	uint8_t *bad_copy = calloc(n_pages ? n_pages : 1, 1);
 	int rc = index_reserve(s, n_pages * META_PER_PAGE);
 
@@ -1705,7 +1705,15 @@ static int replay_record(add_sector_store *s, rstats *rs, const drec *r, const u
 static int replay_journal(add_sector_store *s, int k, rstats *rs, char *err, size_t err_len)
 {
 	const char *jname = JOURNAL_NAME[k];
-	uint8_t *buf = malloc((size_t)(CHUNK_BLOCKS > SCAN_BLOCKS ? CHUNK_BLOCKS : SCAN_BLOCKS) * BLK);
+	int64_t size = s->disk->size(s->disk->ctx, s->j[k].h);
+
+	if (size < 0) {
+		set_err(err, err_len, "sector store: size of %s: %s", jname, etext((int)size));
+		return (int)size;
+	}
+	if (size <= (int64_t)BLK)
+		return 0; /* a header alone: nothing to replay */
+	uint8_t *buf = malloc((size_t)CHUNK_BLOCKS * BLK);
 	chunk_ref *c = NULL;
 	size_t n = 0, cap = 0;
 	uint64_t off = BLK;
@@ -1885,6 +1893,10 @@ static int settle(add_sector_store *s)
  * sectors costs a fifth of a second. */
 static int radix_sort_u32(uint32_t *a, size_t n)
 {
+	if (n < 65536) { /* the count table would cost more than qsort */
+		qsort(a, n, sizeof(*a), cmp_u32);
+		return 0;
+	}
 	uint32_t *tmp = malloc((n ? n : 1) * sizeof(*tmp));
 	size_t *count = malloc(65537 * sizeof(*count));
 

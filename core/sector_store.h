@@ -148,7 +148,7 @@ typedef struct add_sector_store_config {
  * Existing data is never re-created over, meta never truncated.
  *
  * Memory: about 31 bytes per written sector (index 18, hash table, sorted
- * set of written sectors, meta page state), plus the two batch buffers (64
+ * set of written sectors, meta page state), plus the two batch buffers (16
  * records each at first, grown by doubling up to batch_max).
  * on_durable and on_fatal run inside kick() or a disk completion; they may
  * call the store ops and kick(), but must not close the store.

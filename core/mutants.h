@@ -50,11 +50,14 @@
 /* node: READ_PROC / READ_PROC_META of a damaged sector are answered (the
  * node's damage check before answering is skipped) */
 #define ADD_MUTANT_DAMAGED_ANSWERS_READ_PROC 21
-/* register: a repair counts its own copy as one of the K = N - floor(N/2)
- * answers it needs, i.e. it settles for K - 1 others */
+/* register: a repair counts its own copy as one of K = N - floor(N/2)
+ * answers: it stores the highest of K - 1 others, whatever their tags */
 #define ADD_MUTANT_REPAIR_COUNTS_SELF 22
 /* register: a writer picks maxts + 1, ignoring the store's ts_floor */
 #define ADD_MUTANT_REPAIR_NO_FLOOR 23
+/* register: a repair stores the highest of any K = N - floor(N/2) others,
+ * even below its own tag before every other answered (unsafe for N >= 4) */
+#define ADD_MUTANT_REPAIR_BELOW_TAG_WITH_K 24
 /* addd (runtime-real; caught by tests/suites/35-addd-mutants.sh): */
 /* the store is opened with rank 0 (unchecked): another rank's storage is taken */
 #define ADD_MUTANT_ADDD_STORE_RANK_UNCHECKED 40

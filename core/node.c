@@ -27,6 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "errno_text.h"
 #include "mutants.h"
 #include "node.h"
 #include "register.h"
@@ -192,8 +193,10 @@ static bool read_local(add_node *n, uint64_t sector, uint8_t out[ADD_SECTOR_SIZE
 	if (rc == 0)
 		return true;
 	if (rc != -EBADMSG && rc != -EIO) {
-		node_log(n, ADD_LOG_ERROR, "store read_data of sector %llu failed (%d)",
-			 (unsigned long long)sector, rc);
+		char buf[32];
+
+		node_log(n, ADD_LOG_ERROR, "store read_data of sector %llu failed: %s",
+			 (unsigned long long)sector, add_errno_text(rc, buf, sizeof(buf)));
 		node_fail(n, "store read_data failed");
 		return false;
 	}

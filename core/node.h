@@ -105,7 +105,8 @@ void add_node_tick(add_node *node);
  * harmless. O(operations in flight). */
 uint64_t add_node_next_tick_ns(const add_node *node);
 
-/* True once the node hit a fatal error (a store or read_data failed, or
+/* True once the node hit a fatal error (a store failed, read_data failed
+ * other than with damage (store_ops.h), or
  * memory ran out where work cannot be dropped): it has stopped like a crashed
  * process, ignores every further event, and the runtime must exit (or, in
  * the simulator, treat it as a crash). */
@@ -121,9 +122,12 @@ bool add_node_accepting_clients(const add_node *node);
  * served from it. The node does not answer READ_PROC / READ_PROC_META for it,
  * and repairs it before any operation of its own on that sector runs: it asks
  * the other processes (READ_PROC, retransmitted) and stores, with repair(),
- * the highest value among the first N - floor(N / 2) of them that answer
- * (every write quorum that did not count this process's copy meets them).
- * Until that many others answer, operations on the sector wait. Damaged
+ * the highest value they answered, as soon as one answer's tag is >= its own
+ * (damaged) tag, or else once every other process answered (register.c,
+ * repair_may_decide, says why, and why "any N - floor(N / 2) others" is not
+ * enough for N >= 4). Until then, operations on the sector wait. A
+ * WRITE_PROC not newer than a damaged copy is not ACKed until it is
+ * repaired (the coordinator retransmits). Damaged
  * sectors the store reports (recovery) are repaired in the background, a
  * bounded number at a time, from add_node_tick.
  *

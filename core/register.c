@@ -266,51 +266,66 @@ static bool quorum_holds_max_durably(const add_register *r, const add_op *op, ui
 	return !op->have_min || add_reg_tag_cmp(op->min_ts, op->min_wr, op->max_ts, op->max_wr) == 0;
 }
 
-/* How many distinct OTHER processes a repair must hear from: K = N - floor(N/2)
- * (N=1: 1, which never comes; N=2: 1; N=3: 2; N=5: 3). */
-static uint32_t repair_quorum(const add_reg_env *env)
+/* Whether a REPAIR may store the highest value it has heard of: when that
+ * value's tag is >= the own (damaged) tag, or once every other process
+ * answered.
+ *
+ * Why that loses nothing. An operation may have relied on this process p's
+ * copy with a tag t only through an ACK or a VALUE that p gave while its
+ * copy was still good (a damaged copy answers no READ_PROC and ACKs no
+ * WRITE_PROC that is not newer: add_reg_on_write_proc); p's tag only grows
+ * until a repair, so t <= T, p's tag now (get_meta: never lower than what
+ * was durable).
+ *  - Highest m >= T: p ends at >= T >= t, with a value some other process
+ *    holds durably under tag m (VALUEs come only from durable state; one tag
+ *    names one value): exactly as if p had received that WRITE_PROC. One
+ *    answer suffices for this; it is the usual case (damage of a value a
+ *    majority holds: any answer from that majority is >= T).
+ *  - Every other answered: the coordinator of each write phase p ACKed
+ *    held its value before any WRITE_PROC left (a writer stores it durably
+ *    first, a write-back delivers it to itself in the same step), and p's
+ *    READ_PROC left only after that ACK, so the coordinator's answer is
+ *    >= t, and so is m. (p's own operations are queued behind the repair,
+ *    and an operation of a previous incarnation of p never completes.) If
+ *    m < T, T named a value no other process holds; p lowers its tag, and
+ *    when T was its own write the store remembers T's ts as the floor of
+ *    p's next writes (store_ops.h), so no tag ever names two values.
+ * Stopping at K = N - floor(N/2) others whatever their tags (the rule first
+ * specified, mutant REPAIR_BELOW_TAG_WITH_K) is not enough for N >= 4:
+ * with a write phase still collecting ACKs when p's copy goes bad, the K
+ * others may all answer before they store it, while p's earlier ACK and
+ * theirs complete the write; p then holds less than that completed write
+ * and a read from p and older processes returns the older value
+ * (tests/unit/test_node_damage.c, n5_...). Settling for fewer than K, or
+ * counting p's own copy, fails even for N = 3 (mutant REPAIR_COUNTS_SELF).
+ * Liveness: a repair whose tag some other process holds completes with the
+ * first such answer; one whose tag nobody else holds waits for all others
+ * (in particular when N = 1, never: the op waits). */
+static bool repair_may_decide(const add_register *r, const add_reg_env *env, const add_op *op)
 {
-	uint32_t k = env->n_procs - env->n_procs / 2u;
+	uint32_t others = env->n_procs - 1u, k = env->n_procs - env->n_procs / 2u;
+	uint64_t own_ts;
+	uint8_t own_wr;
 
+	assert(op->kind == ADD_OP_REPAIR && op->n_answered <= others);
+	if (op->n_answered == 0)
+		return false;
 	if (ADD_MUTANT_ON(ADD_MUTANT_REPAIR_COUNTS_SELF))
-		return k - 1; /* as if the own (unknown) copy were one of them */
-	return k;
+		return op->n_answered + 1 >= k; /* its own copy counted as one of K */
+	if (ADD_MUTANT_ON(ADD_MUTANT_REPAIR_BELOW_TAG_WITH_K))
+		return op->n_answered >= k;
+	if (op->n_answered == others)
+		return true;
+	env->get_meta(env->ctx, r->sector, &own_ts, &own_wr);
+	return add_reg_tag_cmp(op->max_ts, op->max_wr, own_ts, own_wr) >= 0;
 }
 
-/* K others answered: store the highest of their values with repair().
- *
- * Why the highest among any K = N - floor(N/2) others loses nothing. Say an
- * operation relied on this process p's copy with tag t: p ACKed a WRITE_PROC
- * (ts', wr') <= its tag, or answered a VALUE, before its copy went bad (a
- * damaged copy answers no READ_PROC, and ACKs no WRITE_PROC that is not
- * newer: add_reg_on_write_proc). That operation completes only once a
- * majority M, |M| >= floor(N/2) + 1, holds >= t durably, so M \ {p} has
- * >= floor(N/2) others. The others are N - 1 processes, and
- * K + floor(N/2) = N > N - 1: any K of them include one of M \ {p}, q.
- *  - If q held >= t when it answered (always so for an operation that
- *    completed before the repair asked), its VALUE, sent only from durable
- *    state, is >= t, hence so is the highest: p ends >= t, as M requires.
- *  - The coordinator of an operation's write phase holds its value before
- *    any WRITE_PROC leaves (a writer stores it durably first; a write-back
- *    delivers it to itself in the same step), and the repair asks only after
- *    p's ACK, so the coordinator answers >= t. For N <= 3, K = N - 1: every
- *    other answers, the coordinator among them, so a write phase still in
- *    flight when p's copy went bad is covered too. For N >= 4 a repair can
- *    answer from K others that all answered before storing t, while the
- *    coordinator is not among them: that race (damage between p's ACK and
- *    the others' stores, in a write phase still collecting ACKs) is not
- *    covered by K others; only all N - 1 would cover it.
- * The value stored is one some other process holds durably under that very
- * tag (one tag names one value), so p holding it is as if it had received
- * that WRITE_PROC. If the tag is below p's own (damaged) one, the store
- * lowers p's tag: when that tag was p's own write, the store remembers its
- * ts as the floor of p's future writes (store_ops.h). Counting p's own copy,
- * or fewer than K others, can miss M \ {p} entirely: N = 3, M = {p, q}, and
- * only r, still older, answered (mutant REPAIR_COUNTS_SELF). */
+/* The repair may decide (repair_may_decide): store the highest value heard
+ * of with repair(), unless a newer WRITE_PROC was stored meanwhile. */
 static void repair_decide(add_register *r, const add_reg_env *env, add_op *op)
 {
 	assert(op->kind == ADD_OP_REPAIR && op->have_max && op->max_data);
-	assert(op->n_answered >= repair_quorum(env));
+	assert(op->n_answered > 0);
 	env->phase_over(env->ctx, r, op);
 	clear_lists(op);
 	if (!env->damaged(env->ctx, r->sector)) {
@@ -341,7 +356,7 @@ static void repair_on_value(add_register *r, const add_reg_env *env, add_op *op,
 		op->max_data = true;
 		memcpy(op->buf + ADD_PEER_OFF_DATA, data, ADD_SECTOR_SIZE);
 	}
-	if (op->n_answered >= repair_quorum(env) && op->n_answered > 0)
+	if (repair_may_decide(r, env, op))
 		repair_decide(r, env, op);
 }
 

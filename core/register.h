@@ -31,14 +31,15 @@
  * Damage (store_ops.h): a local copy whose bytes are unknown is never
  * served. The node refuses READ_PROC(_META) for it; before a client op of
  * this process runs on a damaged sector, a REPAIR op runs first in the
- * sector's queue: READ_PROC to the other processes only, and once
- * K = N - floor(N/2) distinct others answered, the highest (ts, wr, value)
- * among them is stored with repair(); the queue moves on once it is
- * durable. A read whose own value turns out unreadable when it decides
- * goes back to QUEUED behind a REPAIR and starts again after it. Writers
- * pick ts = max(maxts, ts_floor) + 1. Why K others suffice, and why a
- * WRITE_PROC that is not newer than a damaged copy is not ACKed, is argued
- * in register.c (repair_decide, add_reg_on_write_proc).
+ * sector's queue: READ_PROC to the other processes only, and once one
+ * answer's tag is >= the own (damaged) tag, or every other process
+ * answered, the highest (ts, wr, value) among the answers is stored with
+ * repair(); the queue moves on once it is durable. A read whose own value
+ * turns out unreadable when it decides goes back to QUEUED behind a REPAIR
+ * and starts again after it. Writers pick ts = max(maxts, ts_floor) + 1.
+ * Why that rule (and not "any K = N - floor(N/2) others") loses nothing,
+ * and why a WRITE_PROC that is not newer than a damaged copy is not ACKed,
+ * is argued in register.c (repair_may_decide, add_reg_on_write_proc).
  */
 #ifndef ADD_REGISTER_H
 #define ADD_REGISTER_H

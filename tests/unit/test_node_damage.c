@@ -2,8 +2,9 @@
  * Damaged local copies (store_ops.h, node.h "Damage"), with the scripted
  * runtime's fake store: a damaged copy never answers READ_PROC(_META) and
  * none of its bytes leave; a client op on a damaged sector runs after a
- * REPAIR that stores the highest value among K = N - floor(N/2) others; ops
- * wait while fewer are reachable; damage found while answering or deciding;
+ * REPAIR that stores the highest value the others answered, once one is at
+ * or above its own tag or every other answered; ops wait until then;
+ * damage found while answering or deciding;
  * the background repair of what the store lists; scrub; the writers' floor.
  */
 #include <string.h>
@@ -158,13 +159,14 @@ Test(node_damage, a_write_through_a_damaged_process_repairs_first_then_writes)
 
 /* ---- K others, never fewer, never the own copy -------------------------- */
 
-Test(node_damage, ops_on_a_damaged_sector_wait_while_fewer_than_k_others_answer)
+Test(node_damage, ops_on_a_damaged_sector_wait_until_an_answer_reaches_its_tag_or_every_other_answered)
 {
 	uint8_t v1[ADD_SECTOR_SIZE], v2[ADD_SECTOR_SIZE];
 	const srt_reply *r;
 
 	/* v2 was written by 2 with the majority {2, 3}; 1 missed it; 3's copy
-	 * of it went bad. With only 1 reachable, 3 must not settle for v1. */
+	 * of it went bad. With only 1 reachable (below 3's tag, and not every
+	 * other), 3 must not settle for v1. */
 	w = srt_new(3, 16);
 	srt_fill(v1, 1);
 	srt_fill(v2, 2);
@@ -178,7 +180,7 @@ Test(node_damage, ops_on_a_damaged_sector_wait_while_fewer_than_k_others_answer)
 		srt_run(w);
 		srt_advance(w, 500 * MS);
 	}
-	cr_assert_null(srt_reply_for(w, 3, 1), "one other of K = 2 is not enough");
+	cr_assert_null(srt_reply_for(w, 3, 1), "1's older answer is not enough");
 	cr_assert(srt_is_damaged(w, 3, 5));
 	cr_assert_eq(srt_store_of(w, 3)->repairs_total, 0);
 	cr_assert_gt(srt_stats(w, 3).retransmissions, 0, "the repair is retransmitted");
@@ -186,7 +188,7 @@ Test(node_damage, ops_on_a_damaged_sector_wait_while_fewer_than_k_others_answer)
 	srt_advance(w, 2 * S);
 	srt_run(w);
 	r = srt_reply_for(w, 3, 1);
-	cr_assert_not_null(r, "answered once K others are reachable");
+	cr_assert_not_null(r, "answered once 2 is reachable");
 	cr_assert_arr_eq(r->data, v2, ADD_SECTOR_SIZE);
 	expect_durable(3, 5, 2, 2, v2);
 }
@@ -493,4 +495,111 @@ Test(node_damage, a_store_without_damage_ops_works_as_before)
 	cr_assert_eq(add_node_scrub_step(srt_node(w, 1), 10), 0);
 	cr_assert_eq(add_node_repairs_pending(srt_node(w, 1)), 0);
 	cr_assert_eq(add_node_next_tick_ns(srt_node(w, 1)), UINT64_MAX);
+}
+
+Test(node_damage, a_read_error_other_than_damage_stops_the_process)
+{
+	uint8_t v1[ADD_SECTOR_SIZE];
+
+	w = srt_new_bare(3, 16);
+	srt_fill(v1, 1);
+	seed_all(2, 1, 1, v1);
+	srt_damage(w, 3, 2, true);
+	srt_store_of(w, 3)->read_error_rc = -22; /* -EINVAL: not damage, a bug */
+	srt_client_read(w, 1, 1, 1, 2);
+	srt_expect_deliver(w, ADD_TYPE_READ_PROC, 1, 3);
+	cr_assert(add_node_failed(srt_node(w, 3)), "fatal, like a failed store");
+	cr_assert_eq(srt_count(w, ADD_TYPE_VALUE, 3, 0), 0, "and nothing left");
+	cr_assert_eq(srt_stats(w, 3).damaged_found, 0);
+	srt_run(w);
+	cr_assert_not_null(srt_reply_for(w, 1, 1), "the others complete the read");
+}
+
+/* Delivers every queued message (type, from -> to); fails if there is none. */
+static void deliver_all(uint8_t type, uint8_t from, uint8_t to)
+{
+	long i;
+
+	srt_expect_deliver(w, type, from, to);
+	while ((i = srt_find(w, type, from, to)) >= 0)
+		srt_deliver(w, (size_t)i);
+}
+
+/* N = 5: 2 writes (2, 2); 1 stores it and ACKs, then 1's copy goes bad. Its
+ * repair hears 3, 4, 5 (all still (1, 1)) before 3 gets the WRITE_PROC;
+ * then 3 ACKs and the write completes with {2, 1, 3}. Had the repair
+ * stopped at K = 3 others, 1 would hold (1, 1), and a read through
+ * {5, 1, 4} would return the value before a completed write. Below its own
+ * tag, it waits for every other: 2's answer brings (2, 2). */
+Test(node_damage, n5_a_repair_below_its_own_tag_waits_for_every_other_so_a_write_in_flight_survives)
+{
+	uint8_t v1[ADD_SECTOR_SIZE], v2[ADD_SECTOR_SIZE];
+	const srt_reply *r;
+
+	w = srt_new(5, 4);
+	srt_fill(v1, 1);
+	srt_fill(v2, 2);
+	seed_all(0, 1, 1, v1);
+	srt_client_write(w, 2, 1, 1, 0, v2);
+	srt_expect_deliver(w, ADD_TYPE_READ_PROC_META, 2, 3);
+	srt_expect_deliver(w, ADD_TYPE_READ_PROC_META, 2, 4);
+	deliver_all(ADD_TYPE_VALUE_META, 3, 2);
+	deliver_all(ADD_TYPE_VALUE_META, 4, 2);
+	srt_drop_all(w, ADD_TYPE_READ_PROC_META, 2, 0);
+	cr_assert_eq(srt_count(w, ADD_TYPE_WRITE_PROC, 2, 0), 4, "the write phase");
+	srt_expect_deliver(w, ADD_TYPE_WRITE_PROC, 2, 1);
+	cr_assert_eq(srt_count(w, ADD_TYPE_ACK, 1, 2), 1, "1 ACKs (2, 2) durably");
+	srt_damage(w, 1, 0, false);
+	srt_client_read(w, 1, 9, 100, 0); /* a repair runs first */
+	cr_assert_eq(srt_count(w, ADD_TYPE_READ_PROC, 1, 0), 4);
+	for (uint8_t p = 3; p <= 5; p++) {
+		srt_expect_deliver(w, ADD_TYPE_READ_PROC, 1, p);
+		deliver_all(ADD_TYPE_VALUE, p, 1);
+	}
+	cr_assert_eq(srt_stats(w, 1).repairs_done, 0, "K = 3 others, all below (2, 2): waits");
+	cr_assert(srt_is_damaged(w, 1, 0));
+	srt_expect_deliver(w, ADD_TYPE_WRITE_PROC, 2, 3);
+	deliver_all(ADD_TYPE_ACK, 1, 2);
+	deliver_all(ADD_TYPE_ACK, 3, 2);
+	cr_assert_not_null(srt_reply_for(w, 2, 1), "the write of v2 completed");
+	srt_expect_deliver(w, ADD_TYPE_READ_PROC, 1, 2);
+	deliver_all(ADD_TYPE_VALUE, 2, 1);
+	cr_assert_eq(srt_stats(w, 1).repairs_done, 1);
+	expect_durable(1, 0, 2, 2, v2);
+	while (w->n_msgs > 0)
+		srt_drop(w, 0);
+	/* a read at 5 through {5, 1, 4}: whatever 2 and 3 would say is lost */
+	srt_client_read(w, 5, 1, 2, 0);
+	for (unsigned k = 0; k < 1000 && w->n_msgs > 0; k++) {
+		const srt_msg *m = srt_msg_at(w, 0);
+		bool among = (m->from == 1 || m->from == 4 || m->from == 5) &&
+			     (m->to == 1 || m->to == 4 || m->to == 5);
+
+		if (among)
+			srt_deliver(w, 0);
+		else
+			srt_drop(w, 0);
+	}
+	r = srt_reply_for(w, 5, 2);
+	cr_assert_not_null(r, "the read completes through {5, 1, 4}");
+	cr_assert_arr_eq(r->data, v2, ADD_SECTOR_SIZE, "never the value before a completed write");
+}
+
+Test(node_damage, a_repair_completes_with_the_first_answer_at_or_above_its_own_tag)
+{
+	uint8_t v1[ADD_SECTOR_SIZE];
+
+	/* N = 5 with three others down: one answer holding the damaged copy's
+	 * tag is enough */
+	w = srt_new(5, 4);
+	srt_fill(v1, 1);
+	seed_all(1, 4, 3, v1);
+	srt_damage(w, 1, 1, false);
+	for (uint8_t p = 3; p <= 5; p++)
+		link(1, p, false);
+	srt_client_read(w, 1, 1, 1, 1);
+	srt_expect_deliver(w, ADD_TYPE_READ_PROC, 1, 2);
+	deliver_all(ADD_TYPE_VALUE, 2, 1);
+	cr_assert_eq(srt_stats(w, 1).repairs_done, 1);
+	expect_durable(1, 1, 4, 3, v1);
 }

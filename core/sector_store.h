@@ -147,6 +147,17 @@ typedef struct add_sector_store_config {
  * sector ("sectors A..B hold data"). A larger n_sectors grows the store.
  * Existing data is never re-created over, meta never truncated.
  *
+ * Known limits (rot at rest, not crashes; each is reported):
+ *  - rot in the LAST batch of a journal looks like a torn write: its bad
+ *    records are dropped (torn tail, INFO), so the sector shows its previous
+ *    value, unless a later batch was in flight (then it is corruption);
+ *  - rot of the current copy of a meta page: the other (older) copy is used;
+ *    sectors whose data changed since are marked damaged, but under the
+ *    older tag (lower than the durable one); both copies bad: the page's
+ *    sectors are known again only if a journal holds them (WARN);
+ *  - an unreadable header of a journal holding records, or a bad
+ *    superblock, refuses the open.
+ *
  * Memory: about 31 bytes per written sector (index 18, hash table, sorted
  * set of written sectors, meta page state), plus the two batch buffers (16
  * records each at first, grown by doubling up to batch_max).

@@ -783,3 +783,31 @@ Test(sector_store_damage, random_rot_and_read_errors_never_serve_wrong_bytes, .t
 	       (unsigned long long)refused, (unsigned long long)damaged, (unsigned long long)served);
 	cr_assert_gt(damaged, 0, "the rot should hit sector data sometimes");
 }
+
+Test(sector_store_damage, a_bad_record_before_a_torn_batch_is_corruption_not_a_torn_tail)
+{
+	h_t h;
+	add_sector_store_stats st;
+	const uint64_t b3 = 28672; /* the third batch: two chunks */
+
+	setup(&h);
+	put_durable(&h, 1, 1, 1);
+	put_durable(&h, 2, 1, 1); /* acknowledged: data at 20480 */
+	for (uint64_t s = 100; s < 100 + 200; s++)
+		put(&h, s, 1, 1);
+	add_sector_store_kick(h.store); /* never completes */
+	add_sim_disk_crash_mode(h.disk, ADD_SIM_CRASH_KEEP);
+	add_sector_store_close(h.store);
+	/* the in-flight batch: its first chunk torn (descriptor and trailer),
+	 * its second whole; and rot in the acknowledged batch before it */
+	cr_assert_eq(add_sim_disk_flip_bit(h.disk, "journal-a", b3 + 40, 1), 0);
+	cr_assert_eq(add_sim_disk_flip_bit(h.disk, "journal-a", b3 + 170 * BLK + 40, 1), 0);
+	cr_assert_eq(add_sim_disk_flip_bit(h.disk, "journal-a", 20480 + 5, 1), 0);
+	open_ok(&h);
+	expect(&h, 1, 1, 1);
+	expect_damaged(&h, 2, 1, -EBADMSG);
+	add_sector_store_get_stats(h.store, &st);
+	cr_assert(st.torn_tail);
+	cr_assert_eq(st.corrupt_records, 1);
+	teardown(&h);
+}

@@ -58,6 +58,9 @@
 /* register: a repair stores the highest of any K = N - floor(N/2) others,
  * even below its own tag before every other answered (unsafe for N >= 4) */
 #define ADD_MUTANT_REPAIR_BELOW_TAG_WITH_K 24
+/* register: a repair decides with answers collected before its sector was
+ * rewritten (and damaged again), instead of asking again */
+#define ADD_MUTANT_REPAIR_STALE_ANSWERS 25
 /* addd (runtime-real; caught by tests/suites/35-addd-mutants.sh): */
 /* the store is opened with rank 0 (unchecked): another rank's storage is taken */
 #define ADD_MUTANT_ADDD_STORE_RANK_UNCHECKED 40

@@ -453,7 +453,7 @@ static void env_repair(void *ctx, add_register *r, uint64_t ts, uint8_t wr, cons
 	int rc;
 
 	assert(r->sector <= UINT32_MAX);
-	assert(n->store->repair != NULL); /* read_local fails the node otherwise */
+	assert(n->store->repair != NULL); /* add_node_create checks it */
 	rc = n->store->repair(n->store_ctx, r->sector, ts, wr, data, cookie);
 	if (rc != 0)
 		node_fail(n, "store repair submission failed");
@@ -855,6 +855,8 @@ add_node *add_node_create(const add_node_config *cfg, const add_io *io,
 	    io->send_client == NULL || store->get_meta == NULL || store->read_data == NULL ||
 	    store->store == NULL)
 		return NULL;
+	if (store->damaged != NULL && store->repair == NULL)
+		return NULL; /* a store that can be damaged must offer repair() */
 	n = calloc(1, sizeof(*n));
 	if (n == NULL)
 		return NULL;

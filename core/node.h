@@ -59,8 +59,10 @@ typedef struct add_node_config {
 	uint32_t client_cmds_max;
 } add_node_config;
 
-/* Returns NULL on bad config or allocation failure. `store_ctx` is passed to
- * every store op. The node reads no state at creation: the store has already
+/* Returns NULL on bad config (a store with damaged() must offer repair()) or
+ * allocation failure. `store_ctx` is passed to every store op. The node
+ * reads no sector at creation (it only asks next_damaged whether recovery
+ * found damage, to repair it from add_node_tick): the store has already
  * recovered, and interrupted operations are not resumed. */
 add_node *add_node_create(const add_node_config *cfg, const add_io *io,
 			  const add_store_ops *store, void *store_ctx);

@@ -137,7 +137,8 @@ typedef struct addd_state {
 	int exit_code;
 	peer_link links[ADD_PROCS_MAX + 1];
 	uint64_t last_stats_ns;    /* last debug stats line */
-	bool repairs_owed;         /* damaged sectors not yet repaired were reported */
+	bool repairs_owed;         /* damage was found and not yet all repaired */
+	uint64_t damage_seen;      /* damage found so far (store and node counters) */
 	uint64_t last_stores;      /* stores_durable at the last idle check */
 	uint64_t last_activity_ns; /* when it last changed */
 	add_scrub_pacer scrub;
@@ -846,12 +847,18 @@ static uint64_t idle_timer(add_loop *loop, uint64_t id, void *arg)
 			  (unsigned long long)add_node_scrub_passes(d->node));
 		d->last_stats_ns = now;
 	}
-	if (d->repairs_owed && st.damaged_now == 0 && add_node_repairs_pending(d->node) == 0) {
-		add_info("storage in '%s': every damaged sector is repaired (%llu repairs)",
+	add_node_stats nst;
+	add_node_get_stats(d->node, &nst);
+	uint64_t seen = st.checksum_mismatches + st.read_errors + st.suspect_sectors +
+			nst.damaged_found;
+	if (seen != d->damage_seen || st.damaged_now > 0) {
+		/* found by recovery, a read or the scrub (each said when found) */
+		d->damage_seen = seen;
+		d->repairs_owed = true;
+	} else if (d->repairs_owed && add_node_repairs_pending(d->node) == 0) {
+		add_info("storage in '%s': every damaged sector is repaired (%llu repairs so far)",
 			 d->cfg->storage_dir, (unsigned long long)st.repairs);
 		d->repairs_owed = false;
-	} else if (!d->repairs_owed && st.damaged_now > 0) {
-		d->repairs_owed = true; /* found by a read or the scrub: said by the store */
 	}
 	if (st.stores_durable != d->last_stores || !add_sector_store_idle(d->store)) {
 		d->last_stores = st.stores_durable;
@@ -1199,7 +1206,10 @@ static void warn_if_space_short(const addd_state *d, uint64_t journal_max)
 		add_warn("cannot tell the free space for the storage: %s", err);
 		return;
 	}
-	need = add_store_space_bound(d->cfg->n_sectors, journal_max);
+	/* A batch holds at most the stores of the operations in flight: each
+	 * process's CLIENT_CMDS_MAX, one store each at this one. */
+	need = add_store_space_bound(d->cfg->n_sectors, journal_max,
+				     (uint64_t)d->cfg->n_procs * CLIENT_CMDS_MAX);
 	assert(need >= d->cfg->n_sectors * ADD_SECTOR_SIZE);
 	/* Space the files already hold counts as available to them. */
 	static const char *const files[] = {"data", "meta", "journal-a", "journal-b"};

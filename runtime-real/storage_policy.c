@@ -17,16 +17,18 @@
 #define JOURNAL_DEFAULT_BYTES (64ull << 20)
 /* Superblock, journal headers, the lock file: a few KiB; 1 MiB of margin. */
 #define FIXED_BYTES (1ull << 20)
-/* A journal may pass its threshold by the batch that crossed it. */
-#define JOURNAL_OVERSHOOT_BYTES (64ull << 20)
+/* A journal record: its data block, and its share of the descriptor and
+ * trailer blocks of a chunk (169 records per chunk): rounded up. */
+#define RECORD_BYTES (4096ull + 64)
 /* Elapsed time counted per call at most: keeps the product below 2^64
  * (2^21 sectors x 10^10 ns) and a long stall from asking for a burst. */
 #define ELAPSED_MAX_NS (10ull * 1000 * 1000 * 1000)
 
-uint64_t add_store_space_bound(uint64_t n_sectors, uint64_t journal_max_bytes)
+uint64_t add_store_space_bound(uint64_t n_sectors, uint64_t journal_max_bytes,
+			       uint64_t batch_stores)
 {
 	uint64_t j = journal_max_bytes ? journal_max_bytes : JOURNAL_DEFAULT_BYTES;
-	uint64_t journals = 2 * (j + JOURNAL_OVERSHOOT_BYTES);
+	uint64_t journals = 2 * (j + batch_stores * RECORD_BYTES + 2 * 4096);
 	uint64_t bound;
 
 	if (ADD_MUTANT_ON(ADD_MUTANT_SPACE_BOUND_DATA_ONLY))

@@ -21,10 +21,12 @@
  * of `n_sectors` written (core/sector_store.h): the data file (4096 per
  * sector), meta (well under 64 bytes per sector, 4 KiB pages kept twice),
  * both journals at their largest (each up to `journal_max_bytes`, 0 = the
- * store's default of 64 MiB, plus one batch beyond it), and the superblock
- * and headers (a constant).
+ * store's default of 64 MiB, plus the batch that crossed it: at most
+ * `batch_stores` stores of a 4 KiB block each, and their descriptors), and
+ * the superblock and headers (a constant).
  */
-uint64_t add_store_space_bound(uint64_t n_sectors, uint64_t journal_max_bytes);
+uint64_t add_store_space_bound(uint64_t n_sectors, uint64_t journal_max_bytes,
+			       uint64_t batch_stores);
 
 /*
  * Free space of the file system holding `dir` (statvfs, blocks available to

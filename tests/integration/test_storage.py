@@ -3,8 +3,8 @@
 loopback whose store files are damaged between a stop (SIGTERM or SIGKILL)
 and a restart (bytes flipped in data, meta, a journal record in the middle,
 the journal tail, a journal header, the superblock; each file deleted), a
-latent read error (eio_preload.c), rot under a running process found by the
-scrub, a full disk, a storage directory of another rank, too few --sectors.
+latent read error and a failed fdatasync (eio_preload.c), rot under a running
+process found by the scrub, a full disk, a storage directory of another rank, too few --sectors.
 
 What every test holds to: a damaged process either refuses to start with one
 clear error line (and serves nothing), or starts, logs the damage (a
@@ -398,6 +398,12 @@ def run_damage_case(ctx, name, sig, chooser, action):
                 warns = [ln for ln in log.splitlines() if any(w[0] in ln for w in what)]
             if changed:
                 check(warns, "%s: started without reporting the damage" % desc)
+            if chooser == "journal" and (action == "header" or "[8, 2056]" in desc):
+                # A journal header lost in both copies: whatever the journal
+                # held is unknown; a warning must name that journal.
+                check(any(w[0] in ln and " warning: " in ln
+                          for ln in log.splitlines() for w in what),
+                      "%s: no warning names the journal whose header is gone" % desc)
             verify(cl, acked, (3, 1), desc + " (after the scrub)")
             for attempt in range(3):  # repairs may still be finishing
                 if probe_replica(cl, ctx.fake, 3, sorted(acked), desc) == len(acked):
@@ -405,6 +411,13 @@ def run_damage_case(ctx, name, sig, chooser, action):
             else:
                 raise AssertionError("%s: rank 3 still does not answer for every sector "
                                      "after repair" % desc)
+            if any(" warning: " in w and "marked damaged" in w for w in warns):
+                end = time.monotonic() + 2  # said at the next idle check
+                while time.monotonic() < end and \
+                        "every damaged sector is repaired" not in cl.log_since(3, off):
+                    time.sleep(0.05)
+                check("every damaged sector is repaired" in cl.log_since(3, off),
+                      "%s: no line saying the damage is all repaired" % desc)
             print("    %s -> started, %d of %d sectors answered at once, %d line(s) on it%s"
                   % (desc, n, len(acked), len(warns),
                      (": " + warns[0].split(": ", 1)[-1][:120]) if warns else ""))
@@ -494,6 +507,70 @@ def a_read_error_in_data_is_repaired_from_the_others_and_never_served(ctx):
         cl.env.pop(3, None)
         cl.kill(3, signal.SIGTERM)
         cl.start(3)
+
+
+def write_proc_acked(cl, fake, rank, sector, ts, data, timeout, proc=None):
+    """The fake (rank 2) sends WRITE_PROC (ts, wr 2) straight to `rank`;
+    True once `rank`'s ACK for it came back within timeout (or before `proc`
+    exited, plus a moment for bytes in flight)."""
+    uuid = os.urandom(16)
+    fake.store[sector] = (ts, 2, data)  # the fake wrote it: its tag's value
+    sock = socket.create_connection(cl.addr(rank), timeout=5)
+    try:
+        sock.sendall(fake.msg(0x05, uuid, sector,
+                              struct.pack(">Q", ts) + bytes(7) + bytes([2]) + data))
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            if any(m[0] == 0x06 and m[1] == rank and m[3] == uuid for m in fake.seen):
+                return True
+            if proc is not None and proc.poll() is not None:
+                end = min(end, time.monotonic() + 0.2)
+            time.sleep(0.01)
+        return False
+    finally:
+        sock.close()
+
+
+@test
+def a_failed_flush_stops_the_process_before_it_acknowledges_and_names_the_file(ctx):
+    # fdatasync of the journals fails (EIO) once armed: the store must never
+    # report the write durable, so rank 3 never ACKs it, and stops with one
+    # error line naming the flush, the file and the error.
+    d = ctx.damage
+    cl = d.cl
+    so = build_eio_preload(cl.dir)
+    trigger = os.path.join(cl.dir, "fsync-fails")
+    cl.kill(3, signal.SIGTERM)
+    cl.env[3] = {"LD_PRELOAD": so, "ADD_FAULT_FSYNC": "journal:" + trigger,
+                 "ASAN_OPTIONS": os.environ.get("ASAN_OPTIONS", "") + ":verify_asan_link_order=0"}
+    off = cl.log_size(3)
+    s = FAR_SECTOR + 10  # outside the acknowledged set: the fake's own writes
+    try:
+        check(start_or_exit(cl, 3) is None, "rank 3 does not start: %s"
+              % cl.log_since(3, off)[-500:])
+        check(write_proc_acked(cl, d.fake, 3, s, 1 << 40, pattern(1, s), 3),
+              "no ACK of a WRITE_PROC while flushes work: the check cannot see ACKs")
+        open(trigger, "w").close()
+        acked = write_proc_acked(cl, d.fake, 3, s, (1 << 40) + 1, pattern(2, s), 3,
+                                 proc=cl.procs[3])
+        p = cl.procs.pop(3)
+        rc = p.wait(5)
+        errs = error_lines(cl.log_since(3, off))
+        check(not acked, "rank 3 acknowledged a write whose flush failed")
+        check(rc != 0, "rank 3 exited %d after a failed flush" % rc)
+        check(errs, "no error line after a failed flush")
+        print("    exit %d: %s" % (rc, errs[-1].split(" error: ", 1)[1][:200]))
+        check(any("fdatasync" in e and "journal" in e and "Input/output error" in e
+                  for e in errs), "the error lines do not name fdatasync, the journal "
+              "and the error: %r" % errs)
+    finally:
+        cl.env.pop(3, None)
+        if os.path.exists(trigger):
+            os.unlink(trigger)
+        cl.kill(3, signal.SIGKILL)
+        check(start_or_exit(cl, 3) is None, "rank 3 does not start again after the "
+              "failed flush: %s" % cl.log_since(3, off)[-500:])
+    verify(cl, d.acked, (3, 1), "after the failed flush")
 
 
 @test
@@ -641,11 +718,14 @@ def fewer_sectors_than_the_store_holds_data_for_is_refused_naming_them(ctx):
 # Failures known and reported to the module that owns them: printed as
 # "xfail" with the reason (not counted); once such a test passes it prints
 # "ok" and a reminder to remove it from here.
+_HEADER_BUG = ("core/sector_store.c recover(): a journal whose two header copies are "
+               "both bad is skipped (!ok[k]: continue) without a word; its records, if "
+               "any, are not replayed")
 KNOWN = {
     "damaged_store_sigterm_flip_journal_mid_refused_or_repaired_never_wrong_bytes":
-        "core/sector_store.c recover(): a journal whose two header copies are both "
-        "bad is skipped (!ok[k]: continue) without a warning; its records, if any, "
-        "are not replayed",
+        _HEADER_BUG,
+    "damaged_store_sigkill_flip_journal_header_refused_or_repaired_never_wrong_bytes":
+        _HEADER_BUG,
 }
 
 def main():

@@ -17,6 +17,7 @@ table=(
   "41 ADDD_NO_SCRUB               it:rot_under_a_running_process"
   "42 ADDD_STORE_ERROR_WITHOUT_PATH it:a_full_disk_stops_one_process"
   "43 SPACE_BOUND_DATA_ONLY       unit:test_storage_policy"
+  "7  STORE_SKIP_FLUSH            it:a_failed_flush_stops"
   "10 STORE_NO_READ_CHECKSUM      it:sigterm_flip_data"
   "12 STORE_RECREATES_PARTIAL     it:sigterm_delete_each_file"
   "13 STORE_CORRUPT_AS_TORN       it:sigkill_flip_journal_mid"

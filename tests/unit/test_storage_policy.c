@@ -15,17 +15,20 @@
 
 Test(storage_policy, space_bound_covers_data_meta_and_both_journals)
 {
-	uint64_t n = 65536;
-	uint64_t b = add_store_space_bound(n, 0);
+	uint64_t n = 65536, batch = 3 * 1024;
+	uint64_t b = add_store_space_bound(n, 0, batch);
 
-	/* data alone is n x 4096; each journal may reach its 64 MiB default */
-	cr_assert_geq(b, n * 4096 + 2 * 64 * MIB, "bound %llu", (unsigned long long)b);
+	/* data alone is n x 4096; each journal may reach its 64 MiB default and
+	 * pass it by a batch of `batch` 4 KiB records */
+	cr_assert_geq(b, n * 4096 + 2 * (64 * MIB + batch * 4096), "bound %llu",
+		      (unsigned long long)b);
 	/* and it is a bound, not a guess off by orders of magnitude */
 	cr_assert_lt(b, 2 * n * 4096 + 4 * 128 * MIB);
-	/* a bigger journal threshold needs more */
-	cr_assert_gt(add_store_space_bound(n, 256 * MIB), b + 2 * 190 * MIB);
+	/* a bigger journal threshold needs more, and so does a bigger batch */
+	cr_assert_gt(add_store_space_bound(n, 256 * MIB, batch), b + 2 * 190 * MIB);
+	cr_assert_geq(add_store_space_bound(n, 0, 2 * batch), b + 2 * batch * 4096);
 	/* grows with the sectors */
-	cr_assert_geq(add_store_space_bound(2 * n, 0), b + n * 4096);
+	cr_assert_geq(add_store_space_bound(2 * n, 0, batch), b + n * 4096);
 }
 
 Test(storage_policy, free_bytes_of_a_directory_and_the_error_naming_a_missing_one)

@@ -84,8 +84,9 @@
 /* rejoin (ids 44..49; core/rejoin.c, node.c): a recovering process serves
  * (answers READ_PROC for, reads out) sectors it has not re-learned */
 #define ADD_MUTANT_REJOIN_SERVES_UNKNOWN 44
-/* node: a recovering process ACKs WRITE_PROC of a sector it has not
- * re-learned (its ACK counts before promotion) */
+/* rejoin, node: a recovering process shows its store's real tag for a
+ * sector it has not re-learned and ACKs WRITE_PROCs of it (its ACKs count
+ * before promotion; its repair settles for the first answer) */
 #define ADD_MUTANT_REJOIN_ACKS_UNKNOWN 45
 /* rejoin: the rebuild skips the sector after each one it re-learns */
 #define ADD_MUTANT_REJOIN_SKIPS_SECTOR 46

@@ -35,6 +35,8 @@
 #define RJ_VERSION 1u
 #define RJ_HEAD 28u
 #define TS_MARGIN (1ull << 32)
+/* genesis[r]: r's founding incarnation; 0: r was no founder; this: not known */
+#define GENESIS_UNKNOWN UINT64_MAX
 
 struct add_rejoin {
 	add_rejoin_config cfg;
@@ -383,10 +385,21 @@ static void learned(add_rejoin *rj, uint64_t sector)
 
 /* ---- the store ops the node sees --------------------------------------- */
 
+/* An unknown sector shows the highest tag there is: its real tag says
+ * nothing (the storage forgot what its earlier incarnation ACKed). So a
+ * WRITE_PROC is never "newer" (not stored, not ACKed: a repair is asked
+ * for), and the node's repair (register.c, repair_may_decide) waits for
+ * EVERY other process to answer, the coordinator of any write the earlier
+ * incarnation ACKed among them, whose answer already holds that write. */
 static void w_get_meta(void *ctx, uint64_t sector, uint64_t *ts, uint8_t *wr)
 {
 	add_rejoin *rj = ctx;
 
+	if (!add_rejoin_sector_known(rj, sector) && !ADD_MUTANT_ON(ADD_MUTANT_REJOIN_ACKS_UNKNOWN)) {
+		*ts = UINT64_MAX;
+		*wr = UINT8_MAX;
+		return;
+	}
 	rj->inner->get_meta(rj->inner_ctx, sector, ts, wr);
 }
 
@@ -524,9 +537,14 @@ bool add_rejoin_on_identity(add_rejoin *rj, uint8_t from, uint8_t state, uint64_
 	rj->peer_inc[from] = incarnation;
 	if (rj->state != ADD_REJOIN_FRESH)
 		return false;
+	if (state == ADD_REJOIN_MEMBER && your_genesis == GENESIS_UNKNOWN)
+		return false; /* a founder that never heard of us: ask another */
 	if (state == ADD_REJOIN_MEMBER && your_genesis != 0 && your_genesis == rj->incarnation) {
+		/* every peer heard so far is a founder (a FRESH one, or members
+		 * that confirm us); those not heard from may be founders too:
+		 * "unknown" makes them wait for a member that knows */
 		for (unsigned r = 1; r <= n; r++)
-			rj->genesis[r] = rj->peer_state[r] == ADD_REJOIN_FRESH ? rj->peer_inc[r] : 0;
+			rj->genesis[r] = rj->peer_state[r] != 0 ? rj->peer_inc[r] : GENESIS_UNKNOWN;
 		rj->genesis[rj->cfg.rank] = rj->incarnation;
 		become_member(rj, "a founder of a new cluster, as a member peer confirms");
 		return true;

@@ -290,6 +290,7 @@ static int parse_rate(parser *p, add_scenario *s, const char *what, const char *
 		{"bad_cmd", &s->bad_cmd, 1},
 		{"conn_break_per_s", &s->conn_break_per_s, 1000},
 		{"crash_per_s", &s->crash_per_s, 1000},
+		{"wipe_per_s", &s->wipe_per_s, 1000},
 		{"partition_per_s", &s->partition_per_s, 1000},
 		{"pause_per_s", &s->pause_per_s, 1000},
 		{"flush_fail_per_s", &s->flush_fail_per_s, 1000},

@@ -98,6 +98,7 @@ typedef struct add_scenario {
 	double bad_cmd; /* a client command with a bad HMAC or sector index */
 	uint64_t reorder_max_ns; /* extra delay of a reordered/duplicated message */
 	double conn_break_per_s, crash_per_s, partition_per_s, pause_per_s, flush_fail_per_s;
+	double wipe_per_s; /* amnesia faults (a node's disk replaced by an empty one) */
 	uint64_t down_min_ns, down_max_ns;   /* how long a random crash/partition lasts */
 	uint64_t pause_min_ns, pause_max_ns; /* how long a random pause lasts */
 	int max_down;                        /* random faults keep at most this many down;

@@ -803,6 +803,7 @@ int add_sim_run(const add_scenario *s, const add_sim_opts *o, add_sim_result *r)
 	w->split = s->split;
 	w->conn_break_per_s = s->conn_break_per_s;
 	w->crash_per_s = s->crash_per_s;
+	w->wipe_per_s = s->wipe_per_s;
 	w->partition_per_s = s->partition_per_s;
 	w->pause_per_s = s->pause_per_s;
 	w->flush_fail_per_s = s->flush_fail_per_s;

@@ -179,6 +179,7 @@ typedef struct world {
 	/* fault rates in force (zeroed by chaos_off and at HEAL) */
 	double drop, duplicate, reorder, corrupt, split;
 	double conn_break_per_s, crash_per_s, partition_per_s, pause_per_s, flush_fail_per_s;
+	double wipe_per_s;
 	int max_down;
 	/* bound on an operation of a healthy cluster: the scenario's liveness,
 	 * plus what its message loss honestly needs (liveness_bound.h) */

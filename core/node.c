@@ -911,11 +911,17 @@ static void on_identity(add_node *n, const add_peer_msg *msg)
 	for (int i = 0; i < 8; i++)
 		genesis |= (uint64_t)msg->uuid[ADD_REJOIN_ID_MARKER_LEN + 1 + i] << (8 * i);
 	if (add_rejoin_on_identity(n->cfg.rejoin, msg->rank, msg->uuid[ADD_REJOIN_ID_MARKER_LEN],
-				   msg->sector, genesis) &&
-	    add_rejoin_get_state(n->cfg.rejoin) == ADD_REJOIN_RECOVERING) {
-		/* the rebuild starts: the background walk of next_damaged */
-		n->repair_scan_active = true;
-		n->repair_scan_at_ns = n->io.now_ns(n->io.ctx);
+				   msg->sector, genesis)) {
+		/* tell the others at once (a founder's word lets the other
+		 * founders decide without waiting for their next question) */
+		for (unsigned rank = 1; rank <= n->cfg.n_procs; rank++)
+			if (rank != n->cfg.rank && rank != msg->rank)
+				send_identity(n, (uint8_t)rank, false);
+		if (add_rejoin_get_state(n->cfg.rejoin) == ADD_REJOIN_RECOVERING) {
+			/* the rebuild starts: the background walk of next_damaged */
+			n->repair_scan_active = true;
+			n->repair_scan_at_ns = n->io.now_ns(n->io.ctx);
+		}
 	}
 	if (msg->ts & 1u)
 		send_identity(n, msg->rank, false);

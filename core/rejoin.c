@@ -549,6 +549,8 @@ bool add_rejoin_on_identity(add_rejoin *rj, uint8_t from, uint8_t state, uint64_
 		become_member(rj, "a founder of a new cluster, as a member peer confirms");
 		return true;
 	}
+	if (state == ADD_REJOIN_RECOVERING)
+		return false; /* tells nothing about us: wait for a member's word */
 	if (state != ADD_REJOIN_FRESH) {
 		char why[96];
 

@@ -22,9 +22,10 @@
  *      * a MEMBER peer names this process's current incarnation as a
  *        founder: it was one of a fresh cluster's founders that had not
  *        heard from everybody yet; MEMBER at once;
- *      * any other MEMBER or RECOVERING peer: the cluster holds data, and
- *        this is a new incarnation of a rank that may have acknowledged
- *        writes: RECOVERING.
+ *      * any other MEMBER peer: the cluster holds data, and this is a new
+ *        incarnation of a rank that may have acknowledged writes:
+ *        RECOVERING. (A RECOVERING peer tells nothing about this process:
+ *        it waits for a member's word, or for every peer to say FRESH.)
  *  - RECOVERING: re-learns sectors 0..n_sectors-1 (the cursor walks them in
  *    order, in the background, with client and WRITE_PROC traffic pulling
  *    the sectors they touch first). A sector is known once its repair is

@@ -602,18 +602,23 @@ void add_rejoin_tick(add_rejoin *rj, uint64_t now_ns, uint64_t every_ns)
 		for (unsigned r = 1; r <= rj->cfg.n_procs && o < sizeof(who) - 8; r++)
 			if (r != rj->cfg.rank && rj->peer_state[r] == 0)
 				o += (size_t)snprintf(who + o, sizeof(who) - o, "%s%u", o ? "," : "", r);
-		rj_log(rj, ADD_LOG_WARN,
-		       "rejoin: new storage, waiting to hear from rank(s) %s before serving "
-		       "(a cluster member would make this a recovery)", who[0] ? who : "?");
+		if (who[0])
+			rj_log(rj, ADD_LOG_WARN,
+			       "rejoin: new storage, waiting to hear from rank(s) %s before serving "
+			       "(a cluster member would make this a recovery)", who);
+		else
+			rj_log(rj, ADD_LOG_WARN,
+			       "rejoin: new storage, waiting for a member that knows whether this "
+			       "storage founded the cluster (the members reached never heard of it)");
 		return;
 	}
 	if (rj->known == rj->logged_known) {
 		rj_log(rj, ADD_LOG_WARN,
 		       "rejoin: recovering, no progress: %llu of %llu sectors re-learned; each needs "
-		       "%u other processes that hold their data to answer (if a majority lost its "
-		       "storage this waits forever: see --force-rejoin in deploy/README.md)",
+		       "all %u other processes, holding their data, to answer (if a majority lost "
+		       "its storage this waits forever: see --force-rejoin in deploy/README.md)",
 		       (unsigned long long)rj->known, (unsigned long long)rj->cfg.n_sectors,
-		       (unsigned)(rj->cfg.n_procs - rj->cfg.n_procs / 2));
+		       (unsigned)(rj->cfg.n_procs - 1));
 	} else {
 		rj_log(rj, ADD_LOG_INFO, "rejoin: recovering: %llu of %llu sectors re-learned",
 		       (unsigned long long)rj->known, (unsigned long long)rj->cfg.n_sectors);

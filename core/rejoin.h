@@ -7,8 +7,9 @@
  * of three states the process is in, and hides the sectors it has not
  * re-learned from the node by presenting them as DAMAGED (core/store_ops.h):
  * the node's damage machinery then does the rest. It refuses READ_PROC /
- * READ_PROC_META for them, repairs each one from K = N - floor(N/2) OTHER
- * processes (REPAIR ops, a quorum that does not count this process), and
+ * READ_PROC_META for them, repairs each one from the OTHER processes (REPAIR
+ * ops, a quorum that does not count this process: every other one, since an
+ * unknown sector shows the highest tag, see w_get_meta in rejoin.c), and
  * does not ACK a WRITE_PROC of them to others (node.c, env_send_ack).
  *
  * States (kept in the store's directory, kv key "rejoin", files "rj.*"):
@@ -33,14 +34,16 @@
  *    ADD_REJOIN_PERSIST_EVERY sectors, so a crash resumes from there. When
  *    every sector is known it becomes a MEMBER (logged).
  * Why a known sector may be served and ACKed before promotion: its value was
- * the highest among K others, whose set meets the quorum of every write
+ * the highest among every other process, which includes the coordinator of
+ * any write this rank's earlier incarnation ACKed (a coordinator holds its
+ * value before any WRITE_PROC leaves) and meets the quorum of every write
  * completed before the repair read; later WRITE_PROCs are stored and ACKed as
  * by any member. So for that sector the process holds everything a member
  * holds (this is the "weaker rule" the issue allows: per sector instead of
  * per process; unknown sectors never count).
  *
- * Refusal: when fewer than K others can answer for a sector (a majority lost
- * its storage), the repairs wait forever and the process says so in its log
+ * Refusal: when some other process cannot answer for a sector (down, or it
+ * lost its storage too: with a majority lost, forever), the repairs wait and the process says so in its log
  * (add_rejoin_tick). `force` makes a FRESH or RECOVERING process a MEMBER at
  * once: writes acknowledged before may be lost, and it says so.
  *

@@ -443,8 +443,10 @@ static int parse_line(parser *p, add_scenario *s, char **tok, int ntok)
 			s->expect_liveness = true;
 		else if (v && !strcmp(v, "no_liveness"))
 			s->expect_liveness = false;
+		else if (v && !strcmp(v, "refusal"))
+			s->expect_refusal = true;
 		else
-			return fail(p, "expect no_completions | liveness | no_liveness");
+			return fail(p, "expect no_completions | liveness | no_liveness | refusal");
 	} else {
 		return fail(p, "unknown keyword '%s'", k);
 	}

@@ -119,6 +119,9 @@ typedef struct add_scenario {
 	bool expect_no_completions; /* a majority is down at some point: nothing
 				     * invoked then may complete until it is back */
 	bool expect_liveness;       /* ops of a healthy cluster complete in time */
+	bool expect_refusal;        /* a majority lost its storage: the run must end
+				     * with processes still recovering and the final
+				     * reads not done (core/rejoin.h refuses) */
 	/* the timeline, sorted by time */
 	add_scn_event events[ADD_SCN_EVENTS_MAX];
 	size_t n_events;

@@ -2,9 +2,8 @@
 # The rejoin mutants (core/mutants.h 44..46: a recovering process serves a
 # sector it has not re-learned; ACKs one; the rebuild skips a sector): the
 # core built with each must fail tests/unit/test_rejoin.c, and the clean
-# build must pass it. 44, 46 and 47 are also caught by the simulator
-# (scenarios/amnesia.txt, suite 60); 45 is caught here only (addsim did not
-# catch it within 200 seeds: its violation needs a repair racing a write).
+# build must pass it. 44..47 are also caught by the simulator
+# (scenarios/amnesia.txt, suite 60).
 set -uo pipefail
 cd "$(dirname "$0")/../.." || exit 1
 # id  name                        unit test (tests/unit/NAME.c)

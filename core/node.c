@@ -893,12 +893,28 @@ static void send_identity(add_node *n, uint8_t rank, bool ask)
 	len = add_wire_encode_peer(&m, &n->system_key, msg);
 	assert(len == sizeof(msg));
 	n->io.send_peer(n->io.ctx, rank, msg, len);
+	/* the founders it knows (rejoin.h, ADD_REJOIN_GN_MARKER) */
+	for (unsigned r = 1; r <= n->cfg.n_procs; r++) {
+		uint64_t g = add_rejoin_genesis_of(n->cfg.rejoin, (uint8_t)r);
+
+		if (g == 0 || r == rank)
+			continue;
+		m.ts = 0;
+		memset(m.uuid, 0, sizeof(m.uuid));
+		memcpy(m.uuid, ADD_REJOIN_GN_MARKER, ADD_REJOIN_ID_MARKER_LEN);
+		m.uuid[ADD_REJOIN_ID_MARKER_LEN] = (uint8_t)r;
+		m.sector = g;
+		len = add_wire_encode_peer(&m, &n->system_key, msg);
+		assert(len == sizeof(msg));
+		n->io.send_peer(n->io.ctx, rank, msg, len);
+	}
 }
 
 static bool is_identity(const add_peer_msg *msg)
 {
 	return msg->type == ADD_TYPE_VALUE_META &&
-	       memcmp(msg->uuid, ADD_REJOIN_ID_MARKER, ADD_REJOIN_ID_MARKER_LEN) == 0;
+	       (memcmp(msg->uuid, ADD_REJOIN_ID_MARKER, ADD_REJOIN_ID_MARKER_LEN) == 0 ||
+		memcmp(msg->uuid, ADD_REJOIN_GN_MARKER, ADD_REJOIN_ID_MARKER_LEN) == 0);
 }
 
 static void on_identity(add_node *n, const add_peer_msg *msg)
@@ -908,6 +924,13 @@ static void on_identity(add_node *n, const add_peer_msg *msg)
 	assert(is_identity(msg) && msg->rank != n->cfg.rank);
 	if (n->cfg.rejoin == NULL)
 		return;
+	if (memcmp(msg->uuid, ADD_REJOIN_GN_MARKER, ADD_REJOIN_ID_MARKER_LEN) == 0) {
+		add_rejoin_on_genesis(n->cfg.rejoin, msg->rank, msg->uuid[ADD_REJOIN_ID_MARKER_LEN],
+				      msg->sector);
+		if (add_rejoin_failed(n->cfg.rejoin))
+			node_fail(n, "rejoin: its record could not be written");
+		return;
+	}
 	for (int i = 0; i < 8; i++)
 		genesis |= (uint64_t)msg->uuid[ADD_REJOIN_ID_MARKER_LEN + 1 + i] << (8 * i);
 	if (add_rejoin_on_identity(n->cfg.rejoin, msg->rank, msg->uuid[ADD_REJOIN_ID_MARKER_LEN],
@@ -1356,8 +1379,12 @@ void add_node_tick(add_node *n)
 	for (add_op *op = n->flying; op != NULL; op = op->next_fly) {
 		if (now < op->retx_at_ns)
 			continue;
+		/* a repair whose sector is no longer damaged (a newer value, or a
+		 * sector core/rejoin.h now knows) asks the ones that answered too:
+		 * a duplicate answer lets it finish (register.c) */
+		bool again = op->kind == ADD_OP_REPAIR && !sector_damaged(n, op->sector);
 		for (unsigned rank = 1; rank <= n->cfg.n_procs; rank++)
-			if (rank != n->cfg.rank && !op_answered(op, (uint8_t)rank))
+			if (rank != n->cfg.rank && (again || !op_answered(op, (uint8_t)rank)))
 				resend(n, op, (uint8_t)rank);
 		op->retx_interval_ns *= 2;
 		if (op->retx_interval_ns > n->cfg.retransmit_max_ns)

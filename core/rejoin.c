@@ -590,6 +590,25 @@ void add_rejoin_legacy_check(add_rejoin *rj, uint64_t now_ns, bool only_legacy)
 	become_member(rj, "peers without identity");
 }
 
+uint64_t add_rejoin_genesis_of(const add_rejoin *rj, uint8_t rank)
+{
+	assert(rank >= 1 && rank <= rj->cfg.n_procs);
+	if (rj->state != ADD_REJOIN_MEMBER || rj->genesis[rank] == GENESIS_UNKNOWN)
+		return 0;
+	return rj->genesis[rank];
+}
+
+void add_rejoin_on_genesis(add_rejoin *rj, uint8_t from, uint8_t rank, uint64_t incarnation)
+{
+	if (from < 1 || from > rj->cfg.n_procs || rank < 1 || rank > rj->cfg.n_procs ||
+	    incarnation == 0 || incarnation == GENESIS_UNKNOWN || rj->state != ADD_REJOIN_MEMBER ||
+	    rj->genesis[rank] != GENESIS_UNKNOWN)
+		return;
+	rj->genesis[rank] = incarnation; /* a member's word (system key) */
+	persist(rj);
+	assert(rj->genesis[rank] == incarnation);
+}
+
 void add_rejoin_tick(add_rejoin *rj, uint64_t now_ns, uint64_t every_ns)
 {
 	if (rj->state == ADD_REJOIN_MEMBER || now_ns - rj->last_log_ns < every_ns)

@@ -132,6 +132,14 @@ bool add_rejoin_on_identity(add_rejoin *rj, uint8_t from, uint8_t state, uint64_
 #define ADD_REJOIN_LEGACY_GRACE_NS (3ull * 1000 * 1000 * 1000)
 void add_rejoin_legacy_check(add_rejoin *rj, uint64_t now_ns, bool only_legacy);
 
+/* The founders a member knows, told along with its identity (marker
+ * ADD_REJOIN_GN_MARKER), so that a founder that did not hear from everybody
+ * learns the others' founding incarnations and can confirm them. */
+#define ADD_REJOIN_GN_MARKER "ADD-GN1"
+/* rank's founding incarnation as this process knows it: 0 none or unknown */
+uint64_t add_rejoin_genesis_of(const add_rejoin *rj, uint8_t rank);
+void add_rejoin_on_genesis(add_rejoin *rj, uint8_t from, uint8_t rank, uint64_t incarnation);
+
 /* Periodic (the node's tick): logs progress, or why it waits, at most every
  * `every_ns`. */
 void add_rejoin_tick(add_rejoin *rj, uint64_t now_ns, uint64_t every_ns);

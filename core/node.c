@@ -465,6 +465,14 @@ static void env_store(void *ctx, add_register *r, uint64_t ts, uint8_t wr, const
 }
 
 /* The same through the store's repair() (a REPAIR's value). */
+static bool env_repair_unwritten(void *ctx, uint64_t sector)
+{
+	add_node *n = ctx;
+
+	return n->store->repair_unwritten != NULL &&
+	       n->store->repair_unwritten(n->store_ctx, sector);
+}
+
 static void env_repair(void *ctx, add_register *r, uint64_t ts, uint8_t wr, const uint8_t *data)
 {
 	add_node *n = ctx;
@@ -1019,6 +1027,7 @@ add_node *add_node_create(const add_node_config *cfg, const add_io *io,
 		.damaged = env_damaged,
 		.store = env_store,
 		.repair = env_repair,
+		.repair_unwritten = env_repair_unwritten,
 		.ts_floor = env_ts_floor,
 		.new_repair = env_new_repair,
 		.want_repair = env_want_repair,
@@ -1353,13 +1362,7 @@ void add_node_tick(add_node *n)
 		leave(n);
 	}
 	if (n->cfg.rejoin != NULL) {
-		bool heard = false, meta = false;
-
-		for (unsigned rank = 1; rank <= n->cfg.n_procs; rank++) {
-			heard = heard || n->heard[rank];
-			meta = meta || n->speaks_meta[rank];
-		}
-		add_rejoin_legacy_check(n->cfg.rejoin, now, heard && !meta);
+		add_rejoin_legacy_check(n->cfg.rejoin, now, n->heard, n->speaks_meta);
 		add_rejoin_tick(n->cfg.rejoin, now, REJOIN_LOG_NS);
 		if (add_rejoin_get_state(n->cfg.rejoin) != ADD_REJOIN_MEMBER &&
 		    now >= n->identity_ask_at_ns) {

@@ -355,6 +355,11 @@ static void repair_decide(add_register *r, const add_reg_env *env, add_op *op)
 		finish(r, env, op);
 		return;
 	}
+	if (op->max_ts == 0 && op->max_wr == 0 && env->repair_unwritten != NULL &&
+	    env->repair_unwritten(env->ctx, r->sector)) {
+		finish(r, env, op); /* nobody ever wrote it: nothing to store */
+		return;
+	}
 	op->w_ts = op->max_ts;
 	op->w_wr = op->max_wr;
 	op->repaired = true;

@@ -261,7 +261,15 @@ add_rejoin *add_rejoin_open(const add_rejoin_config *cfg, char *err, size_t err_
 				 -rc);
 			goto fail;
 		}
-		/* no record: a store from before rejoin existed, continuing */
+		if (rc == -ENOENT) {
+			/* a store from before rejoin, or the record was deleted:
+			 * the storage continues its past (its superblock says so) */
+			rj_log(rj, ADD_LOG_WARN,
+			       "rejoin: no record (files " RJ_PREFIX "*) beside existing storage: "
+			       "taken as continuing its own past (a store from before rejoin, or "
+			       "the record was deleted); recorded as a member");
+			persist(rj);
+		}
 	}
 	if (rj->state != ADD_REJOIN_MEMBER) {
 		rj->bits = calloc((size_t)((cfg->n_sectors + 63) / 64), sizeof(uint64_t));
@@ -450,6 +458,24 @@ static void w_repair_durable(void *ctx, uint64_t sector)
 		rj->inner->repair_durable(rj->inner_ctx, sector);
 }
 
+/* Every other process answered (0, 0): never written. Nothing to store if
+ * the local copy holds nothing either (and is not damaged): known now. */
+static bool w_repair_unwritten(void *ctx, uint64_t sector)
+{
+	add_rejoin *rj = ctx;
+	uint64_t ts;
+	uint8_t wr;
+
+	if (add_rejoin_sector_known(rj, sector))
+		return false; /* real damage: the store's own repair path */
+	rj->inner->get_meta(rj->inner_ctx, sector, &ts, &wr);
+	if (ts != 0 || wr != 0 ||
+	    (rj->inner->damaged != NULL && rj->inner->damaged(rj->inner_ctx, sector)))
+		return false;
+	learned(rj, sector);
+	return true;
+}
+
 /* The lowest unknown sector >= from (RECOVERING only: a FRESH process has
  * no one to ask yet), or UINT64_MAX. */
 static uint64_t next_unknown(const add_rejoin *rj, uint64_t from)
@@ -507,6 +533,7 @@ static const add_store_ops wrapped_ops = {
 	.next_written = w_next_written,
 	.ts_floor = w_ts_floor,
 	.repair_durable = w_repair_durable,
+	.repair_unwritten = w_repair_unwritten,
 };
 
 const add_store_ops *add_rejoin_store_ops(void)
@@ -569,9 +596,19 @@ bool add_rejoin_on_identity(add_rejoin *rj, uint8_t from, uint8_t state, uint64_
 	return true;
 }
 
-void add_rejoin_legacy_check(add_rejoin *rj, uint64_t now_ns, bool only_legacy)
+void add_rejoin_legacy_check(add_rejoin *rj, uint64_t now_ns, const bool *heard,
+			     const bool *meta)
 {
-	if (rj->state != ADD_REJOIN_FRESH || !only_legacy) {
+	bool only_legacy = rj->state == ADD_REJOIN_FRESH, any_legacy = false;
+
+	for (unsigned r = 1; r <= rj->cfg.n_procs && only_legacy; r++) {
+		if (r == rj->cfg.rank)
+			continue;
+		bool legacy = heard[r] && !meta[r];
+		any_legacy = any_legacy || legacy;
+		only_legacy = legacy || rj->peer_state[r] == ADD_REJOIN_FRESH;
+	}
+	if (!only_legacy || !any_legacy) {
 		rj->legacy_since_ns = 0;
 		return;
 	}
@@ -582,12 +619,14 @@ void add_rejoin_legacy_check(add_rejoin *rj, uint64_t now_ns, bool only_legacy)
 	if (now_ns - rj->legacy_since_ns < ADD_REJOIN_LEGACY_GRACE_NS)
 		return;
 	rj_log(rj, ADD_LOG_WARN,
-	       "rejoin: the peers do not speak the project's messages (written from the "
-	       "protocol alone): they cannot tell whether this new storage missed writes; "
-	       "serving as a member, amnesia protection is OFF with such peers");
+	       "rejoin: some peers do not speak the project's messages (written from the "
+	       "protocol alone) and the others are new too: they cannot tell whether this "
+	       "new storage missed writes; serving as a member, amnesia protection is OFF "
+	       "with such peers");
 	for (unsigned r = 1; r <= rj->cfg.n_procs; r++)
-		rj->genesis[r] = 0;
-	become_member(rj, "peers without identity");
+		rj->genesis[r] = rj->peer_state[r] == ADD_REJOIN_FRESH ? rj->peer_inc[r] : 0;
+	rj->genesis[rj->cfg.rank] = rj->incarnation;
+	become_member(rj, "a new cluster, with peers without identity");
 }
 
 uint64_t add_rejoin_genesis_of(const add_rejoin *rj, uint8_t rank)

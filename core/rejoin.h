@@ -123,14 +123,17 @@ bool add_rejoin_on_identity(add_rejoin *rj, uint8_t from, uint8_t state, uint64_
 			    uint64_t your_genesis);
 
 /* Peers written from PROTOCOL.md alone never tell an identity. The node
- * calls this on every tick with `only_legacy`: some peer sent valid internal
- * messages, and no peer has shown it speaks the project's messages. After
- * ADD_REJOIN_LEGACY_GRACE_NS of that without a break, a FRESH process
- * becomes a member (logged as a warning: amnesia protection is off with such
- * peers, as before issue 11). A process of this project answers the META
+ * calls this on every tick with, per rank, whether a valid internal message
+ * came from it (heard) and whether it speaks the project's messages (meta).
+ * While every other process either said FRESH or is heard but does not speak
+ * META (at least one of those), for ADD_REJOIN_LEGACY_GRACE_NS without a
+ * break, a FRESH process founds a new cluster with the FRESH ones (logged as
+ * a warning: the legacy peers cannot tell whether this storage missed
+ * writes, as before issue 11). A process of this project answers the META
  * probe within a round trip, so it ends the condition long before that. */
 #define ADD_REJOIN_LEGACY_GRACE_NS (3ull * 1000 * 1000 * 1000)
-void add_rejoin_legacy_check(add_rejoin *rj, uint64_t now_ns, bool only_legacy);
+void add_rejoin_legacy_check(add_rejoin *rj, uint64_t now_ns, const bool *heard,
+			     const bool *meta);
 
 /* The founders a member knows, told along with its identity (marker
  * ADD_REJOIN_GN_MARKER), so that a founder that did not hear from everybody

@@ -30,7 +30,10 @@
  *  - RECOVERING: re-learns sectors 0..n_sectors-1 (the cursor walks them in
  *    order, in the background, with client and WRITE_PROC traffic pulling
  *    the sectors they touch first). A sector is known once its repair is
- *    durable. The cursor (every sector below it known) is recorded every
+ *    durable, or at once when every other process answered (0, 0): nobody
+ *    ever wrote it, nothing is stored (repair_unwritten). Every sector costs
+ *    one READ_PROC round with 4 KiB VALUEs (no listing of written sectors
+ *    yet). The cursor (every sector below it known) is recorded every
  *    ADD_REJOIN_PERSIST_EVERY sectors, so a crash resumes from there. When
  *    every sector is known it becomes a MEMBER (logged).
  * Why a known sector may be served and ACKed before promotion: its value was

@@ -21,7 +21,6 @@ table=(
   "20 READ_DATA_ERROR_IGNORED   read-errors"
   "22 REPAIR_COUNTS_SELF        rot"
   "44 REJOIN_SERVES_UNKNOWN     amnesia"
-  "45 REJOIN_ACKS_UNKNOWN       amnesia"
   "46 REJOIN_SKIPS_SECTOR       amnesia"
   "47 REJOIN_NO_FLOOR           amnesia"
 )

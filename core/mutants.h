@@ -70,12 +70,33 @@
 #define ADD_MUTANT_VERDICT_HALF_IS_MAJORITY 42
 /* runtime-real/link_log: every failed reconnect of a link logged */
 #define ADD_MUTANT_LINK_LOG_EVERY_FAILURE 43
+/* addd (runtime-real; caught by tests/suites/35-addd-mutants.sh) */
+/* the store is opened with rank 0 (unchecked): another rank's storage is taken */
+#define ADD_MUTANT_ADDD_STORE_RANK_UNCHECKED 52
+/* addd never calls add_node_scrub_step: rot at rest stays until a client reads */
+#define ADD_MUTANT_ADDD_NO_SCRUB 53
+/* a storage error line leaves out the disk's last error (the file's path) */
+#define ADD_MUTANT_ADDD_STORE_ERROR_WITHOUT_PATH 54
+/* the start-up space check counts the data file only, not the journals */
+#define ADD_MUTANT_SPACE_BOUND_DATA_ONLY 55
+/* rejoin (ids 44..49; core/rejoin.c, node.c): a recovering process serves
+ * (answers READ_PROC for, reads out) sectors it has not re-learned */
+#define ADD_MUTANT_REJOIN_SERVES_UNKNOWN 44
+/* rejoin, node: a recovering process shows its store's real tag for a
+ * sector it has not re-learned and ACKs WRITE_PROCs of it (its ACKs count
+ * before promotion; its repair settles for the first answer) */
+#define ADD_MUTANT_REJOIN_ACKS_UNKNOWN 45
+/* rejoin: the rebuild skips the sector after each one it re-learns */
+#define ADD_MUTANT_REJOIN_SKIPS_SECTOR 46
+/* rejoin: a new incarnation writes without the ts floor lifted above what
+ * it re-learned: it may reuse a tag its wiped past left on others */
+#define ADD_MUTANT_REJOIN_NO_FLOOR 47
 /* Ids are taken in ranges so that parallel work does not collide:
  *  9..19  sector store, superblock, sim disk (storage)
  * 20..29  node and register (damage, repair, scrub)
  * 30..39  connections and the runtime policy module
  * 40..43  operations (metrics, status, link log); 44..49 rejoin
- * 50..51  NBD; 52..59 addd's storage plumbing
+ * 50..51  NBD; 52..55 addd's storage plumbing; 60..69 swarm's own
  * ADD_MUTANT_COUNT is the highest id in use. */
 /* nbd (runtime-real/nbd_proto.c): a request whose length is not whole
  * sectors is accepted (its partial last sector silently dropped or padded);
@@ -84,7 +105,7 @@
 /* nbd (runtime-real/nbd_server.c): FLUSH answered without waiting for the
  * writes received before it; caught by tests/suites/35-nbd.sh (nbdsh) */
 #define ADD_MUTANT_NBD_FLUSH_EARLY 51
-#define ADD_MUTANT_COUNT 51
+#define ADD_MUTANT_COUNT 55
 
 #define ADD_MUTANT_ON(id) (ADD_MUTANT == (id))
 

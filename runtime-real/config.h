@@ -54,7 +54,17 @@ typedef struct add_addd_config {
 	bool nbd_enabled;
 	add_hostport nbd_listen;
 	bool nbd_allow_remote;
+	/* --force-rejoin: new storage becomes a member without re-learning
+	 * what the cluster holds (core/rejoin.h): writes may be lost */
+	bool force_rejoin;
+	/* Seconds for one whole scrub pass over the written sectors (every
+	 * sector's checksum verified, damage repaired from the others); 0 = no
+	 * scrub. Default ADD_SCRUB_INTERVAL_DEFAULT. */
+	uint64_t scrub_interval_s;
 } add_addd_config;
+
+#define ADD_SCRUB_INTERVAL_DEFAULT 86400u
+#define ADD_SCRUB_INTERVAL_MAX (10ull * 365 * 86400)
 
 enum { ADD_ARGS_OK = 0, ADD_ARGS_HELP = 1, ADD_ARGS_ERROR = -1 };
 

@@ -14,6 +14,7 @@
 #include <sys/file.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "conn.h"
@@ -23,14 +24,17 @@
 #include "log.h"
 #include "loop.h"
 #include "metrics.h"
+#include "mutants.h"
 #include "nbd_server.h"
 #include "net.h"
 #include "node.h"
 #include "optrack.h"
 #include "posix_disk.h"
+#include "rejoin.h"
 #include "sector_store.h"
 #include "status.h"
 #include "version.h"
+#include "storage_policy.h"
 #include "wire.h"
 
 /* Bytes read per readable event (one syscall; several messages). */
@@ -65,6 +69,9 @@
  * once it has been idle this long; checked every IDLE_CHECK_NS. */
 #define IDLE_CHECKPOINT_NS (1000ull * 1000 * 1000)
 #define IDLE_CHECK_NS (250ull * 1000 * 1000)
+/* The scrub runs from a timer this often, verifying what its pace says is
+ * due (storage_policy.h). */
+#define SCRUB_TICK_NS (100ull * 1000 * 1000)
 
 typedef enum conn_kind {
 	CONN_FREE = 0,
@@ -118,6 +125,7 @@ typedef struct addd_state {
 	int disk_fd;
 	int lock_fd; /* flock'd in the storage directory: one process per dir */
 	add_posix_disk *pdisk;
+	add_rejoin *rejoin; /* membership of this storage (core/rejoin.h) */
 	add_sector_store *store;
 	add_node *node;
 	add_nbd_server *nbd; /* --nbd-listen, else NULL */
@@ -131,8 +139,12 @@ typedef struct addd_state {
 	int exit_code;
 	peer_link links[ADD_PROCS_MAX + 1];
 	uint64_t last_stats_ns;    /* last debug stats line */
+	bool repairs_owed;         /* damage was found and not yet all repaired */
+	uint64_t damage_seen;      /* damage found so far (store and node counters) */
 	uint64_t last_stores;      /* stores_durable at the last idle check */
 	uint64_t last_activity_ns; /* when it last changed */
+	add_scrub_pacer scrub;
+	uint64_t last_scrub_ns;    /* last scrub tick */
 	uint8_t hello[ADD_TACK_SIZE];
 	uint64_t start_ns;	   /* for the uptime */
 	add_http_server *metrics; /* --metrics-listen, else NULL */
@@ -522,8 +534,11 @@ static bool conn_close_if_done(addd_state *d, conn *c)
 	return true;
 }
 
+static void exit_if_node_failed(addd_state *d);
+
 static void conn_writable(addd_state *d, conn *c)
 {
+	exit_if_node_failed(d);
 	int rc = add_outbuf_flush(&c->out, c->fd);
 	if (rc < 0) {
 		conn_close(d, c, strerror(-rc));
@@ -676,12 +691,28 @@ static void io_random_bytes(void *ctx, uint8_t *out, size_t len)
 	}
 }
 
+/*
+ * Once the node has failed (add_node_failed) nothing more leaves this
+ * process, like a crash: whatever it queued in the iteration that failed may
+ * have been built from the failed operation. Checked before every send to a
+ * socket (before_sleep's flush, a writable event) and at every io send.
+ */
+static void exit_if_node_failed(addd_state *d)
+{
+	if (d->node == NULL || !add_node_failed(d->node))
+		return;
+	add_err("the node stopped on a fatal error: exiting without sending anything more");
+	_exit(1);
+}
+
 static void io_send_peer(void *ctx, uint8_t rank, const uint8_t *msg, size_t len)
 {
 	addd_state *d = ctx;
 	peer_link *l;
 
 	assert(rank >= 1 && rank <= d->cfg->n_procs && rank != d->cfg->rank);
+	if (add_node_failed(d->node))
+		return; /* the process is stopping: nothing more is sent */
 	l = &d->links[rank];
 	if (l->c == NULL || l->c->connecting || l->c->close_pending)
 		return; /* dropped: the stubborn link retransmits */
@@ -699,7 +730,7 @@ static void io_send_client(void *ctx, uint64_t id, const uint8_t *msg, size_t le
 	conn *c = conn_by_id(d, id);
 
 	add_optrack_done(&d->ops, id, msg, len, add_now_ns());
-	if (c == NULL || c->close_pending)
+	if (c == NULL || c->close_pending || add_node_failed(d->node))
 		return;
 	if (c->cmds_unanswered > 0)
 		c->cmds_unanswered--;
@@ -767,6 +798,8 @@ static void before_sleep(add_loop *loop, void *arg)
 	addd_state *d = arg;
 
 	(void)loop;
+	/* A failed node sends nothing: checked before any output is flushed. */
+	exit_if_node_failed(d);
 	if (d->nbd != NULL)
 		add_nbd_server_before_sleep(d->nbd);
 	/* Start the group commit of this iteration's stores first: the flush
@@ -774,11 +807,6 @@ static void before_sleep(add_loop *loop, void *arg)
 	add_sector_store_kick(d->store);
 	observe_group_commits(d);
 	flush_all(d);
-	if (add_node_failed(d->node)) {
-		/* Like a crash: nothing more leaves this process. */
-		add_err("the node stopped on a fatal error: exiting");
-		_exit(1);
-	}
 	set_clients_paused(d, !add_node_accepting_clients(d->node));
 }
 
@@ -814,7 +842,33 @@ static uint64_t idle_timer(add_loop *loop, uint64_t id, void *arg)
 			  (unsigned long long)st.journal_flushes, (unsigned long long)st.stores_durable,
 			  (unsigned long long)st.checkpoints, (unsigned long long)st.journal_bytes,
 			  d->conns_open, d->client_slots_used);
+		add_debug("stats: damage: store checksum mismatches %llu, read errors %llu, "
+			  "corrupt records %llu, suspect sectors %llu, repairs %llu, damaged now "
+			  "%llu%s; node damaged found %llu, repairs done %llu, pending %llu, reads "
+			  "refused %llu, scrubbed %llu, scrub passes %llu",
+			  (unsigned long long)st.checksum_mismatches,
+			  (unsigned long long)st.read_errors, (unsigned long long)st.corrupt_records,
+			  (unsigned long long)st.suspect_sectors, (unsigned long long)st.repairs,
+			  (unsigned long long)st.damaged_now, st.torn_tail ? ", torn tail at open" : "",
+			  (unsigned long long)ns.damaged_found, (unsigned long long)ns.repairs_done,
+			  (unsigned long long)add_node_repairs_pending(d->node),
+			  (unsigned long long)ns.reads_refused_damaged,
+			  (unsigned long long)ns.scrubbed,
+			  (unsigned long long)add_node_scrub_passes(d->node));
 		d->last_stats_ns = now;
+	}
+	add_node_stats nst;
+	add_node_get_stats(d->node, &nst);
+	uint64_t seen = st.checksum_mismatches + st.read_errors + st.suspect_sectors +
+			nst.damaged_found;
+	if (seen != d->damage_seen || st.damaged_now > 0) {
+		/* found by recovery, a read or the scrub (each said when found) */
+		d->damage_seen = seen;
+		d->repairs_owed = true;
+	} else if (d->repairs_owed && add_node_repairs_pending(d->node) == 0) {
+		add_info("storage in '%s': every damaged sector is repaired (%llu repairs so far)",
+			 d->cfg->storage_dir, (unsigned long long)st.repairs);
+		d->repairs_owed = false;
 	}
 	if (st.stores_durable != d->last_stores || !add_sector_store_idle(d->store)) {
 		d->last_stores = st.stores_durable;
@@ -826,6 +880,30 @@ static uint64_t idle_timer(add_loop *loop, uint64_t id, void *arg)
 		d->last_activity_ns = now;
 	}
 	return IDLE_CHECK_NS;
+}
+
+/* Scrub at its pace (--scrub-interval): verified sectors found damaged are
+ * repaired by the node from the other processes. */
+static uint64_t scrub_timer(add_loop *loop, uint64_t id, void *arg)
+{
+	addd_state *d = arg;
+	uint64_t now = add_now_ns();
+	size_t due;
+
+	(void)loop;
+	(void)id;
+	due = add_scrub_pacer_due(&d->scrub, add_sector_store_written(d->store),
+				  now - d->last_scrub_ns);
+	d->last_scrub_ns = now;
+	if (due > 0 && !ADD_MUTANT_ON(ADD_MUTANT_ADDD_NO_SCRUB)) {
+		uint64_t passes = add_node_scrub_passes(d->node);
+		size_t done = add_node_scrub_step(d->node, due);
+		assert(done <= due);
+		if (add_node_scrub_passes(d->node) != passes)
+			add_debug("scrub: pass %llu over the written sectors done",
+				  (unsigned long long)add_node_scrub_passes(d->node));
+	}
+	return SCRUB_TICK_NS;
 }
 
 static uint64_t listen_resume(add_loop *loop, uint64_t id, void *arg)
@@ -907,12 +985,32 @@ static void store_durable(void *arg, uint64_t cookie)
 	add_node_on_store_done(d->node, cookie);
 }
 
+/* One error line for a store that failed (at open or later): its one-line
+ * reason as it is, with the directory; the disk's last error (the system
+ * call, the file's path and strerror) when the reason does not already hold
+ * it; and "disk full" said plainly when the reason does not say it. */
+static void log_store_error(const addd_state *d, const char *what, const char *why)
+{
+	const char *last = d->pdisk ? add_posix_disk_last_error(d->pdisk) : "";
+	bool add_last = last[0] != '\0' && strstr(why, last) == NULL;
+	bool full = add_storage_error_is_disk_full(why) || add_storage_error_is_disk_full(last) ||
+		    add_dir_nearly_full(d->cfg->storage_dir);
+	bool say_full = full && strcasestr(why, "disk full") == NULL;
+
+	assert(why != NULL && d->cfg != NULL);
+
+	if (ADD_MUTANT_ON(ADD_MUTANT_ADDD_STORE_ERROR_WITHOUT_PATH))
+		add_last = false;
+	add_err("%s in '%s': %s%s%s%s%s%s", what, d->cfg->storage_dir, say_full ? "disk full: " : "",
+		why, add_last ? " (" : "", add_last ? last : "", add_last ? ")" : "",
+		say_full ? "; free space there, then restart" : "");
+}
+
 static void store_fatal(void *arg, const char *why)
 {
-	(void)arg;
 	/* Nothing acknowledged depends on what failed: stop before anything
 	 * else can be answered. */
-	add_err("storage failure: %s: exiting", why);
+	log_store_error(arg, "storage failure", why);
 	_exit(1);
 }
 
@@ -971,6 +1069,7 @@ static void daemon_snapshot(addd_state *d, add_metrics_snapshot *s)
 	s->version = ADD_VERSION;
 	s->rank = d->cfg->rank;
 	s->n_procs = d->cfg->n_procs;
+	s->recovering = add_rejoin_get_state(d->rejoin) != ADD_REJOIN_MEMBER;
 	s->uptime_seconds = (double)(now - d->start_ns) / 1e9;
 	for (uint8_t r = 1; r <= d->cfg->n_procs; r++)
 		if (r != d->cfg->rank)
@@ -1053,7 +1152,45 @@ static void answer_status(addd_state *d, conn *c, const add_client_cmd *cmd, boo
 	conn_queue_flush(d, c);
 }
 
+static void store_log(void *arg, add_log_level level, const char *line)
+{
+	(void)arg;
+	add_log(level, "%s", line);
+}
+
 /* ---- startup / shutdown ----------------------------------------------- */
+
+/* Before the store opens: whether this storage is new (no superblock) is
+ * decided first, so that a crash right after the store's creation still
+ * restarts as new storage (core/rejoin.h). */
+static int open_rejoin(addd_state *d)
+{
+	char err[512];
+	add_superblock sb;
+	const add_disk *disk = add_posix_disk_ops(d->pdisk);
+	int rc = add_superblock_read(disk, &sb, err, sizeof(err));
+
+	if (rc < 0 && rc != -ENOENT) {
+		log_store_error(d, "cannot read the superblock", err);
+		return -1;
+	}
+	add_rejoin_config rcfg = {
+		.rank = d->cfg->rank,
+		.n_procs = d->cfg->n_procs,
+		.n_sectors = d->cfg->n_sectors,
+		.store_created = rc == -ENOENT,
+		.force = d->cfg->force_rejoin,
+		.disk = disk,
+		.log = store_log,
+		.log_arg = d,
+	};
+	d->rejoin = add_rejoin_open(&rcfg, err, sizeof(err));
+	if (d->rejoin == NULL) {
+		add_err("storage in '%s': %s", d->cfg->storage_dir, err);
+		return -1;
+	}
+	return 0;
+}
 
 /* ADD_JOURNAL_MAX_MB (environment, for experiments): checkpoint threshold. */
 static uint64_t journal_max_bytes(void)
@@ -1064,6 +1201,41 @@ static uint64_t journal_max_bytes(void)
 	if (s == NULL || add_parse_u64(s, 1, 4096, &mb) != 0)
 		return 0; /* the store's default */
 	return mb << 20;
+}
+
+/* At start: a warning when the file system holding the storage has less
+ * free space than --sectors could need (storage_policy.h's bound, beyond
+ * what the store's files already take). */
+static void warn_if_space_short(const addd_state *d, uint64_t journal_max)
+{
+	char err[ADD_PATH_MAX + 128];
+	uint64_t free_b = 0, need, used = 0;
+	int rc = add_dir_free_bytes(d->cfg->storage_dir, &free_b, err, sizeof(err));
+
+	if (rc != 0) {
+		add_warn("cannot tell the free space for the storage: %s", err);
+		return;
+	}
+	/* A batch holds at most the stores of the operations in flight: each
+	 * process's CLIENT_CMDS_MAX, one store each at this one. */
+	need = add_store_space_bound(d->cfg->n_sectors, journal_max,
+				     (uint64_t)d->cfg->n_procs * CLIENT_CMDS_MAX);
+	assert(need >= d->cfg->n_sectors * ADD_SECTOR_SIZE);
+	/* Space the files already hold counts as available to them. */
+	static const char *const files[] = {"data", "meta", "journal-a", "journal-b"};
+	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+		char path[ADD_PATH_MAX + 16];
+		struct stat st;
+		snprintf(path, sizeof(path), "%s/%s", d->cfg->storage_dir, files[i]);
+		if (stat(path, &st) == 0)
+			used += (uint64_t)st.st_blocks * 512;
+	}
+	if (free_b + used < need)
+		add_warn("storage directory '%s': %llu MiB free, but --sectors %llu may need up "
+			 "to %llu MiB (data, meta and journals): the disk may fill up",
+			 d->cfg->storage_dir, (unsigned long long)((free_b + used) >> 20),
+			 (unsigned long long)d->cfg->n_sectors,
+			 (unsigned long long)(need >> 20));
 }
 
 static int make_signal_fd(void)
@@ -1118,6 +1290,7 @@ static void shutdown_daemon(addd_state *d)
 	add_nbd_server_destroy(d->nbd); /* after the node: nothing completes now */
 	if (d->store)
 		add_sector_store_close(d->store);
+	add_rejoin_close(d->rejoin);
 	if (d->pdisk)
 		add_posix_disk_close(d->pdisk);
 	if (d->listen_fd >= 0)
@@ -1229,6 +1402,8 @@ int add_daemon_run(add_addd_config *cfg)
 		.on_durable = store_durable,
 		.on_fatal = store_fatal,
 		.arg = d,
+		.rank = cfg->rank,
+		.log = store_log,
 		.journal_max_bytes = journal_max_bytes(),
 		/* Every process may have CLIENT_CMDS_MAX operations in flight, each
 		 * asking this one for at most one store at a time: room for all of
@@ -1239,12 +1414,21 @@ int add_daemon_run(add_addd_config *cfg)
 						? 2u * cfg->n_procs * CLIENT_CMDS_MAX
 						: 65536u),
 	};
+	if (ADD_MUTANT_ON(ADD_MUTANT_ADDD_STORE_RANK_UNCHECKED))
+		scfg.rank = 0;
+	io_random_bytes(d, scfg.new_identity, sizeof(scfg.new_identity));
+	warn_if_space_short(d, scfg.journal_max_bytes);
+	if (open_rejoin(d) != 0)
+		goto out;
 	d->store = add_sector_store_open(&scfg, err, sizeof(err));
 	if (d->store == NULL) {
-		add_err("storage in '%s': %s", cfg->storage_dir, err);
+		log_store_error(d, "cannot open the storage", err);
 		goto out;
 	}
 	log_recovery(d);
+	add_superblock sb;
+	add_sector_store_identity(d->store, &sb);
+	add_rejoin_attach(d->rejoin, add_sector_store_ops(), d->store, sb.incarnation);
 
 	d->io = (add_io){
 		.ctx = d,
@@ -1260,10 +1444,11 @@ int add_daemon_run(add_addd_config *cfg)
 		.n_procs = cfg->n_procs,
 		.n_sectors = cfg->n_sectors,
 		.client_cmds_max = CLIENT_CMDS_MAX,
+		.rejoin = d->rejoin,
 	};
 	memcpy(ncfg.client_key, cfg->client_key, sizeof(ncfg.client_key));
 	memcpy(ncfg.system_key, cfg->system_key, sizeof(ncfg.system_key));
-	d->node = add_node_create(&ncfg, &d->io, add_sector_store_ops(), d->store);
+	d->node = add_node_create(&ncfg, &d->io, add_rejoin_store_ops(), d->rejoin);
 	if (d->node == NULL) {
 		add_err("cannot create the node (out of memory or bad keys)");
 		goto out;
@@ -1292,7 +1477,9 @@ int add_daemon_run(add_addd_config *cfg)
 	    add_loop_add_fd(d->loop, d->signal_fd, ADD_LOOP_READABLE, signal_event, d) != 0 ||
 	    add_loop_add_fd(d->loop, d->disk_fd, ADD_LOOP_READABLE, disk_event, d) != 0 ||
 	    add_loop_add_timer(d->loop, ADD_NODE_TICK_NS, tick_timer, d) == 0 ||
-	    add_loop_add_timer(d->loop, IDLE_CHECK_NS, idle_timer, d) == 0) {
+	    add_loop_add_timer(d->loop, IDLE_CHECK_NS, idle_timer, d) == 0 ||
+	    (cfg->scrub_interval_s > 0 &&
+	     add_loop_add_timer(d->loop, SCRUB_TICK_NS, scrub_timer, d) == 0)) {
 		add_err("cannot register with the event loop");
 		goto out;
 	}
@@ -1310,6 +1497,8 @@ int add_daemon_run(add_addd_config *cfg)
 			 (unsigned long long)cfg->n_sectors * 4096, cfg->nbd_listen.host,
 			 cfg->nbd_listen.port);
 	}
+	add_scrub_pacer_init(&d->scrub, cfg->scrub_interval_s);
+	d->last_scrub_ns = add_now_ns();
 	for (uint8_t r = 1; r <= cfg->n_procs; r++) {
 		if (r == cfg->rank)
 			continue;
@@ -1318,6 +1507,14 @@ int add_daemon_run(add_addd_config *cfg)
 				  d->start_ns);
 		d->links[r].backoff_ns = BACKOFF_MIN_NS;
 		link_try(d, r);
+	}
+	add_sector_store_stats sst;
+	add_sector_store_get_stats(d->store, &sst);
+	if (sst.damaged_now > 0) {
+		add_warn("storage in '%s': %llu sectors damaged here; repairing them from the other "
+			 "processes (never served from this copy)", cfg->storage_dir,
+			 (unsigned long long)sst.damaged_now);
+		d->repairs_owed = true;
 	}
 	add_info("rank %u of %u listening on %s:%u; %llu sectors, %llu written, in %s",
 		 cfg->rank, cfg->n_procs, me->host, me->port,

@@ -3,6 +3,8 @@
  * flushes, broken links. See world.h and scenarios/README.md. */
 #include "world_internal.h"
 
+#include "rejoin.h"
+
 /* ---- nemesis --------------------------------------------------------------- */
 void sim_set_partition(world *w, const uint8_t *group)
 {
@@ -89,6 +91,7 @@ void sim_chaos_off(world *w)
 {
 	w->drop = w->duplicate = w->reorder = w->corrupt = 0;
 	w->conn_break_per_s = w->crash_per_s = w->partition_per_s = 0;
+	w->wipe_per_s = 0;
 	w->pause_per_s = w->flush_fail_per_s = 0;
 	w->rot_per_s = w->read_error_per_s = w->disk_full_per_s = w->recovery_crash = 0;
 }
@@ -104,6 +107,9 @@ void sim_on_timeline(world *w, const add_scn_event *e)
 		break;
 	case ADD_SCN_RESTART:
 		sim_node_restart(w, sn); /* a store that cannot open is retried */
+		break;
+	case ADD_SCN_WIPE:
+		sim_node_wipe(w, sn);
 		break;
 	case ADD_SCN_CRASH_ALL:
 		for (uint32_t i = 0; i < w->n; i++)
@@ -220,6 +226,24 @@ void sim_on_nemesis(world *w)
 		snode *sn = &w->nodes[add_prng_below(p, w->n)];
 		if (sn->up && !sn->paused && !sn->flush_armed) {
 			sim_node_crash(w, sn, "random");
+			sim_push(w, w->now + sim_rand_between(p, w->s->down_min_ns, w->s->down_max_ns),
+			     EV_RESTART, sn->idx, 0, 0, NULL);
+			down++;
+		}
+	}
+	if (add_prng_chance(p, w->wipe_per_s * dt) && down == 0 && !w->partitioned &&
+	    w->max_down > 0) {
+		/* amnesia, only while every other node is a full member: a second
+		 * wipe before the first rebuilt would leave a majority that lost
+		 * its storage, which must refuse (a scenario of its own) */
+		snode *sn = &w->nodes[add_prng_below(p, w->n)];
+		bool others_members = true;
+		for (uint32_t i = 0; i < w->n; i++)
+			if (w->nodes[i].rejoin == NULL ||
+			    add_rejoin_get_state(w->nodes[i].rejoin) != ADD_REJOIN_MEMBER)
+				others_members = false;
+		if (others_members && sn->up && !sn->paused && !sn->flush_armed) {
+			sim_node_wipe(w, sn);
 			sim_push(w, w->now + sim_rand_between(p, w->s->down_min_ns, w->s->down_max_ns),
 			     EV_RESTART, sn->idx, 0, 0, NULL);
 			down++;

@@ -177,6 +177,10 @@ static int parse_at(parser *p, add_scenario *s, char **tok, int ntok)
 		e.action = ADD_SCN_CRASH;
 		if (parse_node(p, s, arg, &e.node))
 			return -1;
+	} else if (!strcmp(a, "wipe")) {
+		e.action = ADD_SCN_WIPE;
+		if (parse_node(p, s, arg, &e.node))
+			return -1;
 	} else if (!strcmp(a, "restart")) {
 		e.action = ADD_SCN_RESTART;
 		if (parse_node(p, s, arg, &e.node))
@@ -286,6 +290,7 @@ static int parse_rate(parser *p, add_scenario *s, const char *what, const char *
 		{"bad_cmd", &s->bad_cmd, 1},
 		{"conn_break_per_s", &s->conn_break_per_s, 1000},
 		{"crash_per_s", &s->crash_per_s, 1000},
+		{"wipe_per_s", &s->wipe_per_s, 1000},
 		{"partition_per_s", &s->partition_per_s, 1000},
 		{"pause_per_s", &s->pause_per_s, 1000},
 		{"flush_fail_per_s", &s->flush_fail_per_s, 1000},
@@ -438,8 +443,10 @@ static int parse_line(parser *p, add_scenario *s, char **tok, int ntok)
 			s->expect_liveness = true;
 		else if (v && !strcmp(v, "no_liveness"))
 			s->expect_liveness = false;
+		else if (v && !strcmp(v, "refusal"))
+			s->expect_refusal = true;
 		else
-			return fail(p, "expect no_completions | liveness | no_liveness");
+			return fail(p, "expect no_completions | liveness | no_liveness | refusal");
 	} else {
 		return fail(p, "unknown keyword '%s'", k);
 	}

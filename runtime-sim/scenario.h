@@ -36,6 +36,8 @@ typedef enum add_scn_action {
 	ADD_SCN_DISK_FULL,     /* node, duration_ns: capacity just above its use */
 	ADD_SCN_RECOVERY_CRASH, /* node, count: crash now, then `count` recoveries
 				 * crash at a random disk operation inside open */
+	ADD_SCN_WIPE,	       /* node: crash, and its disk is replaced by an empty
+				* one (amnesia: a new disk, a wiped directory) */
 } add_scn_action;
 
 /* The sector store's files random damage may hit (core/sector_store.h);
@@ -96,6 +98,7 @@ typedef struct add_scenario {
 	double bad_cmd; /* a client command with a bad HMAC or sector index */
 	uint64_t reorder_max_ns; /* extra delay of a reordered/duplicated message */
 	double conn_break_per_s, crash_per_s, partition_per_s, pause_per_s, flush_fail_per_s;
+	double wipe_per_s; /* amnesia faults (a node's disk replaced by an empty one) */
 	uint64_t down_min_ns, down_max_ns;   /* how long a random crash/partition lasts */
 	uint64_t pause_min_ns, pause_max_ns; /* how long a random pause lasts */
 	int max_down;                        /* random faults keep at most this many down;
@@ -116,6 +119,9 @@ typedef struct add_scenario {
 	bool expect_no_completions; /* a majority is down at some point: nothing
 				     * invoked then may complete until it is back */
 	bool expect_liveness;       /* ops of a healthy cluster complete in time */
+	bool expect_refusal;        /* a majority lost its storage: the run must end
+				     * with processes still recovering and the final
+				     * reads not done (core/rejoin.h refuses) */
 	/* the timeline, sorted by time */
 	add_scn_event events[ADD_SCN_EVENTS_MAX];
 	size_t n_events;

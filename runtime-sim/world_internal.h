@@ -132,6 +132,8 @@ typedef struct snode {
 	add_prng rng;
 	/* storage */
 	add_sim_disk *disk;
+	struct add_rejoin *rejoin; /* core/rejoin.h, over the same disk (real store) */
+	uint32_t wipes;		   /* amnesia faults: the disk replaced by an empty one */
 	add_sector_store *store;
 	add_memstore *mem;
 	bool flush_scheduled;
@@ -177,6 +179,7 @@ typedef struct world {
 	/* fault rates in force (zeroed by chaos_off and at HEAL) */
 	double drop, duplicate, reorder, corrupt, split;
 	double conn_break_per_s, crash_per_s, partition_per_s, pause_per_s, flush_fail_per_s;
+	double wipe_per_s;
 	int max_down;
 	/* bound on an operation of a healthy cluster: the scenario's liveness,
 	 * plus what its message loss honestly needs (liveness_bound.h) */
@@ -232,6 +235,9 @@ bool sim_node_start(world *w, snode *sn);
 void sim_node_crash(world *w, snode *sn, const char *why);
 void sim_add_node_counts(world *w, snode *sn);
 bool sim_node_restart(world *w, snode *sn);
+/* The amnesia fault: crash `sn` and replace its disk by an empty one (with
+ * the real store; with --store mem, its memory store is emptied). */
+void sim_node_wipe(world *w, snode *sn);
 void sim_deliver_durable(snode *sn);
 void sim_after_node(world *w, snode *sn);
 void sim_on_flush_event(world *w, snode *sn);

@@ -20,6 +20,9 @@ table=(
   "10 STORE_NO_READ_CHECKSUM    rot"
   "20 READ_DATA_ERROR_IGNORED   read-errors"
   "22 REPAIR_COUNTS_SELF        rot"
+  "44 REJOIN_SERVES_UNKNOWN     amnesia"
+  "46 REJOIN_SKIPS_SECTOR       amnesia"
+  "47 REJOIN_NO_FLOOR           amnesia"
 )
 # Not here: the storage mutants 9, 11, 12, 13 (their unit tests catch them:
 # tests/suites/65-store-mutants.sh), 18, 19 (61-unit-mutants.sh), 21, 23, 24

@@ -84,8 +84,28 @@ start_cluster() { # N STORAGE_PARENT
   ((ok))
 }
 
+# Wake-ups of an idle addd: voluntary context switches of its event-loop
+# thread (the main thread: /proc/PID/status) over BENCH_IDLE_SECONDS, after
+# the cluster has connected and settled. Printed per process, per second.
+idle_line=""
+idle_wakeups() {
+  local secs=${BENCH_IDLE_SECONDS:-10} r a=() b=() out=""
+  sleep 2
+  for r in "${!CL_PIDS[@]}"; do
+    a[r]=$(awk '/^voluntary_ctxt_switches/ {print $2}' "/proc/${CL_PIDS[$r]}/status")
+  done
+  sleep "$secs"
+  for r in "${!CL_PIDS[@]}"; do
+    b[r]=$(awk '/^voluntary_ctxt_switches/ {print $2}' "/proc/${CL_PIDS[$r]}/status")
+    out+=" rank $r: $(( b[r] - a[r] )) ($(awk -v d=$(( b[r] - a[r] )) -v s="$secs" 'BEGIN {printf "%.1f", d / s}')/s)"
+  done
+  idle_line="idle addd wake-ups over ${secs}s:$out   target: at most a few per second"
+  echo "$idle_line"
+}
+
 for n in $ns; do
   if start_cluster "$n" "$dir"; then
+    [[ $n == 3 && "${BENCH_IDLE:-1}" == 1 ]] && idle_wakeups
     echo "N=$n: ${seconds}s write-only, then ${seconds}s read-only ($conns connections x $depth in flight, $sectors sectors)"
     run_bench "$n" write 0
     run_bench "$n" read 1
@@ -112,3 +132,4 @@ echo "(cpu_us: CPU time per operation, every addd + the client; 2cpu_cap: operat
 echo " that much CPU allows on 2 otherwise idle cores)"
 printf '%s\n' "${results[@]}"
 echo "targets (N=3, this 2-core machine): >= 20000 writes/s, >= 40000 reads/s, p99 < 10000 us"
+[[ -n "$idle_line" ]] && echo "$idle_line"

@@ -29,6 +29,7 @@
 #include "posix_disk.h"
 #include "sector_store.h"
 #include "status.h"
+#include "tick_policy.h"
 #include "version.h"
 #include "wire.h"
 
@@ -128,6 +129,9 @@ typedef struct addd_state {
 	bool clients_paused;
 	int exit_code;
 	peer_link links[ADD_PROCS_MAX + 1];
+	uint64_t tick_timer;	   /* the node's tick (runtime-real/tick_policy.h) */
+	uint64_t tick_at_ns;	   /* when it fires */
+	uint64_t wakeups;	   /* loop iterations (idle wake-ups, stats line) */
 	uint64_t last_stats_ns;    /* last debug stats line */
 	uint64_t last_stores;      /* stores_durable at the last idle check */
 	uint64_t last_activity_ns; /* when it last changed */
@@ -754,6 +758,8 @@ static void set_clients_paused(addd_state *d, bool paused)
 	}
 }
 
+static int schedule_tick(addd_state *d);
+
 static void before_sleep(add_loop *loop, void *arg)
 {
 	addd_state *d = arg;
@@ -770,15 +776,40 @@ static void before_sleep(add_loop *loop, void *arg)
 		_exit(1);
 	}
 	set_clients_paused(d, !add_node_accepting_clients(d->node));
+	/* Sleep until the node's next deadline, not a fixed tick: a deadline
+	 * that this iteration's work set before the scheduled tick moves it. */
+	d->wakeups++;
+	if (add_tick_needs_reschedule(d->tick_at_ns, add_node_next_tick_ns(d->node)) &&
+	    schedule_tick(d) != 0) {
+		add_err("cannot register the node's tick with the event loop: exiting");
+		_exit(1);
+	}
 }
 
 static uint64_t tick_timer(add_loop *loop, uint64_t id, void *arg)
 {
 	addd_state *d = arg;
+	uint64_t now, delay;
+
 	(void)loop;
-	(void)id;
+	assert(id == d->tick_timer);
 	add_node_tick(d->node);
-	return ADD_NODE_TICK_NS;
+	now = add_now_ns();
+	delay = add_tick_delay_ns(now, add_node_next_tick_ns(d->node));
+	d->tick_at_ns = now + delay;
+	return delay;
+}
+
+static int schedule_tick(addd_state *d)
+{
+	uint64_t now = add_now_ns();
+	uint64_t delay = add_tick_delay_ns(now, add_node_next_tick_ns(d->node));
+
+	if (d->tick_timer != 0)
+		add_loop_del_timer(d->loop, d->tick_timer);
+	d->tick_timer = add_loop_add_timer(d->loop, delay, tick_timer, d);
+	d->tick_at_ns = now + delay;
+	return d->tick_timer != 0 ? 0 : -1;
 }
 
 static uint64_t idle_timer(add_loop *loop, uint64_t id, void *arg)
@@ -795,7 +826,7 @@ static uint64_t idle_timer(add_loop *loop, uint64_t id, void *arg)
 		add_node_get_stats(d->node, &ns);
 		add_debug("stats: ops %llu, registers %llu, pending cmds %llu, retransmissions "
 			  "%llu, bad hmac peer/client %llu/%llu; store: flushes %llu, durable "
-			  "%llu, checkpoints %llu, journal %llu B; conns %u, clients %u",
+			  "%llu, checkpoints %llu, journal %llu B; conns %u, clients %u; wake-ups %llu",
 			  (unsigned long long)ns.ops_completed,
 			  (unsigned long long)ns.registers_active,
 			  (unsigned long long)ns.client_cmds_pending,
@@ -803,7 +834,7 @@ static uint64_t idle_timer(add_loop *loop, uint64_t id, void *arg)
 			  (unsigned long long)ns.bad_hmac_peer, (unsigned long long)ns.bad_hmac_client,
 			  (unsigned long long)st.journal_flushes, (unsigned long long)st.stores_durable,
 			  (unsigned long long)st.checkpoints, (unsigned long long)st.journal_bytes,
-			  d->conns_open, d->client_slots_used);
+			  d->conns_open, d->client_slots_used, (unsigned long long)d->wakeups);
 		d->last_stats_ns = now;
 	}
 	if (st.stores_durable != d->last_stores || !add_sector_store_idle(d->store)) {
@@ -1279,7 +1310,7 @@ int add_daemon_run(add_addd_config *cfg)
 	if (add_loop_add_fd(d->loop, d->listen_fd, ADD_LOOP_READABLE, listen_event, d) != 0 ||
 	    add_loop_add_fd(d->loop, d->signal_fd, ADD_LOOP_READABLE, signal_event, d) != 0 ||
 	    add_loop_add_fd(d->loop, d->disk_fd, ADD_LOOP_READABLE, disk_event, d) != 0 ||
-	    add_loop_add_timer(d->loop, ADD_NODE_TICK_NS, tick_timer, d) == 0 ||
+	    schedule_tick(d) != 0 ||
 	    add_loop_add_timer(d->loop, IDLE_CHECK_NS, idle_timer, d) == 0) {
 		add_err("cannot register with the event loop");
 		goto out;

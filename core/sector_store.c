@@ -159,6 +159,7 @@ struct add_sector_store {
 	bool ck_trim; /* the running checkpoint truncates the journal files */
 	uint64_t journal_max;
 	uint32_t batch_max;
+	int flights; /* journal flushes allowed in flight, 1..FLIGHTS_MAX */
 
 	/* Ring of batches, oldest first: b[first] .. : n_unapplied (0 or 1)
 	 * durable but not yet home, then n_flying with a journal flush in
@@ -1007,7 +1008,7 @@ static void start_flush(add_sector_store *s)
 	flight *f = &s->fl[idx];
 	uint32_t back = 0;
 
-	assert(s->n_flying < FLIGHTS_MAX && b->n > 0 && !s->fatal);
+	assert(s->n_flying < s->flights && b->n > 0 && !s->fatal);
 	assert(j->size % BLK == 0 && !f->done && !f->reported);
 	if (s->n_flying > 0) {
 		uint32_t oldest = s->fl[ring_at(s, s->n_unapplied)].first_seq;
@@ -1099,7 +1100,7 @@ static void advance(add_sector_store *s, bool idle_apply)
 	}
 	if (s->fatal)
 		return;
-	if (s->b[open_idx(s)].n > 0 && s->n_flying < FLIGHTS_MAX &&
+	if (s->b[open_idx(s)].n > 0 && s->n_flying < s->flights &&
 	    s->j[s->aj].size <= 2 * s->journal_max)
 		start_flush(s);
 	else if (s->n_unapplied && idle_apply)
@@ -2458,6 +2459,10 @@ add_sector_store *add_sector_store_open(const add_sector_store_config *cfg, char
 	s->batch_max = cfg->batch_max ? cfg->batch_max : BATCH_MAX_DEFAULT;
 	if (s->batch_max < BATCH_INITIAL)
 		s->batch_max = BATCH_INITIAL;
+	s->flights = cfg->journal_flights == 0 || cfg->journal_flights > FLIGHTS_MAX
+			     ? FLIGHTS_MAX
+			     : (int)cfg->journal_flights;
+	assert(s->flights >= 1 && s->flights <= FLIGHTS_MAX);
 	bool oom = index_rehash(s, 1024) < 0;
 
 	for (int k = 0; k < NBATCH && !oom; k++)

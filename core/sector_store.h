@@ -75,6 +75,9 @@ typedef struct add_sector_store_config {
 	 * it store() returns -EAGAIN. 0 = default (16384, about 68 MiB of batch
 	 * buffer at most; buffers start small and grow by doubling). */
 	uint32_t batch_max;
+	/* Journal flushes in flight at once (1..2); 0 = default (2). 1 is the
+	 * one-flush-at-a-time group commit (benchmarks compare the two). */
+	uint32_t journal_flights;
 	/* This process's rank (1..255): written into the superblock at
 	 * creation; an existing store of another rank is refused. 0 = unchecked
 	 * (tests that do not care), stored as 0. */

@@ -1067,6 +1067,7 @@ static void start_checkpoint(add_sector_store *s, bool trim)
 	assert(journal_empty(&s->j[1 - s->aj]) && s->j[1 - s->aj].gen > s->j[s->aj].gen);
 	s->aj = 1 - s->aj;
 	s->ck = CK_DATA;
+	s->stats.checkpoints_started++;
 	s->ck_trim = trim;
 	/* The new active journal may hold stale chunks of its last life. */
 	if (trim && (rc = s->disk->truncate(s->disk->ctx, s->j[s->aj].h, BLK)) < 0) {
@@ -1468,6 +1469,7 @@ bool add_sector_store_checkpoint(add_sector_store *s)
 void add_sector_store_get_stats(const add_sector_store *s, add_sector_store_stats *out)
 {
 	*out = s->stats;
+	out->checkpoint_running = s->ck != CK_NONE;
 	out->journal_bytes = s->j[0].size + s->j[1].size;
 	out->index_bytes = s->n_buckets * sizeof(*s->buckets) +
 			   s->cap_slots * (sizeof(*s->slot_sector) + sizeof(*s->slot_ts) +

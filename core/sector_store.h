@@ -223,6 +223,8 @@ typedef struct add_sector_store_stats {
 	uint64_t flights_waited;  /* flushes that completed before an earlier one */
 	uint64_t stores_durable;  /* stores reported durable */
 	uint64_t checkpoints;
+	uint64_t checkpoints_started;
+	bool checkpoint_running;  /* a checkpoint's flushes are in flight now */
 	uint64_t journal_bytes;	  /* bytes of both journals in use (headers too) */
 	uint64_t memory_bytes;	  /* index + batch buffers (heap) */
 	uint64_t index_bytes;	  /* the per-written-sector part of memory_bytes */

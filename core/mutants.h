@@ -44,6 +44,23 @@
 #define ADD_MUTANT_SUPERBLOCK_SKIP_CHECKSUM 18
 /* superblock: read accepts a sector store format newer than the code knows */
 #define ADD_MUTANT_SUPERBLOCK_ACCEPT_NEWER 19
+/* node: the bytes of a read_data that reported damage (-EBADMSG / -EIO)
+ * are used as if the read had succeeded (sent in a VALUE, returned) */
+#define ADD_MUTANT_READ_DATA_ERROR_IGNORED 20
+/* node: READ_PROC / READ_PROC_META of a damaged sector are answered (the
+ * node's damage check before answering is skipped) */
+#define ADD_MUTANT_DAMAGED_ANSWERS_READ_PROC 21
+/* register: a repair counts its own copy as one of K = N - floor(N/2)
+ * answers: it stores the highest of K - 1 others, whatever their tags */
+#define ADD_MUTANT_REPAIR_COUNTS_SELF 22
+/* register: a writer picks maxts + 1, ignoring the store's ts_floor */
+#define ADD_MUTANT_REPAIR_NO_FLOOR 23
+/* register: a repair stores the highest of any K = N - floor(N/2) others,
+ * even below its own tag before every other answered (unsafe for N >= 4) */
+#define ADD_MUTANT_REPAIR_BELOW_TAG_WITH_K 24
+/* register: a repair decides with answers collected before its sector was
+ * rewritten (and damaged again), instead of asking again */
+#define ADD_MUTANT_REPAIR_STALE_ANSWERS 25
 /* sector store: with two journal flushes in flight, a later flush that
  * completes first reports its stores durable before the earlier batch's */
 #define ADD_MUTANT_STORE_FLUSH_OUT_OF_ORDER 30
@@ -63,8 +80,17 @@
  *  9..19  sector store, superblock, sim disk (storage)
  * 20..29  node and register (damage, repair, scrub)
  * 30..39  connections and the runtime policy module
- * 40..49  anything else; ADD_MUTANT_COUNT is the highest id in use. */
-#define ADD_MUTANT_COUNT 43
+ * 40..43  operations (metrics, status, link log); 44..49 rejoin
+ * 50..51  NBD; 52..59 addd's storage plumbing
+ * ADD_MUTANT_COUNT is the highest id in use. */
+/* nbd (runtime-real/nbd_proto.c): a request whose length is not whole
+ * sectors is accepted (its partial last sector silently dropped or padded);
+ * caught by tests/unit/test_nbd_proto.c, not by the simulator */
+#define ADD_MUTANT_NBD_ACCEPT_UNALIGNED 50
+/* nbd (runtime-real/nbd_server.c): FLUSH answered without waiting for the
+ * writes received before it; caught by tests/suites/35-nbd.sh (nbdsh) */
+#define ADD_MUTANT_NBD_FLUSH_EARLY 51
+#define ADD_MUTANT_COUNT 51
 
 #define ADD_MUTANT_ON(id) (ADD_MUTANT == (id))
 

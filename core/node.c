@@ -10,14 +10,24 @@
  *    only that list;
  *  - the queue of messages to self: they skip the wire and the HMAC, and
  *    are delivered before the entry point that produced them returns (never
- *    by recursion).
+ *    by recursion);
+ *  - damage (node.h, "Damage"): a damaged local copy is never read out;
+ *    repairs are REPAIR ops (register.h) from the same op pool, queued in
+ *    the sector's register, so an idle sector costs nothing. Repairs the
+ *    node starts itself (damage found while answering, a WRITE_PROC it may
+ *    not ACK, scrub, the store's list) are asked for in a small queue,
+ *    started when the entry point returns, at most REPAIRS_NODE_MAX at a
+ *    time; one asked for beyond that is dropped and asked for again (the
+ *    peer retransmits, the background walk of next_damaged comes back).
  */
 #include <assert.h>
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "errno_text.h"
 #include "mutants.h"
 #include "node.h"
 #include "register.h"
@@ -31,6 +41,14 @@
 #define REGS_CACHED_MAX 1024u
 #define WAITERS_CACHED_MAX 1024u
 #define SELFQ_CAP_MIN 64u
+/* Repairs the node starts without a client (each holds one op), and the
+ * queue of such repairs asked for during an entry point. */
+#define REPAIRS_NODE_MAX 16u
+#define REPAIR_WANT_MAX 16u
+/* The background walk of the store's damaged sectors: how often, and how
+ * many next_damaged calls at most per walk. */
+#define REPAIR_SCAN_NS (50ull * 1000 * 1000)
+#define REPAIR_SCAN_CALLS_MAX 64u
 /* While some peer is not known to speak META, it is asked again this often
  * (a probe or its answer may be lost without the link going down). */
 #define META_REPROBE_NS (1000ull * 1000 * 1000)
@@ -84,6 +102,17 @@ struct add_node {
 	unsigned depth; /* entry-point nesting: the self queue drains at 0 */
 	bool failed;
 
+	/* damage */
+	uint64_t repair_want[REPAIR_WANT_MAX]; /* sectors, started at leave() */
+	size_t n_repair_want;
+	uint32_t repairs_live;     /* REPAIR ops allocated (any cause) */
+	uint32_t repairs_by_node;  /* of which started without a client */
+	uint64_t repair_cursor;    /* background walk of next_damaged */
+	uint64_t repair_scan_at_ns;
+	bool repair_scan_active;   /* the last walk found something (or none yet) */
+	uint64_t scrub_cursor;
+	uint64_t scrub_passes;
+
 	add_node_stats stats;
 	uint8_t scratch_data[ADD_SECTOR_SIZE];
 	uint8_t scratch_msg[ADD_WIRE_MSG_SIZE_MAX];
@@ -124,6 +153,80 @@ static void new_uuid(add_node *n, uint8_t uuid[ADD_UUID_SIZE])
 {
 	memcpy(uuid, n->incarnation, sizeof(n->incarnation));
 	add_put_be64(uuid + 8, n->op_counter++);
+}
+
+/* ---- damage ------------------------------------------------------------- */
+
+static bool sector_damaged(const add_node *n, uint64_t sector)
+{
+	return n->store->damaged != NULL && n->store->damaged(n->store_ctx, sector);
+}
+
+/* Asks for a repair of `sector` once the current entry point is done (never
+ * from inside a register's callback). Dropped when the queue is full: the
+ * store keeps the mark, and whoever needs the sector asks again. */
+static void want_repair(add_node *n, uint64_t sector)
+{
+	for (size_t i = 0; i < n->n_repair_want; i++)
+		if (n->repair_want[i] == sector)
+			return;
+	if (n->n_repair_want == REPAIR_WANT_MAX)
+		return;
+	n->repair_want[n->n_repair_want++] = sector;
+	assert(n->n_repair_want <= REPAIR_WANT_MAX);
+}
+
+/* The local value of `sector` into `out`: true, or false when the copy is
+ * damaged (nothing of `out` may be used; a repair is asked for) or the
+ * store failed (the node fails). */
+static bool read_local(add_node *n, uint64_t sector, uint8_t out[ADD_SECTOR_SIZE])
+{
+	uint64_t ts;
+	uint8_t wr;
+	int rc;
+
+	if (sector_damaged(n, sector)) {
+		want_repair(n, sector);
+		return false;
+	}
+	rc = n->store->read_data(n->store_ctx, sector, out);
+	if (rc == 0)
+		return true;
+	if (rc != -EBADMSG && rc != -EIO) {
+		char buf[32];
+
+		node_log(n, ADD_LOG_ERROR, "store read_data of sector %llu failed: %s",
+			 (unsigned long long)sector, add_errno_text(rc, buf, sizeof(buf)));
+		node_fail(n, "store read_data failed");
+		return false;
+	}
+	if (ADD_MUTANT_ON(ADD_MUTANT_READ_DATA_ERROR_IGNORED))
+		return true;
+	n->stats.damaged_found++;
+	n->repair_scan_active = true;
+	n->store->get_meta(n->store_ctx, sector, &ts, &wr);
+	node_log(n, ADD_LOG_WARN, "sector %llu: local copy of (%llu, %u) damaged (%s): "
+		 "not served, repairing from the other processes", (unsigned long long)sector,
+		 (unsigned long long)ts, wr, rc == -EBADMSG ? "corrupt" : "unreadable");
+	if (n->store->damaged == NULL || n->store->repair == NULL) {
+		node_fail(n, "store reports damage but cannot track or repair it");
+		return false;
+	}
+	want_repair(n, sector);
+	return false;
+}
+
+/* READ_PROC / READ_PROC_META (or a deferred VALUE) for a damaged sector:
+ * not answered; the coordinator retransmits until it is repaired. */
+static bool refuse_damaged(add_node *n, uint64_t sector)
+{
+	if (ADD_MUTANT_ON(ADD_MUTANT_DAMAGED_ANSWERS_READ_PROC))
+		return false;
+	if (!sector_damaged(n, sector))
+		return false;
+	n->stats.reads_refused_damaged++;
+	want_repair(n, sector);
+	return true;
 }
 
 /* ---- pools -------------------------------------------------------------- */
@@ -306,15 +409,26 @@ static void env_get_meta(void *ctx, uint64_t sector, uint64_t *ts, uint8_t *wr)
 	n->store->get_meta(n->store_ctx, sector, ts, wr);
 }
 
-static void env_read_data(void *ctx, uint64_t sector, uint8_t out[ADD_SECTOR_SIZE])
+static bool env_read_data(void *ctx, uint64_t sector, uint8_t out[ADD_SECTOR_SIZE])
+{
+	return read_local(ctx, sector, out);
+}
+
+static bool env_damaged(void *ctx, uint64_t sector)
+{
+	return sector_damaged(ctx, sector);
+}
+
+static uint64_t env_ts_floor(void *ctx)
 {
 	add_node *n = ctx;
-	int rc = n->store->read_data(n->store_ctx, sector, out);
 
-	if (rc != 0) {
-		memset(out, 0, ADD_SECTOR_SIZE);
-		node_fail(n, "store read_data failed");
-	}
+	return n->store->ts_floor != NULL ? n->store->ts_floor(n->store_ctx) : 0;
+}
+
+static void env_want_repair(void *ctx, uint64_t sector)
+{
+	want_repair(ctx, sector);
 }
 
 static void env_store(void *ctx, add_register *r, uint64_t ts, uint8_t wr, const uint8_t *data)
@@ -329,6 +443,20 @@ static void env_store(void *ctx, add_register *r, uint64_t ts, uint8_t wr, const
 	rc = n->store->store(n->store_ctx, r->sector, ts, wr, data, cookie);
 	if (rc != 0)
 		node_fail(n, "store submission failed");
+}
+
+/* The same through the store's repair() (a REPAIR's value). */
+static void env_repair(void *ctx, add_register *r, uint64_t ts, uint8_t wr, const uint8_t *data)
+{
+	add_node *n = ctx;
+	uint64_t cookie = (r->stores_submitted << 32) | r->sector;
+	int rc;
+
+	assert(r->sector <= UINT32_MAX);
+	assert(n->store->repair != NULL); /* add_node_create checks it */
+	rc = n->store->repair(n->store_ctx, r->sector, ts, wr, data, cookie);
+	if (rc != 0)
+		node_fail(n, "store repair submission failed");
 }
 
 static void arm_retransmission(add_node *n, add_op *op)
@@ -364,8 +492,10 @@ static void env_broadcast_read_proc(void *ctx, add_register *r, add_op *op)
 	memcpy(m.uuid, op->uuid, ADD_UUID_SIZE);
 	len = add_wire_encode_peer(&m, &n->system_key, op->read_proc_msg);
 	assert(len == ADD_PEER_SMALL_SIZE);
+	assert(op->kind != ADD_OP_REPAIR || op->read_full);
 	send_to_peers(n, op->read_proc_msg, len);
-	self_send(n, ADD_TYPE_READ_PROC, r->sector, op->uuid);
+	if (op->kind != ADD_OP_REPAIR) /* a repair asks the others only */
+		self_send(n, ADD_TYPE_READ_PROC, r->sector, op->uuid);
 	arm_retransmission(n, op);
 }
 
@@ -442,14 +572,39 @@ static void reply_client(add_node *n, uint64_t conn, uint8_t cmd_type, uint64_t 
 	n->io.send_client(n->io.ctx, conn, n->scratch_msg, len);
 }
 
+static void repair_done(add_node *n, add_op *op)
+{
+	assert(op->kind == ADD_OP_REPAIR && n->repairs_live > 0);
+	if (op->repaired) {
+		n->stats.repairs_done++;
+		node_log(n, ADD_LOG_INFO, "sector %llu repaired from the other processes: (%llu, %u)",
+			 (unsigned long long)op->sector, (unsigned long long)op->w_ts, op->w_wr);
+	}
+	n->repairs_live--;
+	if (op->by_node)
+		n->repairs_by_node--;
+	all_unlink(n, op);
+	op_release(n, op);
+}
+
 static void env_op_done(void *ctx, add_op *op)
 {
 	add_node *n = ctx;
 
 	assert(op->phase == ADD_PHASE_DONE);
 	assert(!op->in_flight);
+	if (op->kind == ADD_OP_REPAIR) {
+		repair_done(n, op);
+		return;
+	}
 	n->stats.ops_completed++;
-	if (op->conn_open) {
+	if (op->conn == ADD_NODE_CONN_LOCAL) {
+		bool rd = op->kind == ADD_OP_READ;
+
+		/* A local op is answered whatever happened to connections. */
+		assert(n->io.local_done != NULL);
+		n->io.local_done(n->io.ctx, op->request, rd ? op->buf + ADD_PEER_OFF_DATA : NULL);
+	} else if (op->conn_open) {
 		bool rd = op->kind == ADD_OP_READ;
 
 		reply_client(n, op->conn, rd ? ADD_TYPE_READ : ADD_TYPE_WRITE, op->request,
@@ -459,6 +614,27 @@ static void env_op_done(void *ctx, add_op *op)
 	assert(n->stats.client_cmds_pending > 0);
 	n->stats.client_cmds_pending--;
 	op_release(n, op);
+}
+
+/* A REPAIR op for r's sector (no client): from the op pool, on the list
+ * of live ops (so that destroy frees it). */
+static add_op *env_new_repair(void *ctx, add_register *r)
+{
+	add_node *n = ctx;
+	add_op *op = op_alloc(n);
+
+	if (op == NULL) {
+		node_fail(n, "out of memory (repair)");
+		return NULL;
+	}
+	op->kind = ADD_OP_REPAIR;
+	op->sector = r->sector;
+	op->conn_open = false;
+	new_uuid(n, op->uuid);
+	all_link(n, op);
+	n->repairs_live++;
+	assert(op->by_node == false && op->phase == ADD_PHASE_QUEUED);
+	return op;
 }
 
 /* ---- delivery ----------------------------------------------------------- */
@@ -478,6 +654,8 @@ static void env_send_value(void *ctx, uint64_t sector, uint8_t rank,
 	size_t len;
 
 	assert(type == ADD_TYPE_VALUE || type == ADD_TYPE_VALUE_META);
+	if (refuse_damaged(n, sector))
+		return; /* e.g. a deferred VALUE: the sector went bad meanwhile */
 	if (rank == n->cfg.rank) {
 		self_send(n, ADD_TYPE_VALUE, sector, uuid);
 		return;
@@ -485,7 +663,10 @@ static void env_send_value(void *ctx, uint64_t sector, uint8_t rank,
 	memcpy(m.uuid, uuid, ADD_UUID_SIZE);
 	n->store->get_meta(n->store_ctx, sector, &m.ts, &m.wr);
 	if (type == ADD_TYPE_VALUE) {
-		env_read_data(n, sector, n->scratch_data);
+		if (!read_local(n, sector, n->scratch_data)) {
+			n->stats.reads_refused_damaged++;
+			return; /* damage found now: nothing leaves */
+		}
 		m.data = n->scratch_data;
 	}
 	len = add_wire_encode_peer(&m, &n->system_key, n->scratch_msg);
@@ -500,6 +681,8 @@ static void on_read_proc(add_node *n, uint8_t from, uint64_t sector,
 {
 	add_register *r = add_sector_map_get(&n->regs, sector);
 
+	if (refuse_damaged(n, sector))
+		return;
 	if (r == NULL) {
 		env_send_value(n, sector, from, uuid, reply_type);
 		return;
@@ -547,18 +730,51 @@ static void enter(add_node *n)
 	n->depth++;
 }
 
+/* Starts a repair of `sector` the node needs (no client op waits on it), if
+ * it is still damaged, has none queued, and fewer than REPAIRS_NODE_MAX run.
+ * A sector busy with ops gets it at the end of its queue (a client op that
+ * starts before it moves it in front of itself). */
+static void node_repair(add_node *n, uint64_t sector)
+{
+	add_register *r = add_sector_map_get(&n->regs, sector);
+
+	if (!sector_damaged(n, sector) || (r != NULL && r->repair != NULL))
+		return;
+	if (n->repairs_by_node >= REPAIRS_NODE_MAX)
+		return; /* asked for again later (store_ops keeps the mark) */
+	r = reg_get_or_create(n, sector);
+	if (r == NULL) {
+		node_log(n, ADD_LOG_WARN, "out of memory: repair of sector %llu postponed",
+			 (unsigned long long)sector);
+		return;
+	}
+	if (add_reg_want_repair(r, &n->env) && r->repair != NULL && !r->repair->by_node) {
+		r->repair->by_node = true;
+		n->repairs_by_node++;
+	}
+	reg_settle(n, r);
+	assert(n->repairs_by_node <= n->repairs_live);
+}
+
 /* Leaving the outermost entry point: deliver every message to self,
- * including those that delivering produces (a loop, not recursion). */
+ * including those that delivering produces (a loop, not recursion), and
+ * start the repairs asked for. */
 static void leave(add_node *n)
 {
 	assert(n->depth > 0);
 	if (n->depth == 1) {
-		while (n->selfq_len > 0 && !n->failed) {
-			self_msg m = n->selfq[n->selfq_head];
+		while ((n->selfq_len > 0 || n->n_repair_want > 0) && !n->failed) {
+			if (n->selfq_len > 0) {
+				self_msg m = n->selfq[n->selfq_head];
 
-			n->selfq_head = (n->selfq_head + 1) % n->selfq_cap;
-			n->selfq_len--;
-			deliver_self(n, &m);
+				n->selfq_head = (n->selfq_head + 1) % n->selfq_cap;
+				n->selfq_len--;
+				deliver_self(n, &m);
+			} else {
+				uint64_t sector = n->repair_want[--n->n_repair_want];
+
+				node_repair(n, sector);
+			}
 		}
 	}
 	n->depth--;
@@ -645,6 +861,8 @@ add_node *add_node_create(const add_node_config *cfg, const add_io *io,
 	    io->send_client == NULL || store->get_meta == NULL || store->read_data == NULL ||
 	    store->store == NULL)
 		return NULL;
+	if (store->damaged != NULL && store->repair == NULL)
+		return NULL; /* a store that can be damaged must offer repair() */
 	n = calloc(1, sizeof(*n));
 	if (n == NULL)
 		return NULL;
@@ -675,7 +893,12 @@ add_node *add_node_create(const add_node_config *cfg, const add_io *io,
 		.n_procs = cfg->n_procs,
 		.get_meta = env_get_meta,
 		.read_data = env_read_data,
+		.damaged = env_damaged,
 		.store = env_store,
+		.repair = env_repair,
+		.ts_floor = env_ts_floor,
+		.new_repair = env_new_repair,
+		.want_repair = env_want_repair,
 		.broadcast_read_proc = env_broadcast_read_proc,
 		.broadcast_write_proc = env_broadcast_write_proc,
 		.phase_over = env_phase_over,
@@ -687,6 +910,10 @@ add_node *add_node_create(const add_node_config *cfg, const add_io *io,
 	};
 	n->env.peers_speak_meta = all_peers_speak_meta(n);
 	n->meta_reprobe_at_ns = io->now_ns(io->ctx) + META_REPROBE_NS;
+	/* recovery may have found damaged sectors: then the first tick looks */
+	n->repair_scan_active = store->next_damaged != NULL &&
+				store->next_damaged(store_ctx, 0) < cfg->n_sectors;
+	n->repair_scan_at_ns = io->now_ns(io->ctx);
 	add_sector_map_init(&n->regs);
 	io->random_bytes(io->ctx, n->incarnation, sizeof(n->incarnation));
 	node_log(n, ADD_LOG_INFO, "process %u of %u up, %llu sectors", cfg->rank, cfg->n_procs,
@@ -806,6 +1033,26 @@ void add_node_on_client_command(add_node *n, uint64_t conn, const add_client_cmd
 	leave(n);
 }
 
+bool add_node_submit_local(add_node *n, uint64_t sector, const uint8_t *data, uint64_t token)
+{
+	add_client_cmd cmd = {
+		.type = data != NULL ? ADD_TYPE_WRITE : ADD_TYPE_READ,
+		.request = token,
+		.sector = sector,
+		.data = data,
+	};
+	uint64_t before = n->stats.client_cmds_pending + n->stats.ops_completed;
+
+	if (n->failed || n->io.local_done == NULL || sector >= n->cfg.n_sectors)
+		return false;
+	/* As a client command with a valid tag, on the local connection id. A
+	 * submitted op adds one to pending (its completion, even at once, moves
+	 * it to ops_completed): the sum grows by one exactly when it ran. */
+	add_node_on_client_command(n, ADD_NODE_CONN_LOCAL, &cmd, true);
+	assert(n->stats.client_cmds_pending + n->stats.ops_completed - before <= 1);
+	return n->stats.client_cmds_pending + n->stats.ops_completed != before;
+}
+
 void add_node_on_peer_message(add_node *n, const add_peer_msg *msg, bool hmac_ok)
 {
 	add_register *r;
@@ -905,7 +1152,7 @@ void add_node_on_bytes(add_node *n, uint64_t conn, add_wire_decoder *dec,
 void add_node_on_connection_closed(add_node *n, uint64_t conn)
 {
 	for (add_op *op = n->all_ops; op != NULL; op = op->next_all)
-		if (op->conn == conn)
+		if (op->kind != ADD_OP_REPAIR && op->conn == conn)
 			op->conn_open = false;
 }
 
@@ -951,6 +1198,37 @@ void add_node_on_store_done(add_node *n, uint64_t cookie)
 	leave(n);
 }
 
+/* The background repair of what the store lists as damaged (recovery):
+ * walks next_damaged from a cursor, at most REPAIR_SCAN_CALLS_MAX calls, and
+ * starts repairs while fewer than REPAIRS_NODE_MAX run. */
+static void repair_scan(add_node *n, uint64_t now)
+{
+	uint64_t s = n->repair_cursor;
+	bool wrapped = false, found = false;
+
+	assert(n->store->next_damaged != NULL);
+	for (unsigned calls = 0; calls < REPAIR_SCAN_CALLS_MAX; calls++) {
+		if (n->repairs_by_node >= REPAIRS_NODE_MAX) {
+			found = true; /* more may wait: look again */
+			break;
+		}
+		s = s >= n->cfg.n_sectors ? UINT64_MAX : n->store->next_damaged(n->store_ctx, s);
+		if (s == UINT64_MAX || s >= n->cfg.n_sectors) {
+			s = 0;
+			if (wrapped)
+				break;
+			wrapped = true;
+			continue;
+		}
+		found = true;
+		node_repair(n, s);
+		s++;
+	}
+	n->repair_cursor = s;
+	n->repair_scan_active = found;
+	n->repair_scan_at_ns = now + REPAIR_SCAN_NS;
+}
+
 void add_node_tick(add_node *n)
 {
 	uint64_t now;
@@ -958,6 +1236,12 @@ void add_node_tick(add_node *n)
 	if (n->failed)
 		return;
 	now = n->io.now_ns(n->io.ctx);
+	if (n->store->next_damaged != NULL && n->repair_scan_active &&
+	    now >= n->repair_scan_at_ns) {
+		enter(n);
+		repair_scan(n, now);
+		leave(n);
+	}
 	if (!n->env.peers_speak_meta && now >= n->meta_reprobe_at_ns) {
 		for (unsigned rank = 1; rank <= n->cfg.n_procs; rank++)
 			if (rank != n->cfg.rank && !n->speaks_meta[rank])
@@ -985,6 +1269,9 @@ uint64_t add_node_next_tick_ns(const add_node *n)
 		return next;
 	if (!n->env.peers_speak_meta)
 		next = n->meta_reprobe_at_ns;
+	if (n->store->next_damaged != NULL && n->repair_scan_active &&
+	    n->repair_scan_at_ns < next)
+		next = n->repair_scan_at_ns;
 	for (const add_op *op = n->flying; op != NULL; op = op->next_fly)
 		if (op->retx_at_ns < next)
 			next = op->retx_at_ns;
@@ -994,6 +1281,58 @@ uint64_t add_node_next_tick_ns(const add_node *n)
 bool add_node_accepting_clients(const add_node *n)
 {
 	return n->stats.client_cmds_pending < n->cfg.client_cmds_max;
+}
+
+size_t add_node_scrub_step(add_node *n, size_t max)
+{
+	size_t done = 0;
+
+	if (n->failed || n->store->next_written == NULL)
+		return 0;
+	enter(n);
+	while (done < max && !n->failed) {
+		uint64_t s = n->scrub_cursor >= n->cfg.n_sectors
+				     ? UINT64_MAX
+				     : n->store->next_written(n->store_ctx, n->scrub_cursor);
+
+		if (s == UINT64_MAX || s >= n->cfg.n_sectors) {
+			n->scrub_cursor = 0;
+			n->scrub_passes++;
+			break; /* a pass is done: the caller paces the next one */
+		}
+		assert(s >= n->scrub_cursor);
+		n->scrub_cursor = s + 1;
+		done++;
+		n->stats.scrubbed++;
+		(void)read_local(n, s, n->scratch_data); /* damage: a repair is asked for */
+	}
+	leave(n);
+	assert(done <= max);
+	return done;
+}
+
+uint64_t add_node_scrub_passes(const add_node *n)
+{
+	return n->scrub_passes;
+}
+
+/* The store's damaged sectors (when it lists them, else those with a repair
+ * op), plus the repairs whose value is not durable yet (their sectors no
+ * longer show damaged: the store reflects the submitted repair). */
+uint64_t add_node_repairs_pending(const add_node *n)
+{
+	uint64_t pending = 0;
+
+	for (const add_op *op = n->all_ops; op != NULL; op = op->next_all)
+		if (op->kind == ADD_OP_REPAIR &&
+		    (op->phase == ADD_PHASE_STORING || n->store->next_damaged == NULL))
+			pending++;
+	if (n->store->next_damaged == NULL)
+		return pending;
+	for (uint64_t s = n->store->next_damaged(n->store_ctx, 0);
+	     s != UINT64_MAX && s < n->cfg.n_sectors; s = n->store->next_damaged(n->store_ctx, s + 1))
+		pending++;
+	return pending;
 }
 
 void add_node_get_stats(const add_node *n, add_node_stats *out)

@@ -92,18 +92,63 @@ static void store(add_register *r, const add_reg_env *env, uint64_t ts, uint8_t 
 	env->store(env->ctx, r, ts, wr, data);
 }
 
-/* upon event < nnar, Read > / < nnar, Write | v >  (lines 29-34, 54-60) */
+static void start(add_register *r, const add_reg_env *env, add_op *op);
+static void finish(add_register *r, const add_reg_env *env, add_op *op);
+
+/* A client op is about to start on a damaged sector: the sector's REPAIR
+ * (queued behind it, or a new one) goes in front of it and starts; op stays
+ * QUEUED and starts when the repair is done. */
+static void repair_first(add_register *r, const add_reg_env *env, add_op *op)
+{
+	add_op *rep = r->repair;
+
+	assert(r->op_head == op && op->kind != ADD_OP_REPAIR);
+	if (rep == NULL) {
+		rep = env->new_repair(env->ctx, r);
+		if (rep == NULL)
+			return; /* out of memory: the node has failed */
+		assert(rep->kind == ADD_OP_REPAIR && rep->sector == r->sector);
+		rep->phase = ADD_PHASE_QUEUED;
+		r->repair = rep;
+	} else {
+		add_op *prev = op;
+
+		assert(rep->phase == ADD_PHASE_QUEUED);
+		while (prev->next_in_sector != rep)
+			prev = prev->next_in_sector;
+		prev->next_in_sector = rep->next_in_sector;
+		if (r->op_tail == rep)
+			r->op_tail = prev;
+	}
+	rep->next_in_sector = op;
+	r->op_head = rep;
+	start(r, env, rep);
+}
+
+/* upon event < nnar, Read > / < nnar, Write | v >  (lines 29-34, 54-60);
+ * a REPAIR's read phase asks the others for full values. */
 static void start(add_register *r, const add_reg_env *env, add_op *op)
 {
 	assert(r->op_head == op);
 	assert(op->phase == ADD_PHASE_QUEUED);
+	if (op->kind != ADD_OP_REPAIR && env->damaged(env->ctx, r->sector)) {
+		repair_first(r, env, op);
+		return;
+	}
+	if (op->kind == ADD_OP_REPAIR && !env->damaged(env->ctx, r->sector)) {
+		finish(r, env, op); /* a newer value was stored meanwhile */
+		return;
+	}
 	clear_lists(op);
 	op->have_max = false;
 	op->have_min = false;
 	op->max_data = false;
+	op->repaired = false;
 	/* ask for (ts, wr) only if every peer understands READ_PROC_META;
 	 * else the seed's read phase with READ_PROC and VALUEs */
-	op->read_full = !env->peers_speak_meta;
+	op->read_full = op->kind == ADD_OP_REPAIR || !env->peers_speak_meta;
+	if (op->kind == ADD_OP_REPAIR)
+		env->get_meta(env->ctx, r->sector, &op->rep_ts, &op->rep_wr);
 	op->phase = ADD_PHASE_READ; /* reading := TRUE / writing := TRUE */
 	env->broadcast_read_proc(env->ctx, r, op);
 }
@@ -127,7 +172,8 @@ static void restart_read_with_values(add_register *r, const add_reg_env *env, ad
 void add_reg_submit(add_register *r, const add_reg_env *env, add_op *op)
 {
 	assert(op->sector == r->sector);
-	assert(op->kind == ADD_OP_READ || op->kind == ADD_OP_WRITE);
+	assert(op->kind == ADD_OP_READ || op->kind == ADD_OP_WRITE ||
+	       (op->kind == ADD_OP_REPAIR && r->repair == op));
 	op->phase = ADD_PHASE_QUEUED;
 	op->next_in_sector = NULL;
 	if (r->op_tail != NULL)
@@ -146,7 +192,10 @@ static void finish(add_register *r, const add_reg_env *env, add_op *op)
 	add_op *next;
 
 	assert(r->op_head == op);
+	assert(!op->in_flight);
 	op->phase = ADD_PHASE_DONE;
+	if (r->repair == op)
+		r->repair = NULL;
 	next = op->next_in_sector;
 	r->op_head = next;
 	if (next == NULL)
@@ -172,8 +221,13 @@ static void write_back(add_register *r, const add_reg_env *env, add_op *op)
  * writer could reuse (maxts + 1, rank(self)) for another value. */
 static void store_then_broadcast(add_register *r, const add_reg_env *env, add_op *op)
 {
-	assert(op->max_ts < UINT64_MAX); /* the node refuses absurd timestamps */
-	op->w_ts = op->max_ts + 1;
+	/* never above the floor a repair left (store_ops.h): a reader may still
+	 * hold the value this process once wrote under (floor, self) */
+	uint64_t floor = ADD_MUTANT_ON(ADD_MUTANT_REPAIR_NO_FLOOR) ? 0 : env->ts_floor(env->ctx);
+	uint64_t base = op->max_ts > floor ? op->max_ts : floor;
+
+	assert(base < UINT64_MAX); /* the node refuses absurd timestamps */
+	op->w_ts = base + 1;
 	op->w_wr = env->self;
 	store(r, env, op->w_ts, op->w_wr, op->buf + ADD_PEER_OFF_DATA);
 	op->store_wait = r->stores_submitted;
@@ -215,6 +269,132 @@ static bool quorum_holds_max_durably(const add_register *r, const add_op *op, ui
 	return !op->have_min || add_reg_tag_cmp(op->min_ts, op->min_wr, op->max_ts, op->max_wr) == 0;
 }
 
+/* Whether a REPAIR may store the highest value it has heard of: when that
+ * value's tag is >= the own (damaged) tag, or once every other process
+ * answered.
+ *
+ * Why that loses nothing. An operation may have relied on this process p's
+ * copy with a tag t only through an ACK or a VALUE that p gave while its
+ * copy was still good (a damaged copy answers no READ_PROC and ACKs no
+ * WRITE_PROC that is not newer: add_reg_on_write_proc); p's tag only grows
+ * until a repair, so t <= T, p's tag now (get_meta: never lower than what
+ * was durable).
+ *  - Highest m >= T: p ends at >= T >= t, with a value some other process
+ *    holds durably under tag m (VALUEs come only from durable state; one tag
+ *    names one value): exactly as if p had received that WRITE_PROC. One
+ *    answer suffices for this; it is the usual case (damage of a value a
+ *    majority holds: any answer from that majority is >= T).
+ *  - Every other answered: the coordinator of each write phase p ACKed
+ *    held its value before any WRITE_PROC left (a writer stores it durably
+ *    first, a write-back delivers it to itself in the same step), and p's
+ *    READ_PROC left only after that ACK, so the coordinator's answer is
+ *    >= t, and so is m. (p's own operations are queued behind the repair,
+ *    and an operation of a previous incarnation of p never completes.) If
+ *    m < T, T named a value no other process holds; p lowers its tag, and
+ *    when T was its own write the store remembers T's ts as the floor of
+ *    p's next writes (store_ops.h), so no tag ever names two values.
+ * Stopping at K = N - floor(N/2) others whatever their tags (the rule first
+ * specified, mutant REPAIR_BELOW_TAG_WITH_K) is not enough for N >= 4:
+ * with a write phase still collecting ACKs when p's copy goes bad, the K
+ * others may all answer before they store it, while p's earlier ACK and
+ * theirs complete the write; p then holds less than that completed write
+ * and a read from p and older processes returns the older value
+ * (tests/unit/test_node_damage.c, n5_...). Settling for fewer than K, or
+ * counting p's own copy, fails even for N = 3 (mutant REPAIR_COUNTS_SELF).
+ * Liveness: a repair whose tag some other process holds completes with the
+ * first such answer; one whose tag nobody else holds waits for all others
+ * (in particular when N = 1, never: the op waits). */
+static bool repair_may_decide(const add_register *r, const add_reg_env *env, const add_op *op)
+{
+	uint32_t others = env->n_procs - 1u, k = env->n_procs - env->n_procs / 2u;
+	uint64_t own_ts;
+	uint8_t own_wr;
+
+	assert(op->kind == ADD_OP_REPAIR && op->n_answered <= others);
+	if (op->n_answered == 0)
+		return false;
+	if (ADD_MUTANT_ON(ADD_MUTANT_REPAIR_COUNTS_SELF))
+		return op->n_answered + 1 >= k; /* its own copy counted as one of K */
+	if (ADD_MUTANT_ON(ADD_MUTANT_REPAIR_BELOW_TAG_WITH_K))
+		return op->n_answered >= k;
+	if (op->n_answered == others)
+		return true;
+	env->get_meta(env->ctx, r->sector, &own_ts, &own_wr);
+	return add_reg_tag_cmp(op->max_ts, op->max_wr, own_ts, own_wr) >= 0;
+}
+
+/* The repair may decide (repair_may_decide): store the highest value heard
+ * of with repair(), unless a newer WRITE_PROC was stored meanwhile (then
+ * nothing is left to repair, or, if that value went bad too, a new repair
+ * asks again: repair_may_decide's argument needs answers given after every
+ * ACK of this process). */
+static void repair_decide(add_register *r, const add_reg_env *env, add_op *op)
+{
+	uint64_t own_ts;
+	uint8_t own_wr;
+
+	assert(op->kind == ADD_OP_REPAIR && op->have_max && op->max_data);
+	assert(op->n_answered > 0);
+	env->phase_over(env->ctx, r, op);
+	clear_lists(op);
+	if (!env->damaged(env->ctx, r->sector)) {
+		finish(r, env, op); /* a newer WRITE_PROC was stored meanwhile */
+		return;
+	}
+	env->get_meta(env->ctx, r->sector, &own_ts, &own_wr);
+	if (add_reg_tag_cmp(own_ts, own_wr, op->rep_ts, op->rep_wr) != 0 &&
+	    !ADD_MUTANT_ON(ADD_MUTANT_REPAIR_STALE_ANSWERS)) {
+		/* a newer value was stored and went bad again: the answers may
+		 * predate this process's ACK of it, so they prove nothing. A new
+		 * repair (a new uuid: no late answer of this one counts) asks
+		 * again; a client op queued here starts one at once. */
+		env->want_repair(env->ctx, r->sector);
+		finish(r, env, op);
+		return;
+	}
+	op->w_ts = op->max_ts;
+	op->w_wr = op->max_wr;
+	op->repaired = true;
+	r->stores_submitted++;
+	env->repair(env->ctx, r, op->w_ts, op->w_wr, op->buf + ADD_PEER_OFF_DATA);
+	op->store_wait = r->stores_submitted;
+	op->phase = ADD_PHASE_STORING; /* the queue moves on once it is durable */
+}
+
+/* A VALUE for a REPAIR: only full values from others count. */
+static void repair_on_value(add_register *r, const add_reg_env *env, add_op *op, uint8_t from,
+			    uint64_t ts, uint8_t wr, const uint8_t *data)
+{
+	assert(op->kind == ADD_OP_REPAIR && op->phase == ADD_PHASE_READ);
+	if (from == env->self || data == NULL)
+		return; /* the own copy is the unknown one; a VALUE_META has no value */
+	mark_answered(op, from);
+	if (!op->have_max || add_reg_tag_cmp(ts, wr, op->max_ts, op->max_wr) > 0) {
+		op->have_max = true;
+		op->max_ts = ts;
+		op->max_wr = wr;
+		op->max_data = true;
+		memcpy(op->buf + ADD_PEER_OFF_DATA, data, ADD_SECTOR_SIZE);
+	}
+	if (repair_may_decide(r, env, op))
+		repair_decide(r, env, op);
+}
+
+bool add_reg_want_repair(add_register *r, const add_reg_env *env)
+{
+	add_op *rep;
+
+	if (r->repair != NULL)
+		return true;
+	rep = env->new_repair(env->ctx, r);
+	if (rep == NULL)
+		return false;
+	assert(rep->kind == ADD_OP_REPAIR && rep->sector == r->sector);
+	r->repair = rep;
+	add_reg_submit(r, env, rep);
+	return true;
+}
+
 /* upon event < sl, Deliver | q, [VALUE, id, ts', wr', v'] > such that
  * id == op_id and !write_phase  (lines 39-52) */
 void add_reg_on_value(add_register *r, const add_reg_env *env, uint8_t from,
@@ -230,6 +410,10 @@ void add_reg_on_value(add_register *r, const add_reg_env *env, uint8_t from,
 		return;
 	if (answered(op, from))
 		return; /* a duplicate: each process counts once */
+	if (op->kind == ADD_OP_REPAIR) {
+		repair_on_value(r, env, op, from, ts, wr, data);
+		return;
+	}
 	if (from != env->self && data == NULL && op->read_full)
 		return; /* a VALUE_META (late, of a read's tags-only round): no value */
 	/* readlist[q] := (ts', wr', v'): only the highest matters */
@@ -263,7 +447,14 @@ void add_reg_on_value(add_register *r, const add_reg_env *env, uint8_t from,
 		op->max_ts = own_ts;
 		op->max_wr = own_wr;
 		if (op->kind == ADD_OP_READ) {
-			env->read_data(env->ctx, r->sector, op->buf + ADD_PEER_OFF_DATA);
+			if (!env->read_data(env->ctx, r->sector, op->buf + ADD_PEER_OFF_DATA)) {
+				/* the own copy is damaged: none of its bytes leave;
+				 * the sector is repaired, then this read starts over */
+				env->phase_over(env->ctx, r, op);
+				op->phase = ADD_PHASE_QUEUED;
+				start(r, env, op);
+				return;
+			}
 			op->max_data = true;
 		}
 	}
@@ -390,7 +581,19 @@ void add_reg_on_read_proc(add_register *r, const add_reg_env *env, uint8_t from,
 /* upon event < sbeb, Deliver | p, [WRITE_PROC, id, ts', wr', v'] >
  * (lines 62-66). The ACK is sent whether or not the value was newer (else
  * the write-back of an equal value never completes), once the replica's
- * durable state is >= (ts', wr'). */
+ * durable state is >= (ts', wr').
+ *
+ * A damaged copy: a newer (ts', wr') is stored as always, which clears the
+ * mark (store_ops.h), and ACKed once durable: this process then holds that
+ * value durably like any replica, so the ACK means what it always means,
+ * and a repair still running finds the sector no longer damaged and stores
+ * nothing. One that is not newer is NOT ACKed while the copy is damaged:
+ * the copy that would justify the ACK is unknown, and the repair may store
+ * a lower value. E.g. N = 3, the repair at p already has the older answers
+ * of q and r; then q, writing (ts', wr'), stores it and sends WRITE_PROC;
+ * p's ACK would complete q's write with the majority {q, p} while p ends
+ * below it, and a read from {p, r} would return the older value. The
+ * coordinator retransmits; once the repair is done it gets its ACK. */
 void add_reg_on_write_proc(add_register *r, const add_reg_env *env, uint8_t from,
 			   const uint8_t uuid[ADD_UUID_SIZE], uint64_t ts, uint8_t wr,
 			   const uint8_t *data)
@@ -401,8 +604,12 @@ void add_reg_on_write_proc(add_register *r, const add_reg_env *env, uint8_t from
 	assert(from >= 1 && from <= env->n_procs);
 	assert(data != NULL);
 	env->get_meta(env->ctx, r->sector, &cur_ts, &cur_wr);
-	if (add_reg_tag_cmp(ts, wr, cur_ts, cur_wr) > 0)
+	if (add_reg_tag_cmp(ts, wr, cur_ts, cur_wr) > 0) {
 		store(r, env, ts, wr, data); /* (ts, wr, val) := (ts', wr', v') */
+	} else if (env->damaged(env->ctx, r->sector)) {
+		env->want_repair(env->ctx, r->sector); /* no ACK until repaired */
+		return;
+	}
 	/* trigger < sl, Send | p, [ACK, id] >, once durable */
 	if (ADD_MUTANT_ON(ADD_MUTANT_ACK_BEFORE_STORE) || r->stores_done == r->stores_submitted)
 		env->send_ack(env->ctx, r->sector, from, uuid);
@@ -420,8 +627,12 @@ void add_reg_on_store_done(add_register *r, const add_reg_env *env)
 	/* the writer's own store is durable: now WRITE_PROC may leave */
 	op = add_reg_running(r);
 	if (op != NULL && op->phase == ADD_PHASE_STORING && r->stores_done >= op->store_wait) {
-		op->phase = ADD_PHASE_WRITE;
-		env->broadcast_write_proc(env->ctx, r, op);
+		if (op->kind == ADD_OP_REPAIR) {
+			finish(r, env, op); /* the repaired value is durable */
+		} else {
+			op->phase = ADD_PHASE_WRITE;
+			env->broadcast_write_proc(env->ctx, r, op);
+		}
 	}
 	/* the replies that may leave now */
 	link = &r->waiters;

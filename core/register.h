@@ -27,6 +27,19 @@
  *    (register.c, quorum_holds_max_durably, says why that is linearizable).
  * Messages to self carry no data: the coordinator's own value is read from
  * the store when it decides (readlist[self] := (ts, wr, val)).
+ *
+ * Damage (store_ops.h): a local copy whose bytes are unknown is never
+ * served. The node refuses READ_PROC(_META) for it; before a client op of
+ * this process runs on a damaged sector, a REPAIR op runs first in the
+ * sector's queue: READ_PROC to the other processes only, and once one
+ * answer's tag is >= the own (damaged) tag, or every other process
+ * answered, the highest (ts, wr, value) among the answers is stored with
+ * repair(); the queue moves on once it is durable. A read whose own value
+ * turns out unreadable when it decides goes back to QUEUED behind a REPAIR
+ * and starts again after it. Writers pick ts = max(maxts, ts_floor) + 1.
+ * Why that rule (and not "any K = N - floor(N/2) others") loses nothing,
+ * and why a WRITE_PROC that is not newer than a damaged copy is not ACKed,
+ * is argued in register.c (repair_may_decide, add_reg_on_write_proc).
  */
 #ifndef ADD_REGISTER_H
 #define ADD_REGISTER_H
@@ -41,12 +54,14 @@
 typedef enum add_op_kind {
 	ADD_OP_READ = 1,
 	ADD_OP_WRITE = 2,
+	/* no client: refetch a damaged local copy from the others (below) */
+	ADD_OP_REPAIR = 3,
 } add_op_kind;
 
 typedef enum add_op_phase {
 	ADD_PHASE_QUEUED = 0, /* waiting behind another op of the sector */
 	ADD_PHASE_READ,       /* READ_PROC sent, collecting VALUEs */
-	ADD_PHASE_STORING,    /* writer: waiting for its own store to be durable */
+	ADD_PHASE_STORING,    /* writer / repair: waiting for its own store to be durable */
 	ADD_PHASE_WRITE,      /* WRITE_PROC sent, collecting ACKs */
 	ADD_PHASE_DONE,
 } add_op_phase;
@@ -86,12 +101,19 @@ typedef struct add_op {
 	uint8_t w_wr;
 	/* STORING: the register's store count that makes our store durable */
 	uint64_t store_wait;
+	/* a repair that stored a value with repair() (w_ts, w_wr): the node
+	 * counts it and logs it when the op is done */
+	bool repaired;
+	/* a repair: the own (damaged) tag when its read phase started */
+	uint64_t rep_ts;
+	uint8_t rep_wr;
 
 	/* --- owned by the node --- */
 	struct add_op *next_in_sector;         /* FIFO of the sector's ops */
 	struct add_op *prev_all, *next_all;    /* every live op (conn close) */
 	struct add_op *prev_fly, *next_fly;    /* ops in READ or WRITE phase */
 	bool in_flight;
+	bool by_node; /* a REPAIR the node started (no client op waits on it) */
 	uint64_t conn;
 	uint64_t request;
 	bool conn_open;
@@ -122,6 +144,7 @@ typedef struct add_reply_waiter {
 typedef struct add_register {
 	uint64_t sector;
 	add_op *op_head, *op_tail; /* FIFO; the head runs, the rest are QUEUED */
+	add_op *repair; /* the REPAIR op in the queue, or NULL (at most one) */
 	uint64_t stores_submitted;
 	uint64_t stores_done;
 	add_reply_waiter *waiters;
@@ -140,12 +163,29 @@ typedef struct add_reg_env {
 	 * up to date by the node; read when a read phase starts. */
 	bool peers_speak_meta;
 	void (*get_meta)(void *ctx, uint64_t sector, uint64_t *ts, uint8_t *wr);
-	void (*read_data)(void *ctx, uint64_t sector, uint8_t out[ADD_SECTOR_SIZE]);
+	/* true: `out` holds the sector's value; false: the local copy is
+	 * damaged (store_ops.h) and `out` must not be used (damaged() is true
+	 * from then on, until a newer store or a repair). */
+	bool (*read_data)(void *ctx, uint64_t sector, uint8_t out[ADD_SECTOR_SIZE]);
+	/* The local copy of the sector is known to be damaged (store_ops.h). */
+	bool (*damaged)(void *ctx, uint64_t sector);
 	/* store(ts, wr, data) of r's sector; counted in r->stores_submitted by
 	 * the caller (the register). */
 	void (*store)(void *ctx, add_register *r, uint64_t ts, uint8_t wr, const uint8_t *data);
+	/* The same with the store's repair() (unconditional, clears damage). */
+	void (*repair)(void *ctx, add_register *r, uint64_t ts, uint8_t wr, const uint8_t *data);
+	/* store_ops.h's ts_floor: a writer picks ts = max(maxts, floor) + 1. */
+	uint64_t (*ts_floor)(void *ctx);
+	/* A REPAIR op for r's sector from the node's pool (kind, sector and
+	 * uuid set), or NULL when memory is exhausted (the node then fails). */
+	add_op *(*new_repair)(void *ctx, add_register *r);
+	/* The sector is damaged and something here needs it repaired (a
+	 * WRITE_PROC not ACKed): the node queues a repair after the current
+	 * event, as add_reg_want_repair, within its bound. */
+	void (*want_repair)(void *ctx, uint64_t sector);
 	/* sbeb Broadcast of op's READ_PROC / WRITE_PROC (w_ts, w_wr, buf data),
-	 * including to self; the node arms its retransmission. */
+	 * including to self (a REPAIR's READ_PROC: to the others only); the
+	 * node arms its retransmission. */
 	void (*broadcast_read_proc)(void *ctx, add_register *r, add_op *op);
 	void (*broadcast_write_proc)(void *ctx, add_register *r, add_op *op);
 	/* The phase ended: no more retransmission of op's message. */
@@ -158,7 +198,7 @@ typedef struct add_reg_env {
 	void (*send_value)(void *ctx, uint64_t sector, uint8_t rank,
 			   const uint8_t uuid[ADD_UUID_SIZE], uint8_t type);
 	/* ReadReturn / WriteReturn: op is already off the register's queue;
-	 * the node answers the client and releases op. */
+	 * the node answers the client (a REPAIR has none) and releases op. */
 	void (*op_done)(void *ctx, add_op *op);
 	/* Waiters come from the node's pool; NULL when memory is exhausted
 	 * (the reply is then dropped: the coordinator retransmits). */
@@ -196,6 +236,13 @@ void add_reg_on_write_proc(add_register *r, const add_reg_env *env, uint8_t from
 			   const uint8_t *data);
 /* The oldest store still in flight for this sector is durable. */
 void add_reg_on_store_done(add_register *r, const add_reg_env *env);
+
+/* Queue a REPAIR of the (damaged) sector, unless one is queued already; it
+ * starts at once if the register is not busy, else when its turn comes (a
+ * client op that starts on a damaged sector moves it in front of itself).
+ * A REPAIR that starts while the sector is no longer damaged does nothing.
+ * False only when memory is exhausted. */
+bool add_reg_want_repair(add_register *r, const add_reg_env *env);
 
 /* Nothing in flight: the register may be freed. */
 bool add_reg_idle(const add_register *r);

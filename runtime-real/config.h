@@ -50,6 +50,10 @@ typedef struct add_addd_config {
 	bool metrics_enabled;	   /* --metrics-listen given */
 	add_hostport metrics_listen;
 	bool metrics_allow_remote; /* --metrics-allow-remote */
+	/* --nbd-listen (runtime-real/nbd_server.h): off unless given. */
+	bool nbd_enabled;
+	add_hostport nbd_listen;
+	bool nbd_allow_remote;
 } add_addd_config;
 
 enum { ADD_ARGS_OK = 0, ADD_ARGS_HELP = 1, ADD_ARGS_ERROR = -1 };

@@ -23,6 +23,7 @@
 #include "log.h"
 #include "loop.h"
 #include "metrics.h"
+#include "nbd_server.h"
 #include "net.h"
 #include "node.h"
 #include "optrack.h"
@@ -120,6 +121,7 @@ typedef struct addd_state {
 	add_posix_disk *pdisk;
 	add_sector_store *store;
 	add_node *node;
+	add_nbd_server *nbd; /* --nbd-listen, else NULL */
 	add_io io;
 	conn *conns;
 	uint32_t conns_max;
@@ -712,6 +714,12 @@ static void io_send_client(void *ctx, uint64_t id, const uint8_t *msg, size_t le
 	conn_queue_flush(d, c);
 }
 
+static void io_local_done(void *ctx, uint64_t token, const uint8_t *data)
+{
+	addd_state *d = ctx;
+	add_nbd_server_local_done(d->nbd, token, data);
+}
+
 static void io_log(void *ctx, add_log_level level, const char *line)
 {
 	(void)ctx;
@@ -765,6 +773,8 @@ static void before_sleep(add_loop *loop, void *arg)
 	addd_state *d = arg;
 
 	(void)loop;
+	if (d->nbd != NULL)
+		add_nbd_server_before_sleep(d->nbd);
 	/* Start the group commit of this iteration's stores first: the flush
 	 * thread syncs while this thread sends. */
 	add_sector_store_kick(d->store);
@@ -1136,6 +1146,7 @@ static void shutdown_daemon(addd_state *d)
 		drain_flushes(d);
 	if (d->node)
 		add_node_destroy(d->node);
+	add_nbd_server_destroy(d->nbd); /* after the node: nothing completes now */
 	if (d->store)
 		add_sector_store_close(d->store);
 	if (d->pdisk)
@@ -1273,6 +1284,7 @@ int add_daemon_run(add_addd_config *cfg)
 		.send_peer = io_send_peer,
 		.send_client = io_send_client,
 		.log = io_log,
+		.local_done = cfg->nbd_enabled ? io_local_done : NULL,
 	};
 	add_node_config ncfg = {
 		.rank = cfg->rank,
@@ -1318,6 +1330,17 @@ int add_daemon_run(add_addd_config *cfg)
 	add_loop_set_before_sleep(d->loop, before_sleep, d);
 	if (cfg->metrics_enabled && start_metrics(d) != 0)
 		goto out;
+	if (cfg->nbd_enabled) {
+		d->nbd = add_nbd_server_create(&cfg->nbd_listen, cfg->nbd_allow_remote,
+					       cfg->n_sectors, d->loop, d->node, err, sizeof(err));
+		if (d->nbd == NULL) {
+			add_err("nbd: %s", err);
+			goto out;
+		}
+		add_info("serving NBD export \"add\" (%llu bytes) on %s:%u",
+			 (unsigned long long)cfg->n_sectors * 4096, cfg->nbd_listen.host,
+			 cfg->nbd_listen.port);
+	}
 	for (uint8_t r = 1; r <= cfg->n_procs; r++) {
 		if (r == cfg->rank)
 			continue;

@@ -164,16 +164,24 @@ static int run_seed(const cli *c, const add_scenario *s, uint64_t seed, uint64_t
 		printf("seed %" PRIu64 ": %s  ops %" PRIu64 " (ok %" PRIu64 ", indeterminate %" PRIu64
 		       ", final reads %" PRIu64 ", refused %" PRIu64 "/%" PRIu64
 		       ")  crashes %" PRIu64 " partitions %" PRIu64
-		       " pauses %" PRIu64 " flush failures %" PRIu64 "  msgs %" PRIu64
+		       " pauses %" PRIu64 " flush failures %" PRIu64 "  storage: %" PRIu64
+		       " flips, %" PRIu64 " read errors, %" PRIu64 " full disks, %" PRIu64
+		       " crashes in recovery, %" PRIu64 " failed opens; %" PRIu64 " damaged found, %" PRIu64
+		       " repaired, %" PRIu64 " scrubbed  msgs %" PRIu64
 		       " (dropped %" PRIu64 ", dup %" PRIu64 ", reordered %" PRIu64
-		       ")  disk %.0f KiB  simulated %.2f s in %.0f ms (check %.1f ms)  hash %016" PRIx64
-		       "\n",
+		       ")  disk %.0f KiB  slowest op %.0f ms (bound %.0f ms)  simulated %.2f s in %.0f ms"
+		       " (check %.1f ms)  hash %016" PRIx64 "\n",
 		       seed, add_sim_verdict_name(r.verdict), r.stats.ops_invoked, r.stats.ops_ok,
 		       r.stats.ops_indeterminate, r.stats.final_reads, r.stats.bad_cmds_refused,
 		       r.stats.bad_cmds, r.stats.crashes,
-		       r.stats.partitions, r.stats.pauses, r.stats.flush_failures,
+		       r.stats.partitions, r.stats.pauses, r.stats.flush_failures, r.stats.bit_flips,
+		       r.stats.read_errors, r.stats.disk_full_periods, r.stats.recovery_crashes,
+		       r.stats.open_failures, r.stats.damaged_found, r.stats.repairs_done,
+		       r.stats.scrubbed,
 		       r.stats.msgs_sent, r.stats.msgs_dropped, r.stats.msgs_duplicated,
-		       r.stats.msgs_reordered, r.stats.disk_bytes_max / 1024.0, r.stats.sim_ns / 1e9,
+		       r.stats.msgs_reordered, r.stats.disk_bytes_max / 1024.0,
+		       r.stats.op_latency_max_ns / 1e6, r.stats.op_liveness_ns / 1e6,
+		       r.stats.sim_ns / 1e9,
 		       (t1 - t0) / 1e6,
 		       r.stats.check_ns_wall / 1e6, r.trace_hash);
 	if (result)

@@ -90,6 +90,7 @@ void sim_chaos_off(world *w)
 	w->drop = w->duplicate = w->reorder = w->corrupt = 0;
 	w->conn_break_per_s = w->crash_per_s = w->partition_per_s = 0;
 	w->pause_per_s = w->flush_fail_per_s = 0;
+	w->rot_per_s = w->read_error_per_s = w->disk_full_per_s = w->recovery_crash = 0;
 }
 
 void sim_on_timeline(world *w, const add_scn_event *e)
@@ -102,8 +103,7 @@ void sim_on_timeline(world *w, const add_scn_event *e)
 		sim_node_crash(w, sn, "timeline");
 		break;
 	case ADD_SCN_RESTART:
-		if (!sim_node_restart(w, sn))
-			w->stop = true;
+		sim_node_restart(w, sn); /* a store that cannot open is retried */
 		break;
 	case ADD_SCN_CRASH_ALL:
 		for (uint32_t i = 0; i < w->n; i++)
@@ -111,8 +111,7 @@ void sim_on_timeline(world *w, const add_scn_event *e)
 		break;
 	case ADD_SCN_RESTART_ALL:
 		for (uint32_t i = 0; i < w->n; i++)
-			if (!sim_node_restart(w, &w->nodes[i]))
-				w->stop = true;
+			sim_node_restart(w, &w->nodes[i]);
 		break;
 	case ADD_SCN_PARTITION:
 		sim_wlog(w, "PARTITION");
@@ -154,6 +153,25 @@ void sim_on_timeline(world *w, const add_scn_event *e)
 		break;
 	case ADD_SCN_CHAOS_OFF:
 		sim_chaos_off(w);
+		break;
+	case ADD_SCN_FLIP:
+		sim_storage_flip(w, sn, e->file[0] ? e->file : NULL, e->offset, e->bit);
+		break;
+	case ADD_SCN_READ_ERROR:
+		sim_storage_read_error(w, sn, e->file[0] ? e->file : NULL, e->offset, e->len);
+		break;
+	case ADD_SCN_DISK_FULL:
+		sim_storage_disk_full(w, sn, e->duration_ns);
+		break;
+	case ADD_SCN_RECOVERY_CRASH:
+		/* Crash now; the next `count` recoveries crash inside too. */
+		sn->recovery_crashes = e->count;
+		if (sn->up) {
+			sim_node_crash(w, sn, "timeline: recovery_crash");
+			sim_push(w, w->now + sim_rand_between(&w->nem_rng, w->s->down_min_ns,
+							      w->s->down_max_ns),
+				 EV_RESTART, sn->idx, 0, 0, NULL);
+		}
 		break;
 	}
 }
@@ -237,5 +255,6 @@ void sim_on_nemesis(world *w)
 			sim_links_refresh(w);
 		}
 	}
+	sim_storage_nemesis(w);
 	sim_push(w, w->now + NEMESIS_PERIOD_NS, EV_NEMESIS, 0, 0, 0, NULL);
 }

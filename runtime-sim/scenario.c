@@ -44,6 +44,10 @@ void add_scenario_defaults(add_scenario *s)
 	s->max_down = -1;
 	s->split = 0.1;
 	s->crash_mode = 0;
+	s->disk_full_min_ns = 200 * MS;
+	s->disk_full_max_ns = 2000 * MS;
+	s->repair_time_ns = 10000 * MS;
+	s->rot_files = (1u << ADD_SCN_N_STORE_FILES) - 1;
 	s->expect_liveness = true;
 }
 
@@ -219,6 +223,40 @@ static int parse_at(parser *p, add_scenario *s, char **tok, int ntok)
 		e.action = ADD_SCN_BREAK_LINKS;
 	} else if (!strcmp(a, "chaos_off")) {
 		e.action = ADD_SCN_CHAOS_OFF;
+	} else if (!strcmp(a, "flip") || !strcmp(a, "read_error")) {
+		/* flip N [FILE OFFSET [BIT]] / read_error N [FILE OFFSET [LEN]] */
+		bool flip = !strcmp(a, "flip");
+		e.action = flip ? ADD_SCN_FLIP : ADD_SCN_READ_ERROR;
+		if (parse_node(p, s, arg, &e.node))
+			return -1;
+		e.len = ADD_SCN_READ_ERROR_LEN;
+		if (ntok > 4) {
+			if (strlen(tok[4]) >= sizeof(e.file))
+				return fail(p, "file name '%s' too long", tok[4]);
+			snprintf(e.file, sizeof(e.file), "%s", tok[4]);
+			if (parse_u64(p, ntok > 5 ? tok[5] : NULL, 0, UINT64_MAX / 2, &e.offset))
+				return -1;
+			uint64_t v = flip ? 0 : ADD_SCN_READ_ERROR_LEN;
+			if (ntok > 6 && parse_u64(p, tok[6], flip ? 0 : 1, flip ? 7 : 1u << 24, &v))
+				return -1;
+			if (flip)
+				e.bit = (uint8_t)v;
+			else
+				e.len = v;
+		}
+	} else if (!strcmp(a, "disk_full")) {
+		e.action = ADD_SCN_DISK_FULL;
+		if (parse_node(p, s, arg, &e.node) ||
+		    parse_time(p, ntok > 4 ? tok[4] : NULL, &e.duration_ns))
+			return -1;
+	} else if (!strcmp(a, "recovery_crash")) {
+		e.action = ADD_SCN_RECOVERY_CRASH;
+		if (parse_node(p, s, arg, &e.node))
+			return -1;
+		uint64_t count = 2;
+		if (ntok > 4 && parse_u64(p, tok[4], 1, 100, &count))
+			return -1;
+		e.count = (uint32_t)count;
 	} else {
 		return fail(p, "unknown action '%s'", a);
 	}
@@ -251,6 +289,10 @@ static int parse_rate(parser *p, add_scenario *s, const char *what, const char *
 		{"partition_per_s", &s->partition_per_s, 1000},
 		{"pause_per_s", &s->pause_per_s, 1000},
 		{"flush_fail_per_s", &s->flush_fail_per_s, 1000},
+		{"rot_per_s", &s->rot_per_s, 1000},
+		{"read_error_per_s", &s->read_error_per_s, 1000},
+		{"disk_full_per_s", &s->disk_full_per_s, 1000},
+		{"recovery_crash", &s->recovery_crash, 1},
 	};
 	if (!what)
 		return fail(p, "expected: rate NAME VALUE");
@@ -321,7 +363,7 @@ static int parse_line(parser *p, add_scenario *s, char **tok, int ntok)
 	} else if (key_is(k, "reorder_delay")) {
 		return parse_time(p, v, &s->reorder_max_ns);
 	} else if (key_is(k, "latency") || key_is(k, "reconnect") || key_is(k, "flush") ||
-		   key_is(k, "down") || key_is(k, "pause_len")) {
+		   key_is(k, "down") || key_is(k, "pause_len") || key_is(k, "disk_full_len")) {
 		uint64_t lo, hi;
 		if (parse_time(p, v, &lo) || parse_time(p, ntok > 2 ? tok[2] : NULL, &hi))
 			return -1;
@@ -340,6 +382,9 @@ static int parse_line(parser *p, add_scenario *s, char **tok, int ntok)
 		} else if (key_is(k, "down")) {
 			dlo = &s->down_min_ns;
 			dhi = &s->down_max_ns;
+		} else if (key_is(k, "disk_full_len")) {
+			dlo = &s->disk_full_min_ns;
+			dhi = &s->disk_full_max_ns;
 		} else {
 			dlo = &s->pause_min_ns;
 			dhi = &s->pause_max_ns;
@@ -351,13 +396,37 @@ static int parse_line(parser *p, add_scenario *s, char **tok, int ntok)
 			return -1;
 		s->max_down = (int)u;
 	} else if (!strcmp(k, "crash_mode")) {
-		static const char *modes[] = {"random", "lose", "keep", "tear"};
-		for (int i = 0; i < 4; i++)
+		/* in add_sim_crash_mode order, then ADD_SCN_CRASH_MODE_ANY */
+		static const char *modes[] = {"random", "lose", "keep", "tear", "garbage", "any"};
+		for (int i = 0; i < 6; i++)
 			if (v && !strcmp(v, modes[i])) {
 				s->crash_mode = i;
 				return 0;
 			}
-		return fail(p, "crash_mode is random, lose, keep or tear");
+		return fail(p, "crash_mode is random, lose, keep, tear, garbage or any");
+	} else if (!strcmp(k, "rot_files")) {
+		/* "data,meta": the store files random rot may hit */
+		static const char *const names[] = ADD_SCN_STORE_FILES;
+		if (!v)
+			return fail(p, "rot_files needs a list, e.g. data,meta");
+		char list[128];
+		snprintf(list, sizeof(list), "%s", v);
+		s->rot_files = 0;
+		for (char *save = NULL, *f = strtok_r(list, ",", &save); f;
+		     f = strtok_r(NULL, ",", &save)) {
+			int i = 0;
+			while (i < ADD_SCN_N_STORE_FILES && strcmp(f, names[i]))
+				i++;
+			if (i == ADD_SCN_N_STORE_FILES)
+				return fail(p, "rot_files: '%s' is not data, meta, journal-a or journal-b", f);
+			s->rot_files |= 1u << i;
+		}
+		if (!s->rot_files)
+			return fail(p, "rot_files needs at least one file");
+	} else if (!strcmp(k, "scrub_per_s")) {
+		return parse_u64(p, v, 0, 100000000, &s->scrub_per_s);
+	} else if (key_is(k, "repair_time")) {
+		return parse_time(p, v, &s->repair_time_ns);
 	} else if (!strcmp(k, "rate")) {
 		return parse_rate(p, s, v, ntok > 2 ? tok[2] : NULL);
 	} else if (!strcmp(k, "at")) {

@@ -14,6 +14,7 @@
 #define ADD_SCN_NODES_MAX 9
 #define ADD_SCN_EVENTS_MAX 256
 #define ADD_SCN_CLIENTS_MAX 64
+#define ADD_SCN_READ_ERROR_LEN 4096 /* a latent sector error: one 4 KiB block */
 
 typedef enum add_scn_action {
 	ADD_SCN_CRASH = 1,   /* node */
@@ -29,7 +30,22 @@ typedef enum add_scn_action {
 	ADD_SCN_FAIL_FLUSH,  /* node: its next flush fails (the node stops) */
 	ADD_SCN_BREAK_LINKS, /* every node-to-node connection breaks */
 	ADD_SCN_CHAOS_OFF,   /* random rates set to zero from here on */
+	/* storage faults (the node's disk; see scenarios/README.md) */
+	ADD_SCN_FLIP,	       /* node [file offset bit]: a bit flipped at rest */
+	ADD_SCN_READ_ERROR,    /* node [file offset len]: reads there fail (EIO) */
+	ADD_SCN_DISK_FULL,     /* node, duration_ns: capacity just above its use */
+	ADD_SCN_RECOVERY_CRASH, /* node, count: crash now, then `count` recoveries
+				 * crash at a random disk operation inside open */
 } add_scn_action;
+
+/* The sector store's files random damage may hit (core/sector_store.h);
+ * the superblock is not among them. */
+#define ADD_SCN_STORE_FILES {"data", "meta", "journal-a", "journal-b"}
+#define ADD_SCN_N_STORE_FILES 4
+
+/* Crash modes of the scenario (add_sim_crash_mode, plus ANY: each crash
+ * draws one of the others). */
+#define ADD_SCN_CRASH_MODE_ANY 5
 
 typedef struct add_scn_event {
 	uint64_t at_ns;
@@ -40,6 +56,13 @@ typedef struct add_scn_event {
 	/* PARTITION: group of each rank (index = rank), 0 = not listed (its
 	 * own singleton group). */
 	uint8_t group[ADD_SCN_NODES_MAX + 1];
+	/* FLIP / READ_ERROR: file[0] == 0 means a random place (random file of
+	 * the sector store, random offset); else the file, byte offset, and
+	 * the bit (FLIP) or length (READ_ERROR). RECOVERY_CRASH: count. */
+	char file[32];
+	uint64_t offset, len;
+	uint8_t bit;
+	uint32_t count;
 } add_scn_event;
 
 typedef struct add_scenario {
@@ -77,7 +100,18 @@ typedef struct add_scenario {
 	uint64_t pause_min_ns, pause_max_ns; /* how long a random pause lasts */
 	int max_down;                        /* random faults keep at most this many down;
 						  -1 = minority ((nodes-1)/2) */
-	int crash_mode; /* add_sim_crash_mode of the disks (0 random) */
+	int crash_mode; /* add_sim_crash_mode of the disks (0 random), or
+			 * ADD_SCN_CRASH_MODE_ANY */
+	/* storage faults: rates per simulated second (rot: a bit flip at rest,
+	 * read_error: a 4 KiB latent sector error, disk_full: a node's disk
+	 * capacity set just above its use for disk_full_len), and the
+	 * probability that a restart crashes inside recovery */
+	double rot_per_s, read_error_per_s, disk_full_per_s, recovery_crash;
+	uint64_t disk_full_min_ns, disk_full_max_ns;
+	uint64_t scrub_per_s;	 /* sectors each node scrubs per second during the run */
+	/* files of the sector store random rot may hit: bit i = ADD_SCN_STORE_FILES[i] */
+	uint32_t rot_files;
+	uint64_t repair_time_ns; /* bound on the end-of-run scrub and repairs */
 	/* expectations */
 	bool expect_no_completions; /* a majority is down at some point: nothing
 				     * invoked then may complete until it is back */

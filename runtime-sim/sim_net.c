@@ -67,6 +67,7 @@ void sim_conn_close(world *w, uint64_t id, bool tell_node)
 void sim_send_peer_msg(world *w, snode *from, uint32_t to, const uint8_t *msg, size_t len)
 {
 	w->r->stats.msgs_sent++;
+	sim_observe_peer_msg(w, (uint8_t)(from->idx + 1), msg, len);
 	uint64_t id = from->links_out[to];
 	if (id == 0 || !w->conns[id].open) {
 		w->r->stats.msgs_dropped++;
@@ -211,6 +212,7 @@ uint32_t sim_down_count(const world *w)
 {
 	uint32_t d = 0;
 	for (uint32_t i = 0; i < w->n; i++)
-		d += !w->nodes[i].up || w->nodes[i].paused || w->nodes[i].flush_armed;
+		d += !w->nodes[i].up || w->nodes[i].paused || w->nodes[i].flush_armed ||
+		     w->nodes[i].disk_full;
 	return d;
 }

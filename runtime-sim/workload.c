@@ -221,6 +221,9 @@ static void client_on_response(world *w, client *c, uint64_t conn_id, const add_
 	if (pd->kind == ADD_OP_READ)
 		value = add_sim_value_decode(rsp->data, pd->sector);
 	add_history_complete(&w->r->history, pd->hidx, value, w->now);
+	uint64_t latency = w->now - w->r->history.ops[pd->hidx].invoke_ns;
+	if (latency > w->r->stats.op_latency_max_ns)
+		w->r->stats.op_latency_max_ns = latency;
 	sim_mix(w, pd->hidx ^ (value << 20));
 	w->r->stats.ops_ok++;
 	if (w->r->history.ops[pd->hidx].flags & ADD_OPF_FINAL) {
@@ -277,14 +280,21 @@ void sim_client_on_timeout(world *w, client *c, uint64_t conn_id, uint64_t reque
 		sim_liveness_violation(w, op, pd->hidx, "final read not answered");
 	} else if (w->s->expect_liveness && healthy_all_along) {
 		/* Healthy all along (message loss aside): wait up to the liveness
-		 * bound before calling it stuck. */
-		uint64_t bound = op->invoke_ns + w->s->liveness_ns;
+		 * bound (the scenario's, plus what its loss rate needs: the
+		 * stubborn links' timer alone must get the messages through)
+		 * before calling it stuck. */
+		uint64_t bound = op->invoke_ns + w->op_liveness_ns;
 		if (w->now < bound) {
 			sim_push(w, bound, EV_CLIENT_TIMEOUT, c->idx, conn_id, request, NULL);
 			return;
 		}
-		sim_liveness_violation(w, op, pd->hidx,
-				       "stuck while its node had a live majority all along");
+		char what[160];
+		snprintf(what, sizeof(what),
+			 "stuck while its node had a live majority all along (bound %.0f ms: "
+			 "liveness %.0f ms + what %.0f%% message loss needs)",
+			 w->op_liveness_ns / 1e6, w->s->liveness_ns / 1e6,
+			 (w->s->drop + w->s->corrupt) * 100);
+		sim_liveness_violation(w, op, pd->hidx, what);
 	}
 	/* Give up on this connection: close it and go elsewhere. */
 	sim_client_abandon_all(w, c, ADD_OPF_CONN_LOST, request);
@@ -426,25 +436,64 @@ void sim_phase_step(world *w)
 			return;
 		/* Heal everything, then let it settle. */
 		w->phase = PH_SETTLE;
-		sim_wlog(w, "HEAL all: chaos off, partitions healed, nodes restarted");
+		w->heal_ns = w->now;
+		sim_wlog(w, "HEAL all: chaos off, partitions healed, disks have room, nodes restarted");
 		sim_chaos_off(w);
+		sim_storage_faults_off(w);
 		for (uint32_t i = 0; i < w->n; i++) {
 			snode *sn = &w->nodes[i];
 			sn->paused = false;
-			if (!sim_node_restart(w, sn)) {
-				w->r->verdict = ADD_SIM_SETUP_ERROR;
-				w->stop = true;
-				return;
-			}
+			sim_node_restart(w, sn); /* a store that cannot open is retried */
 		}
 		sim_heal(w);
 		sim_push(w, w->now + w->s->settle_ns, EV_PHASE, 0, PH_SETTLE, 0, NULL);
 		return;
-	case PH_SETTLE:
+	case PH_SETTLE: {
+		/* Every node must be up: a store that could not open is being
+		 * retried (its faults are over); give it the liveness bound. */
+		for (uint32_t i = 0; i < w->n; i++) {
+			snode *sn = &w->nodes[i];
+			if (sn->up)
+				continue;
+			if (w->now < w->heal_ns + w->s->settle_ns + w->s->liveness_ns) {
+				sim_push(w, w->now + 50 * MS, EV_PHASE, 0, PH_SETTLE, 0, NULL);
+				return;
+			}
+			w->r->verdict = ADD_SIM_LIVENESS;
+			snprintf(w->r->why, sizeof(w->r->why),
+				 "node %u is still down %.0f ms after the heal, with every fault "
+				 "over: %s",
+				 i + 1, (w->now - w->heal_ns) / 1e6,
+				 sn->open_err[0] ? sn->open_err : "it never restarted");
+			w->stop = true;
+			return;
+		}
+		w->phase = PH_SCRUB;
+		sim_wlog(w, "SCRUB every node, repair what it finds");
+		sim_scrub_begin(w);
+	}
+		/* fall through */
+	case PH_SCRUB: {
+		char why[300];
+		if (!sim_scrub_step_all(w, why, sizeof(why))) {
+			if (why[0]) {
+				w->r->verdict = ADD_SIM_LIVENESS;
+				snprintf(w->r->why, sizeof(w->r->why),
+					 "the end-of-run scrub and repairs did not finish within %.0f "
+					 "ms: %s",
+					 w->s->repair_time_ns / 1e6, why);
+				w->stop = true;
+				return;
+			}
+			sim_push(w, w->now + ADD_NODE_TICK_NS, EV_PHASE, 0, PH_SCRUB, 0, NULL);
+			return;
+		}
+		sim_wlog(w, "SCRUB done");
 		w->phase = PH_FINAL;
 		sim_start_final_reads(w);
 		if (w->final_left)
 			return;
+	}
 		/* fall through */
 	case PH_FINAL:
 		if (w->final_left)
@@ -458,6 +507,7 @@ void sim_phase_step(world *w)
 		sim_push(w, w->now + w->s->quiesce_ns, EV_PHASE, 0, PH_QUIESCE, 0, NULL);
 		return;
 	case PH_QUIESCE:
+		sim_check_repaired(w);
 		sim_check_resources(w);
 		w->phase = PH_DONE;
 		w->stop = true;

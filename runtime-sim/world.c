@@ -159,6 +159,7 @@ static void io_send_client(void *ctx, uint64_t id, const uint8_t *msg, size_t le
 static void on_durable(void *arg, uint64_t cookie)
 {
 	snode *sn = arg;
+	sim_store_durable(sn, cookie); /* ONE TAG ONE VALUE */
 	/* Delivered to the node after the flush call returns, not from inside
 	 * the store's callback. */
 	if (sn->n_durable == sn->cap_durable) {
@@ -179,40 +180,93 @@ static void on_fatal(void *arg, const char *why)
 	sim_wlog(sn->w, "node %u: store fatal: %s", sn->idx + 1, why);
 }
 
+static void store_log(void *arg, add_log_level level, const char *line)
+{
+	snode *sn = arg;
+	if (level <= ADD_LOG_INFO)
+		sim_wlog(sn->w, "node %u store: %s", sn->idx + 1, line);
+}
+
+/* Opens (recovers) the node's sector store. When a crash inside recovery is
+ * due, the disk gets a crash point a random number of operations ahead
+ * (within what the last complete open took): if the open goes past it, the
+ * power is cut right after that operation and the open counts as failed. */
+static add_sector_store *open_store(world *w, snode *sn, char *err, size_t err_len)
+{
+	add_sector_store_config cfg = {.disk = add_sim_disk_ops(sn->disk),
+				       .n_sectors = w->s->sectors,
+				       .on_durable = on_durable,
+				       .on_fatal = on_fatal,
+				       .arg = sn,
+				       .journal_max_bytes = w->s->journal_max_bytes,
+				       .rank = (uint8_t)(sn->idx + 1),
+				       .log = store_log};
+	/* Used only when the store is created: deterministic, from the seed. */
+	add_prng_bytes(&sn->rng, cfg.new_identity, sizeof(cfg.new_identity));
+	bool crash_inside = sim_storage_recovery_crash_due(w, sn);
+	uint64_t before = add_sim_disk_op_count(sn->disk);
+	uint64_t span = sn->open_ops_last > 4 ? sn->open_ops_last : 4;
+	uint64_t k = crash_inside ? before + add_prng_below(&w->nem_rng, span) : UINT64_MAX;
+	add_sim_disk_set_crash_after(sn->disk, k);
+	add_sector_store *st = add_sector_store_open(&cfg, err, err_len);
+	uint64_t used = add_sim_disk_op_count(sn->disk) - before;
+	if (crash_inside && add_sim_disk_past_crash_point(sn->disk)) {
+		/* The open went past the crash point: nothing after it became
+		 * durable. Free what it built, then the power cut. */
+		if (st)
+			add_sector_store_close(st);
+		sn->recovery_crash_streak++;
+		w->r->stats.recovery_crashes++;
+		sim_wlog(w, "node %u: CRASH inside recovery, after disk operation %" PRIu64
+			 " of %" PRIu64 " the open made",
+			 sn->idx + 1, k - before, used);
+		sim_power_cut(w, sn);
+		assert(!add_sim_disk_past_crash_point(sn->disk));
+		snprintf(err, err_len, "crashed inside recovery after %" PRIu64 " disk operations",
+			 k - before);
+		return NULL;
+	}
+	add_sim_disk_set_crash_after(sn->disk, UINT64_MAX);
+	if (st) {
+		sn->open_ops_last = used;
+		sn->recovery_crash_streak = 0;
+	}
+	return st;
+}
+
 
 bool sim_node_start(world *w, snode *sn)
 {
 	assert(!sn->up);
-	const add_store_ops *ops;
-	void *store_ctx;
 	if (w->o->store == ADD_SIM_STORE_MEM) {
 		if (!sn->mem)
 			sn->mem = add_memstore_create(w->s->sectors, on_durable, on_fatal, sn);
 		if (!sn->mem)
 			return false;
 		add_memstore_recover(sn->mem);
-		ops = add_memstore_ops();
-		store_ctx = sn->mem;
+		sn->base_ops = add_memstore_ops();
+		sn->base_ctx = sn->mem;
 	} else {
-		add_sector_store_config cfg = {.disk = add_sim_disk_ops(sn->disk),
-					       .n_sectors = w->s->sectors,
-					       .on_durable = on_durable,
-					       .on_fatal = on_fatal,
-					       .arg = sn,
-					       .journal_max_bytes = w->s->journal_max_bytes};
 		char err[200];
-		sn->store = add_sector_store_open(&cfg, err, sizeof(err));
+		sn->store = open_store(w, sn, err, sizeof(err));
 		if (!sn->store) {
+			snprintf(sn->open_err, sizeof(sn->open_err), "store open failed: %s", err);
 			snprintf(w->r->why, sizeof(w->r->why), "node %u: store open failed: %s",
 				 sn->idx + 1, err);
 			return false;
 		}
-		ops = add_sector_store_ops();
-		store_ctx = sn->store;
+		sn->base_ops = add_sector_store_ops();
+		sn->base_ctx = sn->store;
 	}
+	sn->open_err[0] = '\0';
+	/* The node sees its store through the tag check (storage.c). */
+	const add_store_ops *ops = &w->store_ops;
+	void *store_ctx = sn;
 	add_node_config cfg = {.rank = (uint8_t)(sn->idx + 1),
 			       .n_procs = (uint8_t)w->n,
-			       .n_sectors = w->s->sectors};
+			       .n_sectors = w->s->sectors,
+			       .retransmit_initial_ns = SIM_RETX_INITIAL_NS,
+			       .retransmit_max_ns = SIM_RETX_MAX_NS};
 	memcpy(cfg.client_key, w->client_secret, sizeof(cfg.client_key));
 	memcpy(cfg.system_key, w->system_secret, sizeof(cfg.system_key));
 	sn->io = (add_io){.ctx = sn,
@@ -228,7 +282,9 @@ bool sim_node_start(world *w, snode *sn)
 		return false;
 	}
 	sn->up = true;
+	sn->starts++;
 	sn->fatal = false;
+	sn->scrub_credit = 0;
 	sn->last_stores_durable = 0;
 	sn->last_activity_ns = w->now;
 	sn->flush_armed = false;
@@ -237,6 +293,17 @@ bool sim_node_start(world *w, snode *sn)
 	sim_push(w, w->now + add_prng_range(&w->nem_rng, 1, ADD_NODE_TICK_NS), EV_TICK, sn->idx,
 	     sn->incarnation, 0, NULL);
 	return true;
+}
+
+/* The node's damage and repair counts, added to the run's before the node
+ * goes (its counts die with it). */
+void sim_add_node_counts(world *w, snode *sn)
+{
+	add_node_stats ns;
+	add_node_get_stats(sn->node, &ns);
+	w->r->stats.damaged_found += ns.damaged_found;
+	w->r->stats.repairs_done += ns.repairs_done;
+	w->r->stats.scrubbed += ns.scrubbed;
 }
 
 void sim_node_crash(world *w, snode *sn, const char *why)
@@ -249,6 +316,7 @@ void sim_node_crash(world *w, snode *sn, const char *why)
 	sn->up = false;
 	sn->paused = false;
 	sn->incarnation++; /* its pending ticks and flushes are void */
+	sim_add_node_counts(w, sn);
 	add_node_destroy(sn->node);
 	sn->node = NULL;
 	if (w->o->store == ADD_SIM_STORE_MEM) {
@@ -256,12 +324,13 @@ void sim_node_crash(world *w, snode *sn, const char *why)
 	} else {
 		/* The power cut first (unsynced data lost or torn, pending flush
 		 * completions dropped), then the store's memory is released. */
-		add_sim_disk_crash(sn->disk);
+		sim_power_cut(w, sn);
 		add_sector_store_close(sn->store);
 		sn->store = NULL;
 	}
 	sn->n_durable = 0;
 	sn->flush_armed = false;
+	sim_store_pending_clear(sn);
 	/* Every connection of the node breaks. */
 	for (size_t id = 1; id < w->n_conns; id++) {
 		conn *c = &w->conns[id];
@@ -273,6 +342,10 @@ void sim_node_crash(world *w, snode *sn, const char *why)
 	sim_update_health(w);
 }
 
+/* Restarts a crashed node. A store that cannot open (an injected fault:
+ * no space left, a crash inside recovery, damage) leaves the node down and
+ * the restart is retried a little later, until it opens. False while the
+ * node stays down. */
 bool sim_node_restart(world *w, snode *sn)
 {
 	if (sn->up)
@@ -280,8 +353,19 @@ bool sim_node_restart(world *w, snode *sn)
 	sim_wlog(w, "node %u: RESTART", sn->idx + 1);
 	w->r->stats.restarts++;
 	sim_mix(w, 0x5e57u + sn->idx);
-	if (!sim_node_start(w, sn))
+	if (!sim_node_start(w, sn)) {
+		w->r->stats.open_failures++;
+		w->r->why[0] = '\0';
+		sim_wlog(w, "node %u: stays down: %s", sn->idx + 1, sn->open_err);
+		if (!sn->restart_pending && w->phase != PH_DONE) {
+			sn->restart_pending = true;
+			sim_push(w,
+				 w->now + sim_rand_between(&w->nem_rng, RESTART_RETRY_MIN_NS,
+							   RESTART_RETRY_MAX_NS),
+				 EV_RESTART, sn->idx, 1, 0, NULL);
+		}
 		return false;
+	}
 	sim_links_refresh(w);
 	sim_update_health(w);
 	return true;
@@ -400,6 +484,8 @@ void sim_dispatch(world *w, add_sim_event *e)
 		if (sim_node_event_deferred(w, sn, e))
 			return;
 		add_node_tick(sn->node);
+		if (w->phase <= PH_DRAIN)
+			sim_node_scrub_tick(w, sn);
 		if (w->o->store == ADD_SIM_STORE_REAL && !add_node_failed(sn->node)) {
 			/* Like addd: a store idle for a while checkpoints (trims
 			 * its journal: the disk goes back within its bound). */
@@ -463,8 +549,14 @@ void sim_dispatch(world *w, add_sim_event *e)
 		sim_on_timeline(w, &w->s->events[e->a]);
 		return;
 	case EV_RESTART:
-		if (w->phase != PH_DONE && !sim_node_restart(w, &w->nodes[e->target]))
-			w->stop = true;
+		/* a: 1 for the retry of a failed open */
+		if (e->a)
+			w->nodes[e->target].restart_pending = false;
+		if (w->phase != PH_DONE)
+			sim_node_restart(w, &w->nodes[e->target]);
+		return;
+	case EV_DISK_SPACE:
+		sim_storage_on_space(w, &w->nodes[e->target], e->a);
 		return;
 	case EV_HEAL:
 		if (w->partition_gen == e->a && w->phase <= PH_DRAIN) {
@@ -652,7 +744,27 @@ int add_sim_run(const add_scenario *s, const add_sim_opts *o, add_sim_result *r)
 	w->partition_per_s = s->partition_per_s;
 	w->pause_per_s = s->pause_per_s;
 	w->flush_fail_per_s = s->flush_fail_per_s;
+	w->rot_per_s = s->rot_per_s;
+	w->read_error_per_s = s->read_error_per_s;
+	w->disk_full_per_s = s->disk_full_per_s;
+	w->recovery_crash = s->recovery_crash;
+	sim_tags_init(w);
+	sim_store_ops_init(w, o->store == ADD_SIM_STORE_MEM ? add_memstore_ops()
+							     : add_sector_store_ops());
 	w->max_down = s->max_down >= 0 ? s->max_down : (int)(s->nodes - 1) / 2;
+	double loss = s->drop + s->corrupt; /* a corrupted tag is dropped too */
+	add_sim_liveness_params lp = {
+		.base_ns = s->liveness_ns,
+		.loss = loss > 1 ? 1 : loss,
+		.nodes = s->nodes,
+		.retx_initial_ns = SIM_RETX_INITIAL_NS,
+		.retx_max_ns = SIM_RETX_MAX_NS,
+		.tick_ns = ADD_NODE_TICK_NS,
+		.round_trip_ns = 2 * s->latency_max_ns + s->reorder_max_ns + s->flush_max_ns,
+	};
+	w->op_liveness_ns = add_sim_liveness_bound_ns(&lp);
+	assert(w->op_liveness_ns >= s->liveness_ns);
+	r->stats.op_liveness_ns = w->op_liveness_ns;
 	w->cap_conns = 256;
 	w->conns = calloc(w->cap_conns, sizeof(*w->conns));
 	w->n_conns = 1; /* id 0 means "no connection" */
@@ -671,7 +783,11 @@ int add_sim_run(const add_scenario *s, const add_sim_opts *o, add_sim_result *r)
 			sn->disk = add_sim_disk_create(add_prng_next(&sn->rng));
 			if (!sn->disk)
 				goto out;
-			add_sim_disk_crash_mode(sn->disk, (add_sim_crash_mode)s->crash_mode);
+			/* On a fresh disk this only sets the mode; ANY draws one
+			 * per power cut (sim_power_cut). */
+			add_sim_disk_crash_mode(sn->disk, s->crash_mode == ADD_SCN_CRASH_MODE_ANY
+								  ? ADD_SIM_CRASH_RANDOM
+								  : (add_sim_crash_mode)s->crash_mode);
 		}
 		if (!sim_node_start(w, sn)) {
 			r->verdict = ADD_SIM_SETUP_ERROR;
@@ -704,8 +820,11 @@ int add_sim_run(const add_scenario *s, const add_sim_opts *o, add_sim_result *r)
 	sim_push(w, NEMESIS_PERIOD_NS, EV_NEMESIS, 0, 0, 0, NULL);
 	sim_push(w, s->duration_ns, EV_PHASE, 0, PH_WORKLOAD, 0, NULL);
 	/* The hard stop: nothing may hang the simulator. */
+	/* (the drain, the heal and settle with every node up within liveness,
+	 * the scrub within repair_time, the final reads, the quiet period) */
 	uint64_t hard_stop = s->duration_ns + 2 * s->client_timeout_ns + s->settle_ns +
-			     2 * s->liveness_ns + 10000 * MS;
+			     w->op_liveness_ns + 3 * s->liveness_ns + s->repair_time_ns +
+			     s->quiesce_ns + 10000 * MS;
 
 	add_sim_event e;
 	while (!w->stop && add_evq_pop(&w->q, &e)) {
@@ -732,6 +851,9 @@ int add_sim_run(const add_scenario *s, const add_sim_opts *o, add_sim_result *r)
 			 (int)w->phase);
 	}
 	r->stats.sim_ns = w->now;
+	for (uint32_t i = 0; i < w->n; i++)
+		if (w->nodes[i].up)
+			sim_add_node_counts(w, &w->nodes[i]);
 	if (r->verdict == ADD_SIM_PASS)
 		sim_check_no_quorum(w);
 	if (r->verdict == ADD_SIM_PASS && !o->skip_check) {
@@ -776,6 +898,7 @@ out:
 		if (sn->mem)
 			add_memstore_destroy(sn->mem);
 		free(sn->durable);
+		free(sn->pst);
 	}
 	for (size_t id = 0; w->conns && id < w->n_conns; id++) {
 		free(w->conns[id].dec_node);
@@ -789,6 +912,7 @@ out:
 	free(w->clients);
 	free(w->no_quorum);
 	free(w->final_secs);
+	sim_tags_free(w);
 	add_hmac_key_free(&w->client_key);
 out_nokey:
 	free(w);
@@ -820,6 +944,10 @@ const char *add_sim_verdict_name(add_sim_verdict v)
 		return "PROTOCOL VIOLATION";
 	case ADD_SIM_SETUP_ERROR:
 		return "SETUP ERROR";
+	case ADD_SIM_TAG_CONFLICT:
+		return "ONE TAG ONE VALUE";
+	case ADD_SIM_NOT_REPAIRED:
+		return "NOT REPAIRED";
 	}
 	return "?";
 }

@@ -48,6 +48,8 @@ typedef enum add_sim_verdict {
 	ADD_SIM_RESOURCES,            /* idle: registers, commands or disk space not released */
 	ADD_SIM_PROTOCOL,             /* a response a correct process never sends */
 	ADD_SIM_SETUP_ERROR,          /* a node or store could not be created */
+	ADD_SIM_TAG_CONFLICT,         /* one (sector, ts, wr) seen with two values */
+	ADD_SIM_NOT_REPAIRED,         /* after the scrub: a replica damaged or wrong */
 } add_sim_verdict;
 
 typedef struct add_sim_stats {
@@ -58,9 +60,14 @@ typedef struct add_sim_stats {
 	uint64_t msgs_sent, msgs_dropped, msgs_duplicated, msgs_reordered, msgs_corrupted;
 	uint64_t crashes, restarts, partitions, pauses, flush_failures, link_breaks;
 	uint64_t no_quorum_periods;
+	/* storage faults */
+	uint64_t bit_flips, read_errors, disk_full_periods, recovery_crashes, open_failures;
+	uint64_t damaged_found, repairs_done, scrubbed; /* the nodes' counts, summed */
 	uint64_t registers_left; /* registers still active once idle (all nodes) */
 	uint64_t disk_bytes_max; /* the largest node's disk use once idle */
 	uint64_t check_ns_wall; /* 0: not measured here */
+	uint64_t op_latency_max_ns; /* the slowest completed operation */
+	uint64_t op_liveness_ns;    /* the bound on an operation (liveness_bound.h) */
 } add_sim_stats;
 
 typedef struct add_sim_result {

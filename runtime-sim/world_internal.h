@@ -17,11 +17,13 @@
 #include <time.h>
 
 #include "evq.h"
+#include "liveness_bound.h"
 #include "memstore.h"
 #include "node.h"
 #include "prng.h"
 #include "sector_store.h"
 #include "sim_disk.h"
+#include "tag_map.h"
 #include "wire.h"
 
 #define MS 1000000ull
@@ -30,6 +32,10 @@
 #define CLIENT_RECONNECT_NS (20 * MS)
 /* A broken TCP connection is noticed by the other end after this. */
 #define RST_DELAY_NS (1 * MS)
+/* The nodes' stubborn-link timer (set explicitly, so that the liveness bound
+ * knows it). */
+#define SIM_RETX_INITIAL_NS (100 * MS)
+#define SIM_RETX_MAX_NS (2000 * MS)
 
 enum ev_kind {
 	EV_DELIVER_NODE = 1, /* ptr/b: bytes for node `target` on conn a */
@@ -48,9 +54,21 @@ enum ev_kind {
 	EV_NEMESIS,	     /* periodic random faults */
 	EV_CRASH,	     /* node target, incarnation a: fatal error seen */
 	EV_PHASE,	     /* phase machine step */
+	EV_DISK_SPACE,	     /* node target, full generation a: its disk has room again */
 };
 
-enum phase { PH_WORKLOAD = 0, PH_DRAIN, PH_SETTLE, PH_FINAL, PH_QUIESCE, PH_DONE };
+/* After the heal, every node up, SCRUB: every node scrubs whole passes and
+ * repairs what it finds, before the final reads. */
+enum phase { PH_WORKLOAD = 0, PH_DRAIN, PH_SETTLE, PH_SCRUB, PH_FINAL, PH_QUIESCE, PH_DONE };
+
+/* A restart whose store cannot open (an injected fault: no space, a crash
+ * inside recovery) is retried after [min, max]. */
+#define RESTART_RETRY_MIN_NS (20 * MS)
+#define RESTART_RETRY_MAX_NS (200 * MS)
+/* Consecutive recoveries a random recovery_crash may interrupt. */
+#define RECOVERY_CRASH_STREAK_MAX 4
+/* Sectors the end-of-run scrub verifies per node per step (every tick). */
+#define SCRUB_STEP_SECTORS 256
 
 enum conn_kind { CONN_CLIENT = 1, CONN_PEER = 2 };
 
@@ -91,6 +109,15 @@ typedef struct client {
 
 struct world;
 
+/* A store or repair submitted and not yet durable (storage.c): its tag is
+ * recorded when it becomes durable (a crash before that loses it, and the
+ * writer may then reuse the tag: nobody saw it). */
+typedef struct pending_store {
+	uint64_t cookie, sector, ts, value;
+	uint8_t wr;
+	bool repair;
+} pending_store;
+
 typedef struct snode {
 	struct world *w;
 	uint32_t idx;
@@ -112,6 +139,24 @@ typedef struct snode {
 	size_t n_durable, cap_durable;
 	bool fatal;
 	uint64_t links_out[ADD_SCN_NODES_MAX]; /* conn id of the link to node j */
+	/* the store the node sees: base ops wrapped by the tag check (storage.c) */
+	const add_store_ops *base_ops;
+	void *base_ctx;
+	pending_store *pst;		/* FIFO: completions come in submission order */
+	size_t pst_head, pst_len, pst_cap;
+	uint64_t starts;		/* successful starts (incarnations that ran) */
+	char open_err[240];		/* why the last store open failed */
+	bool restart_pending;		/* a retry of a failed open is scheduled */
+	/* storage faults (storage_faults.c) */
+	bool dirty;			/* damaged and not yet scrubbed clean */
+	uint64_t dirty_starts;		/* `starts` when last damaged */
+	bool disk_full;			/* capacity held just above use */
+	uint64_t full_gen;
+	uint32_t recovery_crashes;	/* recoveries (armed by the timeline) that crash */
+	uint32_t recovery_crash_streak; /* consecutive random recovery crashes */
+	uint64_t open_ops_last;		/* disk operations the last complete open took */
+	uint64_t scrub_credit;		/* scrub_per_s, in sectors x 1e9 */
+	uint64_t scrub_target, scrub_target_starts; /* end-of-run scrub */
 } snode;
 
 typedef struct world {
@@ -133,6 +178,18 @@ typedef struct world {
 	double drop, duplicate, reorder, corrupt, split;
 	double conn_break_per_s, crash_per_s, partition_per_s, pause_per_s, flush_fail_per_s;
 	int max_down;
+	/* bound on an operation of a healthy cluster: the scenario's liveness,
+	 * plus what its message loss honestly needs (liveness_bound.h) */
+	uint64_t op_liveness_ns;
+	double rot_per_s, read_error_per_s, disk_full_per_s, recovery_crash;
+	/* ONE TAG ONE VALUE (tag_map.h) and the wrapped store ops */
+	add_tag_map tags;
+	/* stores and repairs a crash caught before their completion: lost, or
+	 * durable after all (the journal write made it, the completion did
+	 * not); a node may hold them after its recovery (REPAIRED accepts a
+	 * tag of this map that `tags` does not know) */
+	add_tag_map maybe_tags;
+	add_store_ops store_ops;
 	/* phases */
 	enum phase phase;
 	uint64_t last_timeline_ns;
@@ -141,6 +198,8 @@ typedef struct world {
 	uint32_t final_round;
 	uint64_t *final_secs;
 	size_t n_final_secs;
+	uint64_t heal_ns;     /* when HEAL happened */
+	uint64_t scrub_deadline_ns;
 	/* quorum and health tracking */
 	bool quorum;
 	uint64_t no_quorum_since;
@@ -171,6 +230,7 @@ uint64_t sim_conn_new(world *w, uint8_t kind, uint32_t node, uint32_t from);
 void sim_conn_close(world *w, uint64_t id, bool tell_node);
 bool sim_node_start(world *w, snode *sn);
 void sim_node_crash(world *w, snode *sn, const char *why);
+void sim_add_node_counts(world *w, snode *sn);
 bool sim_node_restart(world *w, snode *sn);
 void sim_deliver_durable(snode *sn);
 void sim_after_node(world *w, snode *sn);
@@ -215,5 +275,27 @@ void sim_dispatch(world *w, add_sim_event *e);
 void sim_check_no_quorum(world *w);
 void sim_window_around(world *w, size_t culprit);
 void sim_check_resources(world *w);
+/* storage.c: the store seen through the tag check, and the end checks */
+void sim_store_ops_init(world *w, const add_store_ops *base);
+void sim_tag_observe(world *w, uint8_t rank, const char *what, uint64_t sector, uint64_t ts,
+		     uint8_t wr, const uint8_t *data);
+void sim_observe_peer_msg(world *w, uint8_t rank, const uint8_t *msg, size_t len);
+void sim_store_durable(snode *sn, uint64_t cookie);
+void sim_store_pending_clear(snode *sn);
+void sim_tags_init(world *w);
+void sim_tags_free(world *w);
+void sim_check_repaired(world *w);
+bool sim_scrub_step_all(world *w, char *why, size_t why_len);
+void sim_scrub_begin(world *w);
+/* storage_faults.c: damage, full disks, crashes inside recovery */
+void sim_power_cut(world *w, snode *sn);
+void sim_storage_flip(world *w, snode *sn, const char *file, uint64_t off, unsigned bit);
+void sim_storage_read_error(world *w, snode *sn, const char *file, uint64_t off, uint64_t len);
+void sim_storage_disk_full(world *w, snode *sn, uint64_t dur);
+void sim_storage_on_space(world *w, snode *sn, uint64_t gen);
+void sim_storage_nemesis(world *w);
+void sim_storage_faults_off(world *w);
+bool sim_storage_recovery_crash_due(world *w, snode *sn);
+void sim_node_scrub_tick(world *w, snode *sn);
 
 #endif /* ADD_SIM_WORLD_INTERNAL_H */

@@ -62,11 +62,31 @@ static void fs_get_meta(void *ctx, uint64_t sector, uint64_t *ts, uint8_t *wr)
 static int fs_read_data(void *ctx, uint64_t sector, uint8_t out[ADD_SECTOR_SIZE])
 {
 	srt_store *s = ctx;
+	srt_sector *e = find_sector(s->cur, s->n_cur, sector), *d;
 	uint64_t ts;
 	uint8_t wr;
 
+	s->read_data_calls++;
 	lookup(s->cur, s->n_cur, sector, &ts, &wr, out);
-	return 0;
+	if (e == NULL || !(e->damaged || e->latent))
+		return 0;
+	/* found: marked (durably, when the durable copy is this one) */
+	e->latent = false;
+	e->damaged = true;
+	d = find_sector(s->dur, s->n_dur, sector);
+	if (d != NULL && d->ts == e->ts && d->wr == e->wr) {
+		d->latent = false;
+		d->damaged = true;
+	}
+	return s->read_error_rc != 0 ? s->read_error_rc : -74; /* -EBADMSG */
+}
+
+static bool fs_damaged(void *ctx, uint64_t sector)
+{
+	srt_store *s = ctx;
+	const srt_sector *e = find_sector(s->cur, s->n_cur, sector);
+
+	return e != NULL && e->damaged;
 }
 
 static int fs_store(void *ctx, uint64_t sector, uint64_t ts, uint8_t wr,
@@ -83,13 +103,74 @@ static int fs_store(void *ctx, uint64_t sector, uint64_t ts, uint8_t wr,
 	p->s.ts = ts;
 	p->s.wr = wr;
 	memcpy(p->s.data, data, ADD_SECTOR_SIZE);
+	p->s.damaged = p->s.latent = false; /* a new value supersedes the unknown one */
 	p->cookie = cookie;
 	put_sector(&s->cur, &s->n_cur, &s->cap_cur, &p->s);
 	s->stores_total++;
 	return 0;
 }
 
+static int fs_repair(void *ctx, uint64_t sector, uint64_t ts, uint8_t wr,
+		     const uint8_t data[ADD_SECTOR_SIZE], uint64_t cookie)
+{
+	srt_store *s = ctx;
+	uint64_t cur_ts;
+	uint8_t cur_wr;
+
+	lookup(s->cur, s->n_cur, sector, &cur_ts, &cur_wr, NULL);
+	/* lowering a tag of its own writes: remember its ts (store_ops.h) */
+	if (cur_wr == s->rank && s->rank != 0 &&
+	    (ts < cur_ts || (ts == cur_ts && wr < cur_wr)) && cur_ts > s->ts_floor)
+		s->ts_floor = cur_ts;
+	s->repairs_total++;
+	return fs_store(ctx, sector, ts, wr, data, cookie);
+}
+
+static uint64_t next_matching(const srt_store *s, uint64_t from, bool damaged_only)
+{
+	uint64_t best = UINT64_MAX;
+
+	for (size_t i = 0; i < s->n_cur; i++) {
+		const srt_sector *e = &s->cur[i];
+		bool match = damaged_only ? e->damaged
+					  : (e->ts != 0 || e->wr != 0 || e->damaged || e->latent);
+
+		if (match && e->sector >= from && e->sector < best)
+			best = e->sector;
+	}
+	return best;
+}
+
+static uint64_t fs_next_damaged(void *ctx, uint64_t from)
+{
+	return next_matching(ctx, from, true);
+}
+
+static uint64_t fs_next_written(void *ctx, uint64_t from)
+{
+	return next_matching(ctx, from, false);
+}
+
+static uint64_t fs_ts_floor(void *ctx)
+{
+	const srt_store *s = ctx;
+
+	return s->ts_floor;
+}
+
 static const add_store_ops fake_store_ops = {
+	.get_meta = fs_get_meta,
+	.read_data = fs_read_data,
+	.store = fs_store,
+	.damaged = fs_damaged,
+	.repair = fs_repair,
+	.next_damaged = fs_next_damaged,
+	.next_written = fs_next_written,
+	.ts_floor = fs_ts_floor,
+};
+
+/* What fuzz_node's store offers: no damage ops at all. */
+static const add_store_ops minimal_store_ops = {
 	.get_meta = fs_get_meta,
 	.read_data = fs_read_data,
 	.store = fs_store,
@@ -183,7 +264,9 @@ static void start_node(srt_world *w, uint8_t rank)
 	add_node_config cfg = w->cfg;
 
 	cfg.rank = rank;
-	p->node = add_node_create(&cfg, &p->io, &fake_store_ops, &p->store);
+	p->node = add_node_create(&cfg, &p->io,
+				  w->store_minimal_ops ? &minimal_store_ops : &fake_store_ops,
+				  &p->store);
 	assert(p->node != NULL);
 	p->incarnations++;
 }
@@ -235,6 +318,7 @@ srt_world *srt_new_bare(uint8_t n, uint64_t n_sectors)
 		p->w = w;
 		p->rank = r;
 		p->store.auto_complete = true;
+		p->store.rank = r;
 		p->io = (add_io){
 			.ctx = p,
 			.now_ns = io_now,
@@ -533,6 +617,39 @@ void srt_seed(srt_world *w, uint8_t rank, uint64_t sector, uint64_t ts, uint8_t 
 	memcpy(e.data, data, ADD_SECTOR_SIZE);
 	put_sector(&s->dur, &s->n_dur, &s->cap_dur, &e);
 	put_sector(&s->cur, &s->n_cur, &s->cap_cur, &e);
+}
+
+static void damage_one(srt_sector **v, size_t *n, size_t *cap, uint64_t sector, bool latent)
+{
+	srt_sector *e = find_sector(*v, *n, sector);
+
+	if (e == NULL) {
+		srt_sector fresh = { .sector = sector };
+
+		put_sector(v, n, cap, &fresh);
+		e = find_sector(*v, *n, sector);
+	}
+	for (int i = 0; i < ADD_SECTOR_SIZE; i++)
+		e->data[i] ^= 0xa5; /* what a bad disk hands back */
+	e->damaged = !latent;
+	e->latent = latent;
+}
+
+void srt_damage(srt_world *w, uint8_t rank, uint64_t sector, bool latent)
+{
+	srt_store *s = &w->procs[rank].store;
+
+	damage_one(&s->cur, &s->n_cur, &s->cap_cur, sector, latent);
+	damage_one(&s->dur, &s->n_dur, &s->cap_dur, sector, latent);
+}
+
+bool srt_is_damaged(const srt_world *w, uint8_t rank, uint64_t sector)
+{
+	const srt_store *s = &w->procs[rank].store;
+	const srt_sector *e = find_sector(s->cur, s->n_cur, sector);
+	const srt_sector *d = find_sector(s->dur, s->n_dur, sector);
+
+	return (e != NULL && (e->damaged || e->latent)) || (d != NULL && (d->damaged || d->latent));
 }
 
 void srt_reconfigure(srt_world *w)

@@ -40,6 +40,10 @@ typedef struct srt_reply {
 typedef struct srt_sector {
 	uint64_t sector, ts;
 	uint8_t wr;
+	/* damage (store_ops.h): `damaged` is known (damaged() is true);
+	 * `latent` is not found yet: damaged() is false until read_data finds
+	 * it. Either way data holds the wrong bytes a bad disk would give. */
+	bool damaged, latent;
 	uint8_t data[ADD_SECTOR_SIZE];
 } srt_sector;
 
@@ -54,6 +58,12 @@ typedef struct srt_store {
 	bool auto_complete; /* stores durable right after the event that made them */
 	bool fail_stores;   /* store() returns -EIO */
 	uint64_t stores_total;
+	/* damage ops (store_ops.h) */
+	uint8_t rank;       /* the owner's rank: repair() of its own tag sets the floor */
+	uint64_t ts_floor;  /* durable (survives a crash) */
+	int read_error_rc;  /* what read_data of a damaged copy returns; 0: -EBADMSG */
+	uint64_t repairs_total;
+	uint64_t read_data_calls;
 } srt_store;
 
 typedef struct srt_world srt_world;
@@ -79,6 +89,9 @@ struct srt_world {
 	uint64_t now_ns;
 	bool link_down[SRT_PROCS_MAX + 1][SRT_PROCS_MAX + 1]; /* [from][to]: dropped at send */
 	uint64_t log_warnings; /* WARN or ERROR lines */
+	/* the nodes get a store table with only get_meta, read_data and store
+	 * (no damage ops), like fuzz_node's; applies from the next (re)start */
+	bool store_minimal_ops;
 };
 
 /* n processes, all up, auto-completing stores, whose links came up once
@@ -134,6 +147,15 @@ void srt_current(const srt_world *w, uint8_t rank, uint64_t sector, uint64_t *ts
 /* Puts a durable (ts, wr, data) in a process's store (test setup). */
 void srt_seed(srt_world *w, uint8_t rank, uint64_t sector, uint64_t ts, uint8_t wr,
 	      const uint8_t data[ADD_SECTOR_SIZE]);
+/* Damages a process's copy of a sector, current and durable (the mark is
+ * durable): its bytes become wrong, and read_data fails with
+ * -EBADMSG (or store.read_error_rc). latent: damaged() stays false until a
+ * read_data finds it (bit rot); else it is known at once (recovery). */
+void srt_damage(srt_world *w, uint8_t rank, uint64_t sector, bool latent);
+/* The process's current or durable copy of the sector is damaged (known or
+ * latent). */
+bool srt_is_damaged(const srt_world *w, uint8_t rank, uint64_t sector);
+
 /* Restarts every process with w->cfg (after a test changed it). */
 void srt_reconfigure(srt_world *w);
 

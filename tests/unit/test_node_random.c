@@ -11,6 +11,11 @@
  *    effect at any later time, once); with a sequential client this greedy
  *    check is exact;
  *  - liveness: once everything is up again, every command is answered.
+ * With damage (store_ops.h) injected at random, at most a minority of the
+ * copies of a sector at a time, latent (bit rot, found by a read) or known
+ * (as recovery finds it), also checked: no reply carries bytes that are not
+ * exactly some written value (or zeros), and in the end, after a scrub,
+ * every damaged copy is repaired.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -74,6 +79,8 @@ static client clients[N_SECTORS];
 static uint64_t next_request;
 static uint32_t next_value;
 static size_t replies_seen;
+static bool inject_damage;
+static unsigned damage_injected;
 
 static void check_tags_unique(void)
 {
@@ -84,6 +91,8 @@ static void check_tags_unique(void)
 				uint64_t ta, tb;
 				uint8_t ra, rb;
 
+				if (srt_is_damaged(w, a, s) || srt_is_damaged(w, b, s))
+					continue; /* its bytes are known to be wrong */
 				srt_current(w, a, s, &ta, &ra, da);
 				srt_durable(w, b, s, &tb, &rb, db);
 				if (ta == tb && ra == rb)
@@ -117,8 +126,16 @@ static void check_replies(void)
 
 			for (int i = 0; i < ADD_SECTOR_SIZE && zero; i++)
 				zero = r->data[i] == 0;
-			if (zero)
+			if (zero) {
 				got = 0;
+			} else {
+				uint8_t want[ADD_SECTOR_SIZE];
+
+				cr_assert(got < VALUES_MAX, "read returned bytes of no value");
+				value_data(want, got);
+				cr_assert_arr_eq(r->data, want, ADD_SECTOR_SIZE,
+						 "read returned wrong bytes (a damaged copy?)");
+			}
 			if (got != c->current) {
 				cr_assert(got < VALUES_MAX && c->pending[got],
 					  "read returned %u; current %u, not pending", got,
@@ -191,6 +208,26 @@ static void restart(uint8_t p)
 	}
 }
 
+/* Damages p's copy of a random sector, unless that would make more than a
+ * minority of its copies damaged, or p has a store of it in flight (a disk
+ * corrupts what it holds). */
+static void damage(uint8_t p)
+{
+	uint64_t s = rnd(N_SECTORS);
+	const srt_store *st = srt_store_of(w, p);
+	unsigned bad = 0;
+
+	for (uint8_t q = 1; q <= w->n; q++)
+		bad += srt_is_damaged(w, q, s);
+	if (srt_is_damaged(w, p, s) || bad + 1 > (unsigned)(w->n - 1) / 2)
+		return;
+	for (size_t i = 0; i < st->n_pending; i++)
+		if (st->pending[i].s.sector == s)
+			return;
+	srt_damage(w, p, s, rnd(2) == 0);
+	damage_injected++;
+}
+
 static void step(void)
 {
 	uint32_t a = rnd(1000);
@@ -218,6 +255,9 @@ static void step(void)
 	} else if (a < 960) {
 		if (srt_node(w, p) == NULL)
 			restart(p);
+	} else if (a < 968) {
+		if (inject_damage)
+			damage(p);
 	} else {
 		srt_advance(w, 50ull * 1000 * 1000);
 	}
@@ -225,12 +265,20 @@ static void step(void)
 
 static void run_seed(uint8_t n, uint64_t seed)
 {
+	const char *only = getenv("SRT_SEED"); /* replay one seed */
+	const char *offset = getenv("SRT_SEED_OFFSET"); /* explore other seeds */
+
+	if (offset != NULL)
+		seed += strtoull(offset, NULL, 10);
+	if (only != NULL && strtoull(only, NULL, 10) != seed)
+		return;
 	w = srt_new(n, N_SECTORS);
 	rng = seed * 0x9E3779B97F4A7C15ull + 1;
 	memset(clients, 0, sizeof(clients));
 	next_request = 0;
 	next_value = 0;
 	replies_seen = 0;
+	damage_injected = 0;
 	for (uint8_t p = 1; p <= n; p++)
 		srt_store_of(w, p)->auto_complete = false;
 	for (int i = 0; i < STEPS; i++) {
@@ -260,6 +308,33 @@ static void run_seed(uint8_t n, uint64_t seed)
 		cr_assert_not(clients[s].busy, "seed %llu: sector %d's command never answered",
 			      (unsigned long long)seed, s);
 	check_tags_unique();
+	/* a scrub finds the latent damage; then every copy gets repaired */
+	for (uint8_t p = 1; p <= n; p++) {
+		uint64_t passes = add_node_scrub_passes(srt_node(w, p));
+
+		for (int k = 0; k < 8 && add_node_scrub_passes(srt_node(w, p)) == passes; k++)
+			(void)add_node_scrub_step(srt_node(w, p), 2);
+		cr_assert_gt(add_node_scrub_passes(srt_node(w, p)), passes, "a whole pass");
+	}
+	for (int round = 0; round < 20; round++) {
+		bool pending = false;
+
+		srt_run(w);
+		for (uint8_t p = 1; p <= n; p++)
+			pending |= add_node_repairs_pending(srt_node(w, p)) > 0 ||
+				   srt_stats(w, p).registers_active > 0; /* e.g. a lost answer */
+		if (!pending)
+			break;
+		srt_advance(w, 2ull * 1000 * 1000 * 1000);
+	}
+	for (uint8_t p = 1; p <= n; p++) {
+		cr_assert_eq(add_node_repairs_pending(srt_node(w, p)), 0,
+			     "seed %llu: process %u still has damage", (unsigned long long)seed, p);
+		for (uint64_t s = 0; s < N_SECTORS; s++)
+			cr_assert_not(srt_is_damaged(w, p, s), "seed %llu: process %u sector %llu",
+				      (unsigned long long)seed, p, (unsigned long long)s);
+	}
+	check_tags_unique();
 	/* a final read at every process */
 	for (uint8_t p = 1; p <= n; p++) {
 		for (int s = 0; s < N_SECTORS; s++) {
@@ -270,7 +345,11 @@ static void run_seed(uint8_t n, uint64_t seed)
 			srt_client_read(w, p, (uint64_t)s, clients[s].request, (uint64_t)s);
 			srt_run(w);
 			check_replies();
-			cr_assert_not(clients[s].busy);
+			cr_assert_not(clients[s].busy,
+				      "seed %llu: final read of sector %d at %u: %llu registers, "
+				      "%llu repairs pending", (unsigned long long)seed, s, p,
+				      (unsigned long long)srt_stats(w, p).registers_active,
+				      (unsigned long long)add_node_repairs_pending(srt_node(w, p)));
 		}
 	}
 	for (uint8_t p = 1; p <= n; p++)
@@ -284,8 +363,8 @@ static void run_seed(uint8_t n, uint64_t seed)
 				pend += clients[s].pending[k];
 		}
 		fprintf(stderr, "seed %llu: %u commands answered, %u writes left pending, "
-			"%llu requests\n", (unsigned long long)seed, done, pend,
-			(unsigned long long)next_request);
+			"%llu requests, %u copies damaged\n", (unsigned long long)seed, done, pend,
+			(unsigned long long)next_request, damage_injected);
 	}
 	srt_free(w);
 	w = NULL;
@@ -307,4 +386,20 @@ Test(node_random, one_process_stays_linearizable_under_store_reordering)
 {
 	for (uint64_t seed = 200; seed <= 205; seed++)
 		run_seed(1, seed);
+}
+
+Test(node_random, three_processes_with_damaged_copies_serve_only_written_values)
+{
+	inject_damage = true;
+	for (uint64_t seed = 300; seed <= 340; seed++)
+		run_seed(3, seed);
+	inject_damage = false;
+}
+
+Test(node_random, five_processes_with_damaged_copies_serve_only_written_values)
+{
+	inject_damage = true;
+	for (uint64_t seed = 400; seed <= 420; seed++)
+		run_seed(5, seed);
+	inject_damage = false;
 }

@@ -1,6 +1,7 @@
 /* The simulator's parts: event queue, PRNG, scenario parser, value encoding,
  * report, and whole small runs of the world (runtime-sim/). */
 #include <criterion/criterion.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -178,7 +179,10 @@ Test(scenario, every_shipped_scenario_parses)
 			       "partitions",   "ring-5",	"chaos",
 			       "disk-faults",  "majority-down", "minority-partition-5",
 			       "full-crash",   "pauses",	"contention",
-			       "lossy-crashes", "writer-crash", "everything", "hot-sector"};
+			       "lossy-crashes", "writer-crash", "everything", "hot-sector",
+			       "steady-loss",  "rot",		"read-errors",
+			       "disk-full",    "recovery-crash", "storage-faults",
+			       "rot-writer"};
 	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
 		char path[128], err[300];
 		snprintf(path, sizeof(path), "scenarios/%s.txt", names[i]);
@@ -186,6 +190,100 @@ Test(scenario, every_shipped_scenario_parses)
 		cr_assert_eq(add_scenario_load(&s, path, err, sizeof(err)), 0, "%s", err);
 		cr_assert_str_eq(s.name, names[i]);
 	}
+}
+
+Test(scenario, storage_fault_directives)
+{
+	const char *text = "nodes 3\n"
+			   "rate rot_per_s 2.5\n"
+			   "rate read_error_per_s 1\n"
+			   "rate disk_full_per_s 0.5\n"
+			   "rate recovery_crash 0.25\n"
+			   "disk_full_len 100ms 2s\n"
+			   "scrub_per_s 1500\n"
+			   "repair_time 4s\n"
+			   "crash_mode garbage\n"
+			   "at 1s flip 2\n"
+			   "at 2s flip 3 data 20480 7\n"
+			   "at 3s read_error 1 journal-a 4096\n"
+			   "at 4s read_error 1 data 8192 12288\n"
+			   "at 5s disk_full 2 800ms\n"
+			   "at 6s recovery_crash 3 4\n"
+			   "at 7s recovery_crash 1\n";
+	add_scenario s;
+	char err[200];
+	cr_assert_eq(add_scenario_parse(&s, text, err, sizeof(err)), 0, "%s", err);
+	cr_assert_float_eq(s.rot_per_s, 2.5, 1e-9);
+	cr_assert_float_eq(s.read_error_per_s, 1, 1e-9);
+	cr_assert_float_eq(s.disk_full_per_s, 0.5, 1e-9);
+	cr_assert_float_eq(s.recovery_crash, 0.25, 1e-9);
+	cr_assert_eq(s.disk_full_min_ns, 100000000ull);
+	cr_assert_eq(s.disk_full_max_ns, 2000000000ull);
+	cr_assert_eq(s.scrub_per_s, 1500);
+	cr_assert_eq(s.repair_time_ns, 4000000000ull);
+	cr_assert_eq(s.crash_mode, 4); /* ADD_SIM_CRASH_GARBAGE */
+	cr_assert_eq(s.n_events, 7);
+	cr_assert_eq(s.events[0].action, ADD_SCN_FLIP);
+	cr_assert_eq(s.events[0].file[0], '\0'); /* random place */
+	cr_assert_eq(s.events[1].action, ADD_SCN_FLIP);
+	cr_assert_str_eq(s.events[1].file, "data");
+	cr_assert_eq(s.events[1].offset, 20480);
+	cr_assert_eq(s.events[1].bit, 7);
+	cr_assert_eq(s.events[2].action, ADD_SCN_READ_ERROR);
+	cr_assert_str_eq(s.events[2].file, "journal-a");
+	cr_assert_eq(s.events[2].len, ADD_SCN_READ_ERROR_LEN);
+	cr_assert_eq(s.events[3].len, 12288);
+	cr_assert_eq(s.events[4].action, ADD_SCN_DISK_FULL);
+	cr_assert_eq(s.events[4].duration_ns, 800000000ull);
+	cr_assert_eq(s.events[5].action, ADD_SCN_RECOVERY_CRASH);
+	cr_assert_eq(s.events[5].count, 4);
+	cr_assert_eq(s.events[6].count, 2); /* default */
+	cr_assert_eq(s.rot_files, 0xfu); /* every store file by default */
+	cr_assert_eq(add_scenario_parse(&s, "rot_files data,journal-b\n", err, sizeof(err)), 0,
+		     "%s", err);
+	cr_assert_eq(s.rot_files, 0x9u);
+	cr_assert_eq(add_scenario_parse(&s, "rot_files data,superblock\n", err, sizeof(err)), -1);
+	cr_assert_eq(add_scenario_parse(&s, "crash_mode any\n", err, sizeof(err)), 0, "%s", err);
+	cr_assert_eq(s.crash_mode, ADD_SCN_CRASH_MODE_ANY);
+	/* Refused: a bit past 7, a file without an offset, a missing duration. */
+	cr_assert_eq(add_scenario_parse(&s, "at 1s flip 1 data 0 8\n", err, sizeof(err)), -1);
+	cr_assert_eq(add_scenario_parse(&s, "at 1s read_error 1 data\n", err, sizeof(err)), -1);
+	cr_assert(strstr(err, "line 1") != NULL, "%s", err);
+	cr_assert_eq(add_scenario_parse(&s, "at 1s disk_full 1\n", err, sizeof(err)), -1);
+	cr_assert_eq(add_scenario_parse(&s, "rate recovery_crash 1.5\n", err, sizeof(err)), -1);
+}
+
+/* ---- ONE TAG ONE VALUE: the tag map ---- */
+
+#include "../../runtime-sim/tag_map.h"
+
+Test(tag_map, a_tag_keeps_its_first_value_and_a_second_one_is_refused)
+{
+	add_tag_map m;
+	add_tag_map_init(&m);
+	add_tag_seen first, got;
+	/* Many tags, enough to grow the table several times. */
+	for (uint64_t i = 0; i < 5000; i++) {
+		add_tag_seen s = {.value = 100 + i, .at_ns = i, .node = 1, .what = "store"};
+		cr_assert(add_tag_map_note(&m, i % 64, i / 64 + 1, (uint8_t)(1 + i % 3), &s, &first));
+		cr_assert_eq(first.value, 100 + i);
+	}
+	for (uint64_t i = 0; i < 5000; i++) {
+		cr_assert(add_tag_map_get(&m, i % 64, i / 64 + 1, (uint8_t)(1 + i % 3), &got));
+		cr_assert_eq(got.value, 100 + i);
+		/* the same value again: fine; another: refused, the first kept */
+		add_tag_seen same = {.value = 100 + i, .node = 2, .what = "VALUE"};
+		cr_assert(add_tag_map_note(&m, i % 64, i / 64 + 1, (uint8_t)(1 + i % 3), &same, &first));
+		add_tag_seen other = {.value = 7, .node = 3, .what = "VALUE"};
+		cr_assert_not(add_tag_map_note(&m, i % 64, i / 64 + 1, (uint8_t)(1 + i % 3), &other,
+					       &first));
+		cr_assert_eq(first.value, 100 + i);
+		cr_assert_eq(first.node, 1);
+	}
+	/* same sector and ts, another writer rank: another tag */
+	cr_assert_not(add_tag_map_get(&m, 0, 1, 9, &got));
+	cr_assert_eq(m.len, 5000);
+	add_tag_map_free(&m);
 }
 
 /* ---- values ---- */
@@ -367,5 +465,118 @@ Test(world, the_store_model_passes_too)
 	add_sim_result r;
 	cr_assert_eq(add_sim_run(&s, &o, &r), 0);
 	cr_assert_eq(r.verdict, ADD_SIM_PASS, "%s", r.why);
+	add_sim_result_free(&r);
+}
+
+/* ---- liveness bound under message loss ---- */
+
+#include "../../runtime-sim/liveness_bound.h"
+#include <math.h>
+
+Test(liveness_bound, no_loss_is_the_scenario_bound)
+{
+	add_sim_liveness_params p = {.base_ns = 10000000000ull, .loss = 0, .nodes = 3,
+				     .retx_initial_ns = 100000000ull, .retx_max_ns = 2000000000ull,
+				     .tick_ns = 5000000ull, .round_trip_ns = 60000000ull};
+	cr_assert_eq(add_sim_liveness_attempts(0, 3), 1);
+	cr_assert_eq(add_sim_liveness_bound_ns(&p), p.base_ns);
+}
+
+Test(liveness_bound, attempts_make_a_stuck_phase_rarer_than_eps_and_grow_with_loss)
+{
+	uint32_t last = 0;
+	for (double loss = 0.05; loss < 0.9; loss += 0.05) {
+		for (uint32_t n = 3; n <= 5; n += 2) {
+			uint32_t k = add_sim_liveness_attempts(loss, n);
+			double q = 1 - (1 - loss) * (1 - loss);
+			cr_assert_leq((n / 2) * pow(q, k), ADD_SIM_LIVENESS_EPS * 1.000001,
+				      "loss %.2f N %u: %u attempts", loss, n, k);
+			cr_assert_gt((n / 2) * pow(q, k - 1), ADD_SIM_LIVENESS_EPS,
+				     "loss %.2f N %u: %u attempts is not the least", loss, n, k);
+			if (n == 3) {
+				cr_assert_geq(k, last);
+				last = k;
+			}
+		}
+	}
+	/* 30% loss, 3 nodes: a round trip fails with 0.51; 31 attempts. */
+	cr_assert_eq(add_sim_liveness_attempts(0.3, 3), 31);
+}
+
+Test(liveness_bound, thirty_percent_loss_needs_more_than_ten_seconds)
+{
+	add_sim_liveness_params p = {.base_ns = 10000000000ull, .loss = 0.3, .nodes = 3,
+				     .retx_initial_ns = 100000000ull, .retx_max_ns = 2000000000ull,
+				     .tick_ns = 5000000ull, .round_trip_ns = 60000000ull};
+	uint64_t b = add_sim_liveness_bound_ns(&p);
+	/* 31 attempts: 0.1 + 0.2 + 0.4 + 0.8 + 1.6 + 25 x 2 s of timer (plus
+	 * ticks), a round trip, three phases, plus the base. */
+	uint64_t timer = 100 + 200 + 400 + 800 + 1600 + 25 * 2000ull + 30 * 5;
+	cr_assert_eq(b, p.base_ns + 3 * (timer * 1000000ull + p.round_trip_ns));
+}
+
+/* ---- storage faults in a whole run ---- */
+
+Test(world, chosen_bit_flips_and_read_errors_are_found_and_repaired)
+{
+	/* Sector 2's data is flipped on node 1 and sectors 3-4 are unreadable
+	 * on node 2 (all written in the first second), as the workload ends;
+	 * no scrub during the run, so the end-of-run scrub (or a read) must
+	 * find each one. */
+	add_scenario s;
+	char err[200];
+	cr_assert_eq(add_scenario_parse(&s,
+					"nodes 3\nsectors 8\nclients 3\nops 100\nread_ratio 0.2\n"
+					"think 20ms\n"
+					"at 1000ms flip 1 data 8192 5\n"
+					"at 1000ms read_error 2 data 12288 8192\n",
+					err, sizeof(err)),
+		     0, "%s", err);
+	add_sim_opts o = {.seed = 5};
+	add_sim_result r;
+	cr_assert_eq(add_sim_run(&s, &o, &r), 0);
+	cr_assert_eq(r.verdict, ADD_SIM_PASS, "%s", r.why);
+	cr_assert_eq(r.stats.bit_flips, 1);
+	cr_assert_eq(r.stats.read_errors, 1);
+	cr_assert_eq(r.stats.damaged_found, 3, "%" PRIu64 " found", r.stats.damaged_found);
+	cr_assert_eq(r.stats.repairs_done, 3, "%" PRIu64 " repaired", r.stats.repairs_done);
+	add_sim_result_free(&r);
+}
+
+Test(world, a_full_disk_kills_its_node_which_restarts_once_there_is_room)
+{
+	add_scenario s;
+	char err[200];
+	cr_assert_eq(add_scenario_parse(&s,
+					"nodes 3\nsectors 512\nclients 3\nops 2000\nread_ratio 0.1\n"
+					"min_duration 3s\nthink 2ms\nat 500ms disk_full 3 1s\n",
+					err, sizeof(err)),
+		     0, "%s", err);
+	add_sim_opts o = {.seed = 2};
+	add_sim_result r;
+	cr_assert_eq(add_sim_run(&s, &o, &r), 0);
+	cr_assert_eq(r.verdict, ADD_SIM_PASS, "%s", r.why);
+	cr_assert_eq(r.stats.disk_full_periods, 1);
+	cr_assert_geq(r.stats.crashes, 1);   /* it died of ENOSPC */
+	cr_assert_geq(r.stats.restarts, 1);  /* and came back */
+	add_sim_result_free(&r);
+}
+
+Test(world, crashes_inside_recovery_are_survived)
+{
+	add_scenario s;
+	char err[200];
+	cr_assert_eq(add_scenario_parse(&s,
+					"nodes 3\nsectors 16\nclients 3\nops 1500\nmin_duration 3s\n"
+					"think 5ms\nflush 1ms 10ms\ncrash_mode any\n"
+					"down 50ms 200ms\nat 800ms recovery_crash 2 3\n",
+					err, sizeof(err)),
+		     0, "%s", err);
+	add_sim_opts o = {.seed = 4};
+	add_sim_result r;
+	cr_assert_eq(add_sim_run(&s, &o, &r), 0);
+	cr_assert_eq(r.verdict, ADD_SIM_PASS, "%s", r.why);
+	cr_assert_eq(r.stats.recovery_crashes, 3);
+	cr_assert_geq(r.stats.open_failures, 3);
 	add_sim_result_free(&r);
 }

@@ -61,6 +61,12 @@
 /* register: a repair decides with answers collected before its sector was
  * rewritten (and damaged again), instead of asking again */
 #define ADD_MUTANT_REPAIR_STALE_ANSWERS 25
+/* sector store: with two journal flushes in flight, a later flush that
+ * completes first reports its stores durable before the earlier batch's */
+#define ADD_MUTANT_STORE_FLUSH_OUT_OF_ORDER 30
+/* runtime-real/tick_policy: the daemon's tick is never moved earlier for a
+ * retransmission due before it (it waits up to the 1 s safety tick) */
+#define ADD_MUTANT_TICK_NO_RESCHEDULE 31
 /* operations (ids 40..): the STATUS answer framed as an empty response */
 #define ADD_MUTANT_STATUS_RSP_FRAMED_EMPTY 40
 /* runtime-real/optrack: a finished command's slot freed without the

@@ -33,6 +33,7 @@
 #include "rejoin.h"
 #include "sector_store.h"
 #include "status.h"
+#include "tick_policy.h"
 #include "version.h"
 #include "storage_policy.h"
 #include "wire.h"
@@ -71,7 +72,13 @@
 #define IDLE_CHECK_NS (250ull * 1000 * 1000)
 /* The scrub runs from a timer this often, verifying what its pace says is
  * due (storage_policy.h). */
+/* The scrub's tick: fast while it has sectors due (each step is bounded,
+ * ADD_SCRUB_STEP_MAX), slow when its pace gives none (the default pace, a
+ * pass a day, is well under one sector per tick), so that an idle addd
+ * wakes only a few times a second. The pacer counts elapsed time, so the
+ * slow tick loses nothing. */
 #define SCRUB_TICK_NS (100ull * 1000 * 1000)
+#define SCRUB_IDLE_TICK_NS (1000ull * 1000 * 1000)
 
 typedef enum conn_kind {
 	CONN_FREE = 0,
@@ -138,6 +145,9 @@ typedef struct addd_state {
 	bool clients_paused;
 	int exit_code;
 	peer_link links[ADD_PROCS_MAX + 1];
+	uint64_t tick_timer;	   /* the node's tick (runtime-real/tick_policy.h) */
+	uint64_t tick_at_ns;	   /* when it fires */
+	uint64_t wakeups;	   /* loop iterations (idle wake-ups, stats line) */
 	uint64_t last_stats_ns;    /* last debug stats line */
 	bool repairs_owed;         /* damage was found and not yet all repaired */
 	uint64_t damage_seen;      /* damage found so far (store and node counters) */
@@ -793,6 +803,8 @@ static void set_clients_paused(addd_state *d, bool paused)
 	}
 }
 
+static int schedule_tick(addd_state *d);
+
 static void before_sleep(add_loop *loop, void *arg)
 {
 	addd_state *d = arg;
@@ -808,15 +820,40 @@ static void before_sleep(add_loop *loop, void *arg)
 	observe_group_commits(d);
 	flush_all(d);
 	set_clients_paused(d, !add_node_accepting_clients(d->node));
+	/* Sleep until the node's next deadline, not a fixed tick: a deadline
+	 * that this iteration's work set before the scheduled tick moves it. */
+	d->wakeups++;
+	if (add_tick_needs_reschedule(d->tick_at_ns, add_node_next_tick_ns(d->node)) &&
+	    schedule_tick(d) != 0) {
+		add_err("cannot register the node's tick with the event loop: exiting");
+		_exit(1);
+	}
 }
 
 static uint64_t tick_timer(add_loop *loop, uint64_t id, void *arg)
 {
 	addd_state *d = arg;
+	uint64_t now, delay;
+
 	(void)loop;
-	(void)id;
+	assert(id == d->tick_timer);
 	add_node_tick(d->node);
-	return ADD_NODE_TICK_NS;
+	now = add_now_ns();
+	delay = add_tick_delay_ns(now, add_node_next_tick_ns(d->node));
+	d->tick_at_ns = now + delay;
+	return delay;
+}
+
+static int schedule_tick(addd_state *d)
+{
+	uint64_t now = add_now_ns();
+	uint64_t delay = add_tick_delay_ns(now, add_node_next_tick_ns(d->node));
+
+	if (d->tick_timer != 0)
+		add_loop_del_timer(d->loop, d->tick_timer);
+	d->tick_timer = add_loop_add_timer(d->loop, delay, tick_timer, d);
+	d->tick_at_ns = now + delay;
+	return d->tick_timer != 0 ? 0 : -1;
 }
 
 static uint64_t idle_timer(add_loop *loop, uint64_t id, void *arg)
@@ -833,7 +870,7 @@ static uint64_t idle_timer(add_loop *loop, uint64_t id, void *arg)
 		add_node_get_stats(d->node, &ns);
 		add_debug("stats: ops %llu, registers %llu, pending cmds %llu, retransmissions "
 			  "%llu, bad hmac peer/client %llu/%llu; store: flushes %llu, durable "
-			  "%llu, checkpoints %llu, journal %llu B; conns %u, clients %u",
+			  "%llu, checkpoints %llu, journal %llu B; conns %u, clients %u; wake-ups %llu",
 			  (unsigned long long)ns.ops_completed,
 			  (unsigned long long)ns.registers_active,
 			  (unsigned long long)ns.client_cmds_pending,
@@ -841,7 +878,7 @@ static uint64_t idle_timer(add_loop *loop, uint64_t id, void *arg)
 			  (unsigned long long)ns.bad_hmac_peer, (unsigned long long)ns.bad_hmac_client,
 			  (unsigned long long)st.journal_flushes, (unsigned long long)st.stores_durable,
 			  (unsigned long long)st.checkpoints, (unsigned long long)st.journal_bytes,
-			  d->conns_open, d->client_slots_used);
+			  d->conns_open, d->client_slots_used, (unsigned long long)d->wakeups);
 		add_debug("stats: damage: store checksum mismatches %llu, read errors %llu, "
 			  "corrupt records %llu, suspect sectors %llu, repairs %llu, damaged now "
 			  "%llu%s; node damaged found %llu, repairs done %llu, pending %llu, reads "
@@ -903,7 +940,7 @@ static uint64_t scrub_timer(add_loop *loop, uint64_t id, void *arg)
 			add_debug("scrub: pass %llu over the written sectors done",
 				  (unsigned long long)add_node_scrub_passes(d->node));
 	}
-	return SCRUB_TICK_NS;
+	return due > 0 ? SCRUB_TICK_NS : SCRUB_IDLE_TICK_NS;
 }
 
 static uint64_t listen_resume(add_loop *loop, uint64_t id, void *arg)
@@ -1476,7 +1513,7 @@ int add_daemon_run(add_addd_config *cfg)
 	if (add_loop_add_fd(d->loop, d->listen_fd, ADD_LOOP_READABLE, listen_event, d) != 0 ||
 	    add_loop_add_fd(d->loop, d->signal_fd, ADD_LOOP_READABLE, signal_event, d) != 0 ||
 	    add_loop_add_fd(d->loop, d->disk_fd, ADD_LOOP_READABLE, disk_event, d) != 0 ||
-	    add_loop_add_timer(d->loop, ADD_NODE_TICK_NS, tick_timer, d) == 0 ||
+	    schedule_tick(d) != 0 ||
 	    add_loop_add_timer(d->loop, IDLE_CHECK_NS, idle_timer, d) == 0 ||
 	    (cfg->scrub_interval_s > 0 &&
 	     add_loop_add_timer(d->loop, SCRUB_TICK_NS, scrub_timer, d) == 0)) {

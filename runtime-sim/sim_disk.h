@@ -64,6 +64,11 @@ size_t add_sim_disk_complete_flushes(add_sim_disk *d);
 /* Delivers the oldest pending completion; false if none. */
 bool add_sim_disk_complete_one(add_sim_disk *d);
 
+/* Delivers the newest pending completion (a later flush that finishes
+ * before the earlier ones: real disks with several flushes in flight may);
+ * false if none. */
+bool add_sim_disk_complete_newest(add_sim_disk *d);
+
 /* The next flush reports -EIO (and makes nothing durable). */
 void add_sim_disk_fail_next_flush(add_sim_disk *d);
 

@@ -486,6 +486,8 @@ void sim_on_flush_event(world *w, snode *sn)
 	sn->flush_scheduled = false;
 	if (w->o->store == ADD_SIM_STORE_MEM)
 		add_memstore_complete_flush(sn->mem);
+	else if (add_sim_disk_pending_flushes(sn->disk) >= 2 && add_prng_next(&sn->rng) % 2)
+		add_sim_disk_complete_newest(sn->disk); /* flushes finish out of order */
 	else
 		add_sim_disk_complete_one(sn->disk);
 	sim_after_node(w, sn);

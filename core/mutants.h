@@ -111,6 +111,10 @@
 /* nbd (runtime-real/nbd_server.c): FLUSH answered without waiting for the
  * writes received before it; caught by tests/suites/35-nbd.sh (nbdsh) */
 #define ADD_MUTANT_NBD_FLUSH_EARLY 51
+/* sector store: a journal whose header is corrupt in both copies is
+ * skipped at recovery, its records with it (test_sector_store_damage,
+ * integration test_storage) */
+#define ADD_MUTANT_STORE_HEADERLESS_SKIPPED 14
 #define ADD_MUTANT_COUNT 55
 
 #define ADD_MUTANT_ON(id) (ADD_MUTANT == (id))

@@ -1496,6 +1496,9 @@ typedef struct rstats {
 	uint64_t meta_sectors, replayed, torn_records, corrupt, bad_copies, lost_pages,
 		verified_bad, unreadable, chunks[2];
 	bool torn[2];
+	/* the journal being replayed lost its header: its repair records
+	 * apply only where their tag is the highest (see probe_headerless) */
+	bool tags_only;
 } rstats;
 
 /* Reads up to n blocks at off; returns whole blocks read (the rest of buf
@@ -1756,7 +1759,8 @@ static int replay_record(add_sector_store *s, rstats *rs, const drec *r, const u
 {
 	bool ok = add_crc32c(0, data, SECTOR) == r->crc;
 	int64_t slot = index_find(s, r->sector);
-	bool newer = slot < 0 || (r->flags & F_REPAIR) ||
+	bool in_order = (r->flags & F_REPAIR) && !rs->tags_only;
+	bool newer = slot < 0 || in_order ||
 		     !tag_gt(s->slot_ts[slot], s->slot_wr[slot], r->ts, r->wr) ||
 		     ADD_MUTANT_ON(ADD_MUTANT_STORE_REPLAY_ANY_TAG);
 
@@ -1785,7 +1789,7 @@ static int replay_record(add_sector_store *s, rstats *rs, const drec *r, const u
 		     jname, (unsigned long long)off, (unsigned long long)r->sector,
 		     (unsigned long long)r->ts, r->wr,
 		     newer ? ": sector marked damaged (suspect)" : ": a newer value is known");
-		if (fresh || (r->flags & F_REPAIR) ||
+		if (fresh || in_order ||
 		    tag_gt(r->ts, r->wr, s->slot_ts[slot], s->slot_wr[slot])) {
 			s->slot_ts[slot] = r->ts;
 			s->slot_wr[slot] = r->wr;
@@ -2140,6 +2144,53 @@ static uint64_t count_written_from(const add_sector_store *s, uint64_t from, uin
 	return n;
 }
 
+/*
+ * Both copies of journal k's header are bad. Either a reset was torn by a
+ * crash (its records, of the old generation, are all home and flushed:
+ * none is needed), or rot hit both copies of a journal whose records may be
+ * needed. The header says no more than the generation, and every chunk
+ * descriptor repeats it: if the first chunk is whole, its generation is the
+ * journal's. Newer than the other journal's (a valid header): this was the
+ * active journal, its records are replayed as usual. Otherwise it cannot be
+ * told from a torn reset: the records are replayed with the highest tag
+ * winning for all of them, repairs too, which can only bring a sector up to
+ * a value this process durably held, never back. (Without a whole first
+ * chunk there is nothing to go on: nothing is replayed, as before.)
+ * Returns true if the journal is to be replayed; *tags_only as above.
+ */
+static bool probe_headerless(add_sector_store *s, int k, bool other_ok, bool *tags_only)
+{
+	uint8_t blk[BLK];
+	desc_info d;
+	uint64_t gen;
+	uint64_t ignored = 0;
+
+	assert(k == 0 || k == 1);
+	*tags_only = false;
+	gen = 0;
+	if (read_blocks_tolerant(s, s->j[k].h, JOURNAL_NAME[k], blk, 1, BLK, &ignored) == 1 &&
+	    get_u32(blk) == DESC_MAGIC)
+		gen = get_u64(blk + 8);
+	if (gen == 0 || !desc_decode(s, blk, DESC_MAGIC, gen, &d) || d.seq != 0) {
+		slog(s, ADD_LOG_WARN,
+		     "sector store: %s: both copies of its header are corrupt (a torn reset, or "
+		     "rot) and no whole record follows: nothing to replay; rewritten",
+		     JOURNAL_NAME[k]);
+		return false;
+	}
+	s->j[k].gen = gen;
+	*tags_only = !(other_ok && gen > s->j[1 - k].gen);
+	s->stats.corrupt_records++;
+	slog(s, ADD_LOG_WARN,
+	     "sector store: %s: both copies of its header are corrupt; its records "
+	     "(generation %llu%s) are replayed%s",
+	     JOURNAL_NAME[k], (unsigned long long)gen,
+	     *tags_only ? "" : ", newer than the other journal's",
+	     *tags_only ? " where they are the newest known (it may be a torn reset)" : "");
+	assert(s->j[k].gen == gen);
+	return true;
+}
+
 static int recover(add_sector_store *s, uint64_t want_sectors, char *err, size_t err_len)
 {
 	rstats rs = { 0 };
@@ -2157,18 +2208,27 @@ static int recover(add_sector_store *s, uint64_t want_sectors, char *err, size_t
 	}
 	if ((rc = recover_meta(s, &rs, err, err_len)) < 0)
 		return rc;
+	bool tags_only[2] = { false, false }, probed[2] = { false, false };
+
 	for (int k = 0; k < 2; k++)
 		if ((rc = read_journal_header(s, k, &ok[k], err, err_len)) < 0)
 			return rc;
+	for (int k = 0; k < 2; k++)
+		if (!ok[k] && !ADD_MUTANT_ON(ADD_MUTANT_STORE_HEADERLESS_SKIPPED))
+			probed[k] = probe_headerless(s, k, ok[1 - k], &tags_only[k]);
+	for (int k = 0; k < 2; k++)
+		ok[k] = ok[k] || probed[k];
 	/* Older generation first: its records precede the other's. */
 	int first = s->j[0].gen <= s->j[1].gen ? 0 : 1;
 
 	for (int n = 0, k = first; n < 2; n++, k = 1 - k) {
 		if (!ok[k] || ADD_MUTANT_ON(ADD_MUTANT_RECOVERY_IGNORES_JOURNAL))
 			continue; /* (the mutant: the journal ignored) */
+		rs.tags_only = tags_only[k];
 		if ((rc = replay_journal(s, k, &rs, err, err_len)) < 0)
 			return rc;
 	}
+	rs.tags_only = false;
 	s->stats.recovered_records = rs.replayed;
 	verify_suspect_pages(s, &rs);
 	uint64_t suspects = 0;

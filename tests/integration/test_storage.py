@@ -718,15 +718,7 @@ def fewer_sectors_than_the_store_holds_data_for_is_refused_naming_them(ctx):
 # Failures known and reported to the module that owns them: printed as
 # "xfail" with the reason (not counted); once such a test passes it prints
 # "ok" and a reminder to remove it from here.
-_HEADER_BUG = ("core/sector_store.c recover(): a journal whose two header copies are "
-               "both bad is skipped (!ok[k]: continue) without a word; its records, if "
-               "any, are not replayed")
-KNOWN = {
-    "damaged_store_sigterm_flip_journal_mid_refused_or_repaired_never_wrong_bytes":
-        _HEADER_BUG,
-    "damaged_store_sigkill_flip_journal_header_refused_or_repaired_never_wrong_bytes":
-        _HEADER_BUG,
-}
+KNOWN = {}
 
 def main():
     args = sys.argv[1:]

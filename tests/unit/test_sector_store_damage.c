@@ -897,3 +897,34 @@ Test(sector_store_damage, a_bad_record_of_a_batch_durable_before_the_next_was_wr
 	cr_assert_eq(st.corrupt_records, 1);
 	teardown(&h);
 }
+
+/* Rot in both copies of the active journal's header: its records are the
+ * only copy of what was acknowledged since the last checkpoint (the home
+ * writes were lost with the crash). They are replayed, with the generation
+ * every chunk descriptor repeats, and the damage is named. (Mutant 14 skips
+ * such a journal: the acknowledged stores go back.) */
+Test(sector_store_damage, a_journal_with_both_header_copies_corrupt_is_still_replayed)
+{
+	h_t h;
+	add_sector_store_stats st;
+
+	setup(&h);
+	put_durable(&h, 1, 1, 1);
+	put_durable(&h, 2, 1, 1);
+	put_durable(&h, 1, 2, 1);
+	add_sim_disk_crash_mode(h.disk, ADD_SIM_CRASH_LOSE); /* home writes lost */
+	add_sector_store_close(h.store);
+	cr_assert_eq(add_sim_disk_flip_bit(h.disk, "journal-a", 9, 2), 0);
+	cr_assert_eq(add_sim_disk_flip_bit(h.disk, "journal-a", 2048 + 9, 2), 0);
+	open_ok(&h);
+	expect(&h, 1, 2, 1);
+	expect(&h, 2, 1, 1);
+	add_sector_store_get_stats(h.store, &st);
+	cr_assert_geq(st.corrupt_records, 1);
+	cr_assert(logged(&h, "WARN", "journal-a", "both copies of its header"));
+	/* settled: the next start finds a whole journal and the same data */
+	crash_reopen(&h, ADD_SIM_CRASH_LOSE);
+	expect(&h, 1, 2, 1);
+	expect(&h, 2, 1, 1);
+	teardown(&h);
+}

@@ -245,6 +245,7 @@ uint32_t sim_down_count(const world *w);
 void sim_set_partition(world *w, const uint8_t *group);
 void sim_set_ring(world *w);
 void sim_cut(world *w, uint32_t a, uint32_t b);
+void sim_cut_oneway(world *w, uint32_t a, uint32_t b);
 void sim_heal(world *w);
 void sim_pause_node(world *w, snode *sn, uint64_t dur);
 void sim_arm_flush_failure(world *w, snode *sn);

@@ -44,6 +44,8 @@ static void usage(FILE *f)
 		"  --shrink               with one failing seed: re-run it with fewer ops,\n"
 		"                         faults and time while it still fails the same way,\n"
 		"                         and print the smallest still-failing scenario\n"
+		"  --print-scenario       print the scenario (with --swarm: the one drawn for\n"
+		"                         --seed) in the scenario file format, and exit\n"
 		"  --budget SECONDS       wall-clock budget of one run (default 300): a run\n"
 		"                         over it is reported as HANG with its seed (exit 1)\n"
 		"  --seed S               one run with seed S (default 1)\n"
@@ -91,7 +93,7 @@ typedef struct cli {
 	const char *report_dir;
 	const char *argv0;
 	uint64_t seed_lo, seed_hi;
-	bool many, keep_going, determinism, log, verbose, quiet, swarm, shrink;
+	bool many, keep_going, determinism, log, verbose, quiet, swarm, shrink, print;
 	unsigned budget_s;
 	add_sim_store_kind store;
 } cli;
@@ -478,6 +480,8 @@ int main(int argc, char **argv)
 			i++;
 		} else if (!strcmp(a, "--swarm")) {
 			c.swarm = true;
+		} else if (!strcmp(a, "--print-scenario")) {
+			c.print = true;
 		} else if (!strcmp(a, "--shrink")) {
 			c.shrink = true;
 		} else if (!strcmp(a, "--keep-going")) {
@@ -512,6 +516,8 @@ int main(int argc, char **argv)
 		fprintf(stderr, "addsim: %s\n", err);
 		return 2;
 	}
+	if (c.print)
+		return add_scenario_write(stdout, &s) == 0 ? 0 : 2;
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	if (signal(SIGALRM, on_alarm) == SIG_ERR) {
 		fprintf(stderr, "addsim: signal(SIGALRM): %s\n", strerror(errno));

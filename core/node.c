@@ -602,7 +602,14 @@ static void env_op_done(void *ctx, add_op *op)
 		bool rd = op->kind == ADD_OP_READ;
 
 		reply_client(n, op->conn, rd ? ADD_TYPE_READ : ADD_TYPE_WRITE, op->request,
-			     ADD_STATUS_OK, rd ? op->buf + ADD_PEER_OFF_DATA : NULL);
+			     ADD_STATUS_OK,
+			     rd ? op->buf + (ADD_MUTANT_ON(ADD_MUTANT_NODE_READ_REPLY_OFFSET)
+					     ? 0 : ADD_PEER_OFF_DATA)
+				: NULL);
+	} else if (ADD_MUTANT_ON(ADD_MUTANT_NODE_PENDING_LEAK)) {
+		all_unlink(n, op);
+		op_release(n, op);
+		return;
 	}
 	all_unlink(n, op);
 	assert(n->stats.client_cmds_pending > 0);
@@ -656,6 +663,10 @@ static void env_send_value(void *ctx, uint64_t sector, uint8_t rank,
 	}
 	memcpy(m.uuid, uuid, ADD_UUID_SIZE);
 	n->store->get_meta(n->store_ctx, sector, &m.ts, &m.wr);
+	if (ADD_MUTANT_ON(ADD_MUTANT_NODE_VALUE_OWN_RANK) && m.ts > 0)
+		m.wr = n->cfg.rank;
+	if (ADD_MUTANT_ON(ADD_MUTANT_NODE_VALUE_STALE_TS) && m.ts > 1)
+		m.ts--;
 	if (type == ADD_TYPE_VALUE) {
 		if (!read_local(n, sector, n->scratch_data)) {
 			n->stats.reads_refused_damaged++;
@@ -986,12 +997,13 @@ void add_node_on_client_command(add_node *n, uint64_t conn, const add_client_cmd
 		return;
 	if (cmd->type != ADD_TYPE_READ && cmd->type != ADD_TYPE_WRITE)
 		return; /* the decoder yields no such command */
-	if (!hmac_ok) {
+	if (!hmac_ok && !ADD_MUTANT_ON(ADD_MUTANT_NODE_BAD_HMAC_EXECUTED)) {
 		n->stats.bad_hmac_client++;
 		reply_client(n, conn, cmd->type, cmd->request, ADD_STATUS_AUTH_FAILURE, NULL);
 		return;
 	}
-	if (cmd->sector >= n->cfg.n_sectors) {
+	if (ADD_MUTANT_ON(ADD_MUTANT_NODE_SECTOR_RANGE_OFF_BY_ONE) ? cmd->sector > n->cfg.n_sectors
+								     : cmd->sector >= n->cfg.n_sectors) {
 		reply_client(n, conn, cmd->type, cmd->request, ADD_STATUS_INVALID_SECTOR_INDEX,
 			     NULL);
 		return;

@@ -3,6 +3,15 @@
  * (workload, drain, heal and settle, final reads through every node). */
 #include "world_internal.h"
 
+/* A sector index beyond n_sectors from a draw in [0, 1000): half the time
+ * the first invalid index (n_sectors itself: the boundary), else up to 499
+ * beyond it. */
+static uint64_t invalid_offset(uint64_t draw)
+{
+	assert(draw < 1000);
+	return draw >= 500 ? 0 : draw;
+}
+
 /* ---- clients ---------------------------------------------------------------- */
 void sim_client_schedule_issue(world *w, client *c, uint64_t delay)
 {
@@ -150,7 +159,7 @@ void sim_client_issue(world *w, client *c)
 				     .kind = read ? ADD_OP_READ : ADD_OP_WRITE,
 				     .bad = tag ? BAD_HMAC : BAD_SECTOR,
 				     .sector = tag ? sector
-						   : w->s->sectors + add_prng_below(&c->rng, 1000),
+						   : w->s->sectors + invalid_offset(add_prng_below(&c->rng, 1000)),
 				     .value = read ? 0 : UINT64_MAX - 1,
 				     .hidx = SIZE_MAX};
 			pd->request = c->next_request++;

@@ -41,6 +41,12 @@ typedef struct add_io {
 	void (*send_client)(void *ctx, uint64_t conn, const uint8_t *msg, size_t len);
 	/* One log line (no trailing newline). May be NULL. */
 	void (*log)(void *ctx, add_log_level level, const char *line);
+	/* Simulator hooks (core/sim_hooks.h); NULL in the real runtime, which
+	 * never enables them. `sometimes`: the named coverage point was
+	 * reached. `buggify`: may the named fault point fire now? (the
+	 * simulator decides from its own PRNG). `point` is a string literal. */
+	void (*sometimes)(void *ctx, const char *point);
+	int (*buggify)(void *ctx, const char *point);
 } add_io;
 
 #endif /* ADD_IO_H */

@@ -29,6 +29,7 @@
 
 #include "errno_text.h"
 #include "mutants.h"
+#include "sim_hooks.h"
 #include "node.h"
 #include "register.h"
 #include "sector_map.h"
@@ -576,6 +577,7 @@ static void repair_done(add_node *n, add_op *op)
 {
 	assert(op->kind == ADD_OP_REPAIR && n->repairs_live > 0);
 	if (op->repaired) {
+		ADD_SOMETIMES(&n->io, "node.sector_repaired");
 		n->stats.repairs_done++;
 		node_log(n, ADD_LOG_INFO, "sector %llu repaired from the other processes: (%llu, %u)",
 			 (unsigned long long)op->sector, (unsigned long long)op->w_ts, op->w_wr);
@@ -669,6 +671,7 @@ static void env_send_value(void *ctx, uint64_t sector, uint8_t rank,
 		m.ts--;
 	if (type == ADD_TYPE_VALUE) {
 		if (!read_local(n, sector, n->scratch_data)) {
+			ADD_SOMETIMES(&n->io, "node.value_refused_damaged");
 			n->stats.reads_refused_damaged++;
 			return; /* damage found now: nothing leaves */
 		}
@@ -998,6 +1001,7 @@ void add_node_on_client_command(add_node *n, uint64_t conn, const add_client_cmd
 	if (cmd->type != ADD_TYPE_READ && cmd->type != ADD_TYPE_WRITE)
 		return; /* the decoder yields no such command */
 	if (!hmac_ok && !ADD_MUTANT_ON(ADD_MUTANT_NODE_BAD_HMAC_EXECUTED)) {
+		ADD_SOMETIMES(&n->io, "node.client_bad_hmac_refused");
 		n->stats.bad_hmac_client++;
 		reply_client(n, conn, cmd->type, cmd->request, ADD_STATUS_AUTH_FAILURE, NULL);
 		return;
@@ -1044,6 +1048,7 @@ void add_node_on_peer_message(add_node *n, const add_peer_msg *msg, bool hmac_ok
 	if (n->failed)
 		return;
 	if (!hmac_ok) {
+		ADD_SOMETIMES(&n->io, "node.peer_bad_hmac_dropped");
 		/* worth a warning, but not one per message */
 		if (n->stats.bad_hmac_peer++ % 1024 == 0)
 			node_log(n, ADD_LOG_WARN, "internal message with a bad HMAC dropped "
@@ -1155,10 +1160,14 @@ void add_node_on_peer_connected(add_node *n, uint8_t rank)
 		return;
 	if (!n->speaks_meta[rank])
 		send_meta_tack(n, rank, META_PROBE_UUID); /* do you speak META? */
+	if (ADD_BUGGIFY(&n->io, "node.skip_resend_on_reconnect"))
+		return; /* the retransmission timer still covers every op */
 	for (add_op *op = n->flying; op != NULL; op = op->next_fly) {
 		assert(op->phase == ADD_PHASE_READ || op->phase == ADD_PHASE_WRITE);
-		if (!op_answered(op, rank))
+		if (!op_answered(op, rank)) {
+			ADD_SOMETIMES(&n->io, "node.resend_on_reconnect");
 			resend(n, op, rank);
+		}
 	}
 }
 
@@ -1233,8 +1242,13 @@ void add_node_tick(add_node *n)
 		n->meta_reprobe_at_ns = now + META_REPROBE_NS;
 	}
 	for (add_op *op = n->flying; op != NULL; op = op->next_fly) {
-		if (now < op->retx_at_ns)
+		/* BUGGIFY: an early retransmission (duplicates the receivers
+		 * must take as such) */
+		if (now < op->retx_at_ns && !ADD_BUGGIFY(&n->io, "node.retransmit_early"))
 			continue;
+		ADD_SOMETIMES(&n->io, "node.retransmission");
+		if (op->retx_interval_ns >= n->cfg.retransmit_max_ns)
+			ADD_SOMETIMES(&n->io, "node.retransmission_at_max_interval");
 		for (unsigned rank = 1; rank <= n->cfg.n_procs; rank++)
 			if (rank != n->cfg.rank && !op_answered(op, (uint8_t)rank))
 				resend(n, op, (uint8_t)rank);

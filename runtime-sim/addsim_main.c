@@ -44,6 +44,11 @@ static void usage(FILE *f)
 		"  --shrink               with one failing seed: re-run it with fewer ops,\n"
 		"                         faults and time while it still fails the same way,\n"
 		"                         and print the smallest still-failing scenario\n"
+		"  --coverage             print how often each coverage point was reached\n"
+		"                         (core \"sometimes\" points, sim.* points, BUGGIFY\n"
+		"                         firings) over the seeds run\n"
+		"  --require-coverage L   comma-separated points that must each be reached at\n"
+		"                         least once over the seeds run (else exit 1)\n"
 		"  --print-scenario       print the scenario (with --swarm: the one drawn for\n"
 		"                         --seed) in the scenario file format, and exit\n"
 		"  --budget SECONDS       wall-clock budget of one run (default 300): a run\n"
@@ -95,6 +100,9 @@ typedef struct cli {
 	uint64_t seed_lo, seed_hi;
 	bool many, keep_going, determinism, log, verbose, quiet, swarm, shrink, print;
 	unsigned budget_s;
+	bool coverage;
+	const char *require;
+	add_sim_coverage cov; /* summed over the seeds run */
 	add_sim_store_kind store;
 } cli;
 
@@ -215,7 +223,7 @@ static void print_failure(const cli *c, const add_scenario *s, uint64_t seed,
 
 /* Runs one seed (twice with --check-determinism). Returns 0 pass, 1 fail,
  * 2 setup error. */
-static int run_seed(const cli *c, const add_scenario *s, uint64_t seed, uint64_t *ops,
+static int run_seed(cli *c, const add_scenario *s, uint64_t seed, uint64_t *ops,
 		    uint64_t *sim_ns, uint64_t *wall)
 {
 	add_sim_opts o = {.seed = seed, .store = c->store, .log = c->log ? stderr : NULL};
@@ -226,6 +234,8 @@ static int run_seed(const cli *c, const add_scenario *s, uint64_t seed, uint64_t
 	alarm(0);
 	uint64_t t1 = wall_ns();
 	*wall += t1 - t0;
+	for (size_t i = 0; i < r.coverage.n; i++)
+		add_sim_coverage_add(&c->cov, r.coverage.p[i].name, r.coverage.p[i].count);
 	*ops += r.stats.ops_invoked;
 	*sim_ns += r.stats.sim_ns;
 	if (rc != 0 || r.verdict == ADD_SIM_SETUP_ERROR) {
@@ -480,6 +490,11 @@ int main(int argc, char **argv)
 			i++;
 		} else if (!strcmp(a, "--swarm")) {
 			c.swarm = true;
+		} else if (!strcmp(a, "--coverage")) {
+			c.coverage = true;
+		} else if (!strcmp(a, "--require-coverage") && v) {
+			c.require = v;
+			i++;
 		} else if (!strcmp(a, "--print-scenario")) {
 			c.print = true;
 		} else if (!strcmp(a, "--shrink")) {
@@ -564,6 +579,30 @@ int main(int argc, char **argv)
 		       " %.0f simulated s per wall s)\n",
 		       ops, sim_ns / 1e9, wall, wall > 0 ? ops / wall : 0.0,
 		       run_wall ? sim_ns / (double)run_wall : 0.0);
+	}
+	if (c.coverage) {
+		printf("coverage over seeds %" PRIu64 "..%" PRIu64 " (%zu points reached):\n",
+		       c.seed_lo, c.seed_hi, c.cov.n);
+		for (size_t i = 0; i < c.cov.n; i++)
+			printf("  %-44s %10" PRIu64 "\n", c.cov.p[i].name, c.cov.p[i].count);
+	}
+	if (c.require) {
+		char list[1024];
+		snprintf(list, sizeof(list), "%s", c.require);
+		for (char *save = NULL, *name = strtok_r(list, ",", &save); name;
+		     name = strtok_r(NULL, ",", &save)) {
+			uint64_t n = 0;
+			for (size_t i = 0; i < c.cov.n; i++)
+				if (!strcmp(c.cov.p[i].name, name))
+					n = c.cov.p[i].count;
+			if (n == 0) {
+				printf("COVERAGE: required point %s never reached over seeds %" PRIu64
+				       "..%" PRIu64 "\n",
+				       name, c.seed_lo, c.seed_hi);
+				if (worst == 0)
+					worst = 1;
+			}
+		}
 	}
 	return worst;
 }

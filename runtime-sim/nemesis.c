@@ -201,6 +201,7 @@ void sim_random_partition(world *w)
 		assert(a != b);
 		sim_wlog(w, "ONE-WAY CUT %u->%u (random)", a + 1, b + 1);
 		sim_cut_oneway(w, a, b);
+		sim_sometimes(w, "sim.oneway_cut");
 		sim_push(w, w->now + sim_rand_between(p, w->s->down_min_ns, w->s->down_max_ns),
 			 EV_HEAL, 0, w->partition_gen, 0, NULL);
 		return;
@@ -244,6 +245,8 @@ void sim_on_nemesis(world *w)
 	    (!w->partitioned || w->s->overlap_faults)) {
 		snode *sn = &w->nodes[add_prng_below(p, w->n)];
 		if (sn->up && !sn->paused && !sn->flush_armed) {
+			if (w->partitioned)
+				sim_sometimes(w, "sim.crash_during_partition");
 			sim_node_crash(w, sn, "random");
 			sim_push(w, w->now + sim_rand_between(p, w->s->down_min_ns, w->s->down_max_ns),
 			     EV_RESTART, sn->idx, 0, 0, NULL);

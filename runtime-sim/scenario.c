@@ -424,6 +424,13 @@ static int parse_line(parser *p, add_scenario *s, char **tok, int ntok)
 		}
 		if (!s->rot_files)
 			return fail(p, "rot_files needs at least one file");
+	} else if (!strcmp(k, "buggify")) {
+		if (v && !strcmp(v, "on"))
+			s->buggify = true;
+		else if (v && !strcmp(v, "off"))
+			s->buggify = false;
+		else
+			return fail(p, "buggify on|off");
 	} else if (!strcmp(k, "overlap_faults")) {
 		if (v && !strcmp(v, "on"))
 			s->overlap_faults = true;

@@ -107,6 +107,7 @@ typedef struct add_scenario {
 	 * most max_down nodes down at once) */
 	double oneway;
 	bool overlap_faults;
+	bool buggify; /* BUGGIFY fault points may fire (runtime-sim/sim_hooks.c) */
 	int crash_mode; /* add_sim_crash_mode of the disks (0 random), or
 			 * ADD_SCN_CRASH_MODE_ANY */
 	/* storage faults: rates per simulated second (rot: a bit flip at rest,

@@ -99,7 +99,8 @@ int add_scenario_write(FILE *f, const add_scenario *s)
 			fprintf(f, "%s%s", first ? "" : ",", files[i]);
 			first = false;
 		}
-	fprintf(f, "\noverlap_faults %s\n", s->overlap_faults ? "on" : "off");
+	fprintf(f, "\noverlap_faults %s\nbuggify %s\n", s->overlap_faults ? "on" : "off",
+		s->buggify ? "on" : "off");
 	const struct {
 		const char *name;
 		double v;

@@ -96,6 +96,7 @@ void add_swarm_draw(uint64_t seed, add_scenario *s)
 	s->partition_per_s = maybe(&p, 0.5, 0.1, 1);
 	s->oneway = s->partition_per_s > 0 ? maybe(&p, 0.5, 0.2, 0.8) : 0.0;
 	s->overlap_faults = add_prng_chance(&p, 0.5);
+	s->buggify = add_prng_chance(&p, 0.5);
 	/* storage: only where one damaged replica is a minority */
 	if (s->nodes >= 3) {
 		s->rot_per_s = maybe(&p, 0.25, 0.2, 2);

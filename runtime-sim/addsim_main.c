@@ -129,10 +129,21 @@ static void on_alarm(int sig)
 	_exit(1);
 }
 
+/* A run that crashes the simulator (a failed assertion, a bad access: a
+ * core bug as much as a wrong answer) is reported with its seed too. */
+static char crash_line[1024];
+static size_t crash_len;
+
+static void on_crash(int sig)
+{
+	ssize_t n = write(STDOUT_FILENO, crash_line, crash_len);
+	(void)n;
+	signal(sig, SIG_DFL);
+	_exit(1);
+}
+
 static void arm_budget(const cli *c, const add_scenario *s, uint64_t seed)
 {
-	if (c->budget_s == 0)
-		return;
 	char cmd[600];
 	replay_cmd(c, seed, cmd, sizeof(cmd));
 	int n = snprintf(hang_line, sizeof(hang_line),
@@ -140,7 +151,13 @@ static void arm_budget(const cli *c, const add_scenario *s, uint64_t seed)
 			 " wall-clock time\n  replay: %s\n",
 			 s->name, seed, c->budget_s, cmd);
 	hang_len = n < 0 ? 0 : (size_t)n < sizeof(hang_line) ? (size_t)n : sizeof(hang_line) - 1;
-	alarm(c->budget_s);
+	n = snprintf(crash_line, sizeof(crash_line),
+		     "\nFAILED: scenario %s, seed %" PRIu64 ": CRASHED (the simulator died on a"
+		     " signal: an assertion or a bad access)\n  replay: %s\n",
+		     s->name, seed, cmd);
+	crash_len = n < 0 ? 0 : (size_t)n < sizeof(crash_line) ? (size_t)n : sizeof(crash_line) - 1;
+	if (c->budget_s)
+		alarm(c->budget_s);
 }
 
 /* A drawn scenario, written where a failure report goes, to replay with
@@ -534,7 +551,9 @@ int main(int argc, char **argv)
 	if (c.print)
 		return add_scenario_write(stdout, &s) == 0 ? 0 : 2;
 	setvbuf(stdout, NULL, _IOLBF, 0);
-	if (signal(SIGALRM, on_alarm) == SIG_ERR) {
+	if (signal(SIGSEGV, on_crash) == SIG_ERR || signal(SIGABRT, on_crash) == SIG_ERR ||
+	    signal(SIGBUS, on_crash) == SIG_ERR || signal(SIGFPE, on_crash) == SIG_ERR ||
+	    signal(SIGALRM, on_alarm) == SIG_ERR) {
 		fprintf(stderr, "addsim: signal(SIGALRM): %s\n", strerror(errno));
 		return 2;
 	}

@@ -3,6 +3,16 @@
  * (workload, drain, heal and settle, final reads through every node). */
 #include "world_internal.h"
 
+/* A client's pause before its next op: drawn in every phase (the client's
+ * stream stays the same), but none during the final reads, whose time
+ * bound is the hard stop's (a bursty scenario's long think times would
+ * otherwise use it up). */
+static uint64_t think_ns(world *w, client *c)
+{
+	uint64_t t = add_prng_range(&c->rng, 0, w->s->think_ns_max);
+	return w->phase == PH_FINAL ? 0 : t;
+}
+
 /* A sector index beyond n_sectors from a draw in [0, 1000): half the time
  * the first invalid index (n_sectors itself: the boundary), else up to 499
  * beyond it. */
@@ -166,7 +176,7 @@ void sim_client_issue(world *w, client *c)
 			w->r->stats.bad_cmds++;
 			c->n_pend++;
 			sim_send_cmd(w, c, pd);
-			sim_client_schedule_issue(w, c, add_prng_range(&c->rng, 0, w->s->think_ns_max));
+			sim_client_schedule_issue(w, c, think_ns(w, c));
 			return;
 		}
 		*pd = (pend){.used = true,
@@ -187,7 +197,7 @@ void sim_client_issue(world *w, client *c)
 	c->n_pend++;
 	sim_send_cmd(w, c, pd);
 	if (c->n_pend < w->s->concurrency)
-		sim_client_schedule_issue(w, c, add_prng_range(&c->rng, 0, w->s->think_ns_max));
+		sim_client_schedule_issue(w, c, think_ns(w, c));
 }
 
 
@@ -223,7 +233,7 @@ static void client_on_response(world *w, client *c, uint64_t conn_id, const add_
 		sim_mix(w, pd->request);
 		pd->used = false;
 		c->n_pend--;
-		sim_client_schedule_issue(w, c, add_prng_range(&c->rng, 0, w->s->think_ns_max));
+		sim_client_schedule_issue(w, c, think_ns(w, c));
 		return;
 	}
 	uint64_t value = 0;
@@ -242,7 +252,7 @@ static void client_on_response(world *w, client *c, uint64_t conn_id, const add_
 	}
 	pd->used = false;
 	c->n_pend--;
-	sim_client_schedule_issue(w, c, add_prng_range(&c->rng, 0, w->s->think_ns_max));
+	sim_client_schedule_issue(w, c, think_ns(w, c));
 	if (w->final_left == 0 && w->phase == PH_FINAL)
 		sim_phase_step(w);
 }

@@ -4,7 +4,8 @@
 # final-read (liveness) phases and a wall-clock budget per run (HANG); then
 # a drawn scenario written as a file replays the same run (same trace hash)
 # and prints back the same file, a swarm seed is deterministic, and the
-# summary reports simulated seconds per wall second. About a minute.
+# summary reports simulated seconds per wall second; each half of the range
+# must reach every required coverage point. About two minutes.
 set -uo pipefail
 cd "$(dirname "$0")/../.." || exit 1
 seeds=${SWARM_SEEDS:-1..300}
@@ -18,13 +19,20 @@ trap 'rm -rf "$tmp"' EXIT
 # 1. the seed range, in two halves at once (the machine's two cores)
 lo=${seeds%..*} hi=${seeds#*..}
 mid=$(( (lo + hi) / 2 ))
+# coverage points each half of the range must reach (else exit 1: COVERAGE)
+req=node.retransmission,node.resend_on_reconnect,node.retransmission_at_max_interval
+req+=,node.client_bad_hmac_refused,node.peer_bad_hmac_dropped,node.sector_repaired
+req+=,sim.checkpoint_under_workload,sim.checkpoint_during_partition,sim.oneway_cut
+req+=,sim.crash_during_partition,sim.crash_inside_recovery
+req+=,buggify.node.retransmit_early,buggify.node.skip_resend_on_reconnect,buggify.sim.delay_store_completion
 timeout 900 "$sim" --swarm --seeds "$lo..$mid" --keep-going --quiet --budget 120 \
-  --report-dir build/sim-reports >"$tmp/a" 2>&1 & pa=$!
+  --coverage --require-coverage "$req" --report-dir build/sim-reports >"$tmp/a" 2>&1 & pa=$!
 timeout 900 "$sim" --swarm --seeds "$((mid + 1))..$hi" --keep-going --quiet --budget 120 \
-  --report-dir build/sim-reports >"$tmp/b" 2>&1 & pb=$!
+  --coverage --require-coverage "$req" --report-dir build/sim-reports >"$tmp/b" 2>&1 & pb=$!
 wait $pa; ra=$?; wait $pb; rb=$?
 for h in a b; do
   grep -E '^scenario swarm' "$tmp/$h"
+  grep -E '^COVERAGE' "$tmp/$h"
   grep -qE '[0-9.]+ simulated s per wall s' "$tmp/$h" || ko "the summary of $h has no simulated s per wall s"
 done
 if ((ra == 0 && rb == 0)); then ok "swarm seeds $seeds"; else

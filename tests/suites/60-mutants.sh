@@ -20,7 +20,18 @@ table=(
   "10 STORE_NO_READ_CHECKSUM    rot"
   "20 READ_DATA_ERROR_IGNORED   read-errors"
   "22 REPAIR_COUNTS_SELF        rot"
+  "60 NODE_BAD_HMAC_EXECUTED    chaos"
+  "61 NODE_VALUE_OWN_RANK       contention"
+  "62 MAP_DEL_NO_SHIFT          chaos"
+  "63 NODE_READ_REPLY_OFFSET    clean"
+  "64 NODE_PENDING_LEAK         chaos"
+  "65 MAP_SHRINK_OLD_CAP        chaos"
+  "66 NODE_SECTOR_RANGE_OFF_BY_ONE chaos"
+  "67 NODE_VALUE_STALE_TS       contention"
 )
+# Each mutant is also run in swarm mode (addsim --swarm, seeds 1..MUTANT_SEEDS):
+# the row shows the first catching seed of both.
+first_seed() { grep -oE 'first failure: seed [0-9]+|^(FAILED|HANG): scenario [^,]*, seed [0-9]+' <<<"$1" | head -n1 | grep -oE '[0-9]+$'; }
 # Not here: the storage mutants 9, 11, 12, 13 (their unit tests catch them:
 # tests/suites/65-store-mutants.sh), 18, 19 (61-unit-mutants.sh), 21, 23 and
 # 24 (test_node_damage): no scenario caught them within 25-200 seeds (21, a
@@ -37,17 +48,23 @@ for row in "${table[@]}"; do
     failed=$((failed + 1)); continue
   fi
   start=$(date +%s)
-  out=$(timeout 900 "$bin" --scenario "scenarios/$scn.txt" --seeds "1..$max" --quiet \
+  out=$(timeout 900 "$bin" --scenario "scenarios/$scn.txt" --seeds "1..$max" --quiet --budget 120 \
         --report-dir "build/sim-reports/mutant-$id" 2>&1); rc=$?
   secs=$(( $(date +%s) - start ))
+  sout=$(timeout 900 "$bin" --swarm --seeds "1..$max" --quiet --budget 120 \
+        --report-dir "build/sim-reports/mutant-$id" 2>&1); src=$?
+  sseed=$(first_seed "$sout")
+  swhy=$(grep -m1 -oE '^(FAILED|HANG): .*: [A-Z][A-Z ]+' <<<"$sout" | sed -E 's/.*: //')
+  if ((src == 1)) && [[ -n $sseed ]]; then swarm="swarm: seed $sseed $swhy"; passed=$((passed + 1));
+  else swarm="swarm: MISSED (exit $src)"; failed=$((failed + 1)); fi
   if ((rc == 1)); then
-    seed=$(grep -oE 'first failure: seed [0-9]+' <<<"$out" | grep -oE '[0-9]+$')
-    why=$(grep -m1 -oE '^FAILED: .*: [A-Z][A-Z ]+$' <<<"$out" | sed -E 's/.*: //')
-    rows+=("$(printf '%-2s %-26s %-22s caught at seed %-4s %-28s (%ss)' "$id" "$name" "$scn" "$seed" "$why" "$secs")")
+    seed=$(first_seed "$out")
+    why=$(grep -m1 -oE '^(FAILED|HANG): .*: [A-Z][A-Z ]+' <<<"$out" | sed -E 's/.*: //')
+    rows+=("$(printf '%-2s %-28s %-20s fixed: seed %-4s %-24s %s (%ss)' "$id" "$name" "$scn" "$seed" "$why" "$swarm" "$secs")")
     passed=$((passed + 1))
     [[ -z "${need[$scn]:-}" || ${need[$scn]} -lt $seed ]] && need[$scn]=$seed
   else
-    rows+=("$(printf '%-2s %-26s %-22s MISSED (exit %s, %s seeds)' "$id" "$name" "$scn" "$rc" "$max")")
+    rows+=("$(printf '%-2s %-28s %-20s fixed: MISSED (exit %s, %s seeds) %s' "$id" "$name" "$scn" "$rc" "$max" "$swarm")")
     echo "$out" | tail -n 5
     failed=$((failed + 1))
   fi

@@ -59,6 +59,14 @@ void add_swarm_draw(uint64_t seed, add_scenario *s)
 	s->sectors = hot ? between(&p, 1, 16) : between(&p, 32, 512);
 	s->clients = (uint32_t)between(&p, 1, 8);
 	s->concurrency = (uint32_t)between(&p, 1, 4);
+	/* one run in six is wide: up to 96 ops in flight over many sectors, so
+	 * that a node holds more registers at once than its sector map's
+	 * first table (it grows, and shrinks again) */
+	if (add_prng_chance(&p, 1.0 / 6)) {
+		s->clients = (uint32_t)between(&p, 12, 24);
+		s->concurrency = 4;
+		s->sectors = between(&p, 128, 512);
+	}
 	s->ops = between(&p, 200, 1500);
 	s->read_ratio = 0.1 + 0.8 * add_prng_unit(&p);
 	s->think_ns_max = between(&p, 0, 20) * MS;

@@ -1,7 +1,8 @@
 /*
  * runtime-sim/swarm: swarm testing (`addsim --swarm`). Each seed draws a
  * whole scenario: the cluster (N in 1..7), the workload (clients, sectors hot
- * or spread, read/write ratio, bursty or steady), and a fault mix in which
+ * or spread, read/write ratio, bursty or steady, one run in six wide: 12..24
+ * clients with 4 ops in flight each), and a fault mix in which
  * every kind of fault is on or off for the run and, when on, gets a random
  * rate (network loss, duplication, reordering, corruption, split reads,
  * broken links, symmetric and one-way partitions, optionally overlapping

@@ -25,10 +25,12 @@ table=(
   "62 MAP_DEL_NO_SHIFT          chaos"
   "63 NODE_READ_REPLY_OFFSET    clean"
   "64 NODE_PENDING_LEAK         chaos"
-  "65 MAP_SHRINK_OLD_CAP        chaos"
+  "65 MAP_SHRINK_OLD_CAP        -"
   "66 NODE_SECTOR_RANGE_OFF_BY_ONE chaos"
   "67 NODE_VALUE_STALE_TS       contention"
 )
+# Scenario "-": no fixed scenario holds enough registers at once (65 needs a
+# sector map that grew past its first table): swarm mode only.
 # Each mutant is also run in swarm mode (addsim --swarm, seeds 1..MUTANT_SEEDS):
 # the row shows the first catching seed of both.
 first_seed() { grep -oE 'first failure: seed [0-9]+|^(FAILED|HANG): scenario [^,]*, seed [0-9]+' <<<"$1" | head -n1 | grep -oE '[0-9]+$'; }
@@ -40,6 +42,7 @@ first_seed() { grep -oE 'first failure: seed [0-9]+|^(FAILED|HANG): scenario [^,
 passed=0 failed=0
 declare -A need   # scenario -> highest seed the clean core must pass
 rows=()
+swarm_need=0
 for row in "${table[@]}"; do
   read -r id name scn <<<"$row"
   bin=build/mutant-$id/addsim
@@ -48,16 +51,20 @@ for row in "${table[@]}"; do
     failed=$((failed + 1)); continue
   fi
   start=$(date +%s)
+  if [[ $scn == - ]]; then out="(swarm only)"; rc=-1; else
   out=$(timeout 900 "$bin" --scenario "scenarios/$scn.txt" --seeds "1..$max" --quiet --budget 120 \
-        --report-dir "build/sim-reports/mutant-$id" 2>&1); rc=$?
+        --report-dir "build/sim-reports/mutant-$id" 2>&1); rc=$?; fi
   secs=$(( $(date +%s) - start ))
   sout=$(timeout 900 "$bin" --swarm --seeds "1..$max" --quiet --budget 120 \
         --report-dir "build/sim-reports/mutant-$id" 2>&1); src=$?
   sseed=$(first_seed "$sout")
   swhy=$(grep -m1 -oE '^(FAILED|HANG): .*: [A-Z][A-Z ]+' <<<"$sout" | sed -E 's/.*: //')
-  if ((src == 1)) && [[ -n $sseed ]]; then swarm="swarm: seed $sseed $swhy"; passed=$((passed + 1));
+  if ((src == 1)) && [[ -n $sseed ]]; then swarm="swarm: seed $sseed $swhy"; passed=$((passed + 1))
+    ((sseed > swarm_need)) && swarm_need=$sseed
   else swarm="swarm: MISSED (exit $src)"; failed=$((failed + 1)); fi
-  if ((rc == 1)); then
+  if ((rc == -1)); then
+    rows+=("$(printf '%-2s %-28s %-20s fixed: -                                 %s (%ss)' "$id" "$name" "$scn" "$swarm" "$secs")")
+  elif ((rc == 1)); then
     seed=$(first_seed "$out")
     why=$(grep -m1 -oE '^(FAILED|HANG): .*: [A-Z][A-Z ]+' <<<"$out" | sed -E 's/.*: //')
     rows+=("$(printf '%-2s %-28s %-20s fixed: seed %-4s %-24s %s (%ss)' "$id" "$name" "$scn" "$seed" "$why" "$swarm" "$secs")")
@@ -71,7 +78,14 @@ for row in "${table[@]}"; do
 done
 echo "mutant results (scenario seeds 1..$max, stop at the first catch):"
 printf '%s\n' "${rows[@]}"
-# The unmodified core passes the very seeds that caught the mutants.
+# The unmodified core passes the very seeds that caught the mutants (the
+# swarm seeds too: up to the highest first catch).
+[[ -x build/addsim ]] || make -s build/addsim >/dev/null
+if ((swarm_need > 0)); then
+  out=$(timeout 900 build/addsim --swarm --seeds "1..$swarm_need" --quiet --budget 120 2>&1); rc=$?
+  if ((rc == 0)); then passed=$((passed + 1)); echo "clean core: swarm seeds 1..$swarm_need pass"
+  else failed=$((failed + 1)); echo "$out" | tail -n 30; echo "FAIL: the clean core fails swarm seeds 1..$swarm_need"; fi
+fi
 [[ -x build/addsim ]] || make -s build/addsim >/dev/null
 for scn in "${!need[@]}"; do
   out=$(timeout 900 build/addsim --scenario "scenarios/$scn.txt" --seeds "1..${need[$scn]}" --quiet 2>&1); rc=$?

@@ -68,6 +68,20 @@ BENCH_BINS := $(patsubst bench/%.c,$(BUILD)/%,$(BENCH_SRC))
 FUZZ_BINS := $(patsubst fuzz/%.c,$(BUILD)/%,$(FUZZ_SRC))
 
 
+# A fresh machine: say in one line what is missing and how to install it,
+# rather than fail on the first #include. Not for the goals that install
+# the packages themselves (test, demo, deps) or need none (clean).
+ifeq ($(filter-out all install,$(or $(MAKECMDGOALS),all)),)
+have_header = $(shell printf '\043include <$(1)>\n' | $(CC) -E -x c - >/dev/null 2>&1 && echo y)
+MISSING_DEPS := $(strip \
+	$(if $(shell command -v $(CC) 2>/dev/null),,build-essential) \
+	$(if $(call have_header,openssl/hmac.h),,libssl-dev) \
+	$(if $(call have_header,criterion/criterion.h),,libcriterion-dev))
+ifneq ($(MISSING_DEPS),)
+$(error missing $(MISSING_DEPS): run 'make deps' (scripts/install-deps.sh), or: sudo apt-get install $(MISSING_DEPS))
+endif
+endif
+
 .PHONY: all deps test demo unit-test asan-test fuzz fuzz-build bench sim mutants \
 	install clean check-core
 all: $(PROGRAMS) $(UNIT_BINS) $(BENCH_BINS) check-core

@@ -41,6 +41,13 @@ typedef struct add_io {
 	void (*send_client)(void *ctx, uint64_t conn, const uint8_t *msg, size_t len);
 	/* One log line (no trailing newline). May be NULL. */
 	void (*log)(void *ctx, add_log_level level, const char *line);
+	/* Optional (NULL in runtimes without a local front end): the operation
+	 * submitted with add_node_submit_local(..., token) completed; `data` is
+	 * the sector read (ADD_SECTOR_SIZE bytes, valid only during the call)
+	 * for a read, NULL for a write, whose value is then durable on a
+	 * majority. Called from inside a node entry point (add_node_submit_local
+	 * included): the runtime must not call into the node from it. */
+	void (*local_done)(void *ctx, uint64_t token, const uint8_t *data);
 	/* Simulator hooks (core/sim_hooks.h); NULL in the real runtime, which
 	 * never enables them. `sometimes`: the named coverage point was
 	 * reached. `buggify`: may the named fault point fire now? (the

@@ -58,6 +58,18 @@
 /* register: a repair stores the highest of any K = N - floor(N/2) others,
  * even below its own tag before every other answered (unsafe for N >= 4) */
 #define ADD_MUTANT_REPAIR_BELOW_TAG_WITH_K 24
+/* register: a repair decides with answers collected before its sector was
+ * rewritten (and damaged again), instead of asking again */
+#define ADD_MUTANT_REPAIR_STALE_ANSWERS 25
+/* operations (ids 40..): the STATUS answer framed as an empty response */
+#define ADD_MUTANT_STATUS_RSP_FRAMED_EMPTY 40
+/* runtime-real/optrack: a finished command's slot freed without the
+ * backward shift (commands stored after it become unreachable) */
+#define ADD_MUTANT_OPTRACK_NO_SHIFT 41
+/* runtime-real/status: half of the processes counted as a majority */
+#define ADD_MUTANT_VERDICT_HALF_IS_MAJORITY 42
+/* runtime-real/link_log: every failed reconnect of a link logged */
+#define ADD_MUTANT_LINK_LOG_EVERY_FAILURE 43
 /* Swarm's own (issue 16), outside register.c; each caught by addsim --swarm
  * (tests/suites/60-mutants.sh prints the first catching seed): */
 /* node: a client command whose HMAC does not verify is executed as if it
@@ -88,8 +100,17 @@
  *  9..19  sector store, superblock, sim disk (storage)
  * 20..29  node and register (damage, repair, scrub)
  * 30..39  connections and the runtime policy module
- * 40..49  anything else
- * 60..69  swarm (node, sector map); ADD_MUTANT_COUNT is the highest id in use. */
+ * 40..43  operations (metrics, status, link log); 44..49 rejoin
+ * 50..51  NBD; 52..59 addd's storage plumbing
+ * 60..69  swarm (node, sector map)
+ * ADD_MUTANT_COUNT is the highest id in use. */
+/* nbd (runtime-real/nbd_proto.c): a request whose length is not whole
+ * sectors is accepted (its partial last sector silently dropped or padded);
+ * caught by tests/unit/test_nbd_proto.c, not by the simulator */
+#define ADD_MUTANT_NBD_ACCEPT_UNALIGNED 50
+/* nbd (runtime-real/nbd_server.c): FLUSH answered without waiting for the
+ * writes received before it; caught by tests/suites/35-nbd.sh (nbdsh) */
+#define ADD_MUTANT_NBD_FLUSH_EARLY 51
 #define ADD_MUTANT_COUNT 67
 
 #define ADD_MUTANT_ON(id) (ADD_MUTANT == (id))

@@ -454,7 +454,7 @@ static void env_repair(void *ctx, add_register *r, uint64_t ts, uint8_t wr, cons
 	int rc;
 
 	assert(r->sector <= UINT32_MAX);
-	assert(n->store->repair != NULL); /* read_local fails the node otherwise */
+	assert(n->store->repair != NULL); /* add_node_create checks it */
 	rc = n->store->repair(n->store_ctx, r->sector, ts, wr, data, cookie);
 	if (rc != 0)
 		node_fail(n, "store repair submission failed");
@@ -600,7 +600,13 @@ static void env_op_done(void *ctx, add_op *op)
 		return;
 	}
 	n->stats.ops_completed++;
-	if (op->conn_open) {
+	if (op->conn == ADD_NODE_CONN_LOCAL) {
+		bool rd = op->kind == ADD_OP_READ;
+
+		/* A local op is answered whatever happened to connections. */
+		assert(n->io.local_done != NULL);
+		n->io.local_done(n->io.ctx, op->request, rd ? op->buf + ADD_PEER_OFF_DATA : NULL);
+	} else if (op->conn_open) {
 		bool rd = op->kind == ADD_OP_READ;
 
 		reply_client(n, op->conn, rd ? ADD_TYPE_READ : ADD_TYPE_WRITE, op->request,
@@ -869,6 +875,8 @@ add_node *add_node_create(const add_node_config *cfg, const add_io *io,
 	    io->send_client == NULL || store->get_meta == NULL || store->read_data == NULL ||
 	    store->store == NULL)
 		return NULL;
+	if (store->damaged != NULL && store->repair == NULL)
+		return NULL; /* a store that can be damaged must offer repair() */
 	n = calloc(1, sizeof(*n));
 	if (n == NULL)
 		return NULL;
@@ -1039,6 +1047,26 @@ void add_node_on_client_command(add_node *n, uint64_t conn, const add_client_cmd
 	add_reg_submit(r, &n->env, op);
 	reg_settle(n, r);
 	leave(n);
+}
+
+bool add_node_submit_local(add_node *n, uint64_t sector, const uint8_t *data, uint64_t token)
+{
+	add_client_cmd cmd = {
+		.type = data != NULL ? ADD_TYPE_WRITE : ADD_TYPE_READ,
+		.request = token,
+		.sector = sector,
+		.data = data,
+	};
+	uint64_t before = n->stats.client_cmds_pending + n->stats.ops_completed;
+
+	if (n->failed || n->io.local_done == NULL || sector >= n->cfg.n_sectors)
+		return false;
+	/* As a client command with a valid tag, on the local connection id. A
+	 * submitted op adds one to pending (its completion, even at once, moves
+	 * it to ops_completed): the sum grows by one exactly when it ran. */
+	add_node_on_client_command(n, ADD_NODE_CONN_LOCAL, &cmd, true);
+	assert(n->stats.client_cmds_pending + n->stats.ops_completed - before <= 1);
+	return n->stats.client_cmds_pending + n->stats.ops_completed != before;
 }
 
 void add_node_on_peer_message(add_node *n, const add_peer_msg *msg, bool hmac_ok)

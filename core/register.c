@@ -1,7 +1,8 @@
 /*
  * core/register: the (N,N)-AtomicRegister of the seed, one sector, crash-
  * recovery version. Read next to the pseudocode: each handler names the
- * "upon event" it implements, and the seed's line numbers are given.
+ * "upon event" it implements, and the seed's line numbers are given
+ * (the pseudocode's events and lines: docs/ARCHITECTURE.md, "register").
  * See register.h for what differs from the pseudocode and why.
  */
 #include <assert.h>
@@ -146,6 +147,8 @@ static void start(add_register *r, const add_reg_env *env, add_op *op)
 	/* ask for (ts, wr) only if every peer understands READ_PROC_META;
 	 * else the seed's read phase with READ_PROC and VALUEs */
 	op->read_full = op->kind == ADD_OP_REPAIR || !env->peers_speak_meta;
+	if (op->kind == ADD_OP_REPAIR)
+		env->get_meta(env->ctx, r->sector, &op->rep_ts, &op->rep_wr);
 	op->phase = ADD_PHASE_READ; /* reading := TRUE / writing := TRUE */
 	env->broadcast_read_proc(env->ctx, r, op);
 }
@@ -321,15 +324,32 @@ static bool repair_may_decide(const add_register *r, const add_reg_env *env, con
 }
 
 /* The repair may decide (repair_may_decide): store the highest value heard
- * of with repair(), unless a newer WRITE_PROC was stored meanwhile. */
+ * of with repair(), unless a newer WRITE_PROC was stored meanwhile (then
+ * nothing is left to repair, or, if that value went bad too, a new repair
+ * asks again: repair_may_decide's argument needs answers given after every
+ * ACK of this process). */
 static void repair_decide(add_register *r, const add_reg_env *env, add_op *op)
 {
+	uint64_t own_ts;
+	uint8_t own_wr;
+
 	assert(op->kind == ADD_OP_REPAIR && op->have_max && op->max_data);
 	assert(op->n_answered > 0);
 	env->phase_over(env->ctx, r, op);
 	clear_lists(op);
 	if (!env->damaged(env->ctx, r->sector)) {
 		finish(r, env, op); /* a newer WRITE_PROC was stored meanwhile */
+		return;
+	}
+	env->get_meta(env->ctx, r->sector, &own_ts, &own_wr);
+	if (add_reg_tag_cmp(own_ts, own_wr, op->rep_ts, op->rep_wr) != 0 &&
+	    !ADD_MUTANT_ON(ADD_MUTANT_REPAIR_STALE_ANSWERS)) {
+		/* a newer value was stored and went bad again: the answers may
+		 * predate this process's ACK of it, so they prove nothing. A new
+		 * repair (a new uuid: no late answer of this one counts) asks
+		 * again; a client op queued here starts one at once. */
+		env->want_repair(env->ctx, r->sector);
+		finish(r, env, op);
 		return;
 	}
 	op->w_ts = op->max_ts;

@@ -1,6 +1,6 @@
 /*
  * core/register: one sector's (N,N)-atomic register, crash-recovery version
- * (the seed's pseudocode, ../shared/seeds/atomic-disk-drive-assignment.txt).
+ * (the assignment's pseudocode, outlined in docs/ARCHITECTURE.md, "register").
  *
  * An event-driven state machine: operations and messages in, effects out
  * through add_reg_env (broadcast, send, store, complete). The node owns the
@@ -104,6 +104,9 @@ typedef struct add_op {
 	/* a repair that stored a value with repair() (w_ts, w_wr): the node
 	 * counts it and logs it when the op is done */
 	bool repaired;
+	/* a repair: the own (damaged) tag when its read phase started */
+	uint64_t rep_ts;
+	uint8_t rep_wr;
 
 	/* --- owned by the node --- */
 	struct add_op *next_in_sector;         /* FIFO of the sector's ops */

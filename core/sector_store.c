@@ -1522,8 +1522,15 @@ static int recover_meta(add_sector_store *s, rstats *rs, char *err, size_t err_l
 						(unsigned long long)s->cfg.n_sectors);
 					return -EBADMSG;
 				}
-				while (s->n_slots <= j)
-					s->slot_sector[s->n_slots++] = NO_SECTOR;
+				while (s->n_slots <= j) {
+					size_t x = s->n_slots++;
+
+					s->slot_sector[x] = NO_SECTOR;
+					s->slot_flags[x] = 0;
+					s->slot_ts[x] = 0;
+					s->slot_wr[x] = 0;
+					s->slot_crc[x] = 0;
+				}
 				s->slot_sector[j] = (uint32_t)sector;
 				int64_t dup = index_put_unique(s, sector, (uint32_t)j);
 
@@ -2032,6 +2039,8 @@ static int recover(add_sector_store *s, uint64_t want_sectors, char *err, size_t
 	uint64_t suspects = 0;
 
 	for (size_t j = 0; j < s->n_slots; j++) {
+		if (s->slot_sector[j] == NO_SECTOR)
+			continue;
 		if ((s->slot_flags[j] & F_SUSPECT) && (s->slot_flags[j] & F_DAMAGED))
 			suspects++;
 		s->slot_flags[j] &= (uint8_t)~F_SUSPECT;

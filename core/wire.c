@@ -9,6 +9,7 @@
 #include <assert.h>
 #include <string.h>
 
+#include "mutants.h"
 #include "wire.h"
 
 static const uint8_t magic[ADD_MAGIC_SIZE] = { ADD_MAGIC_0, ADD_MAGIC_1, ADD_MAGIC_2,
@@ -18,6 +19,7 @@ size_t add_wire_cmd_size(uint8_t type)
 {
 	switch (type) {
 	case ADD_TYPE_READ:
+	case ADD_TYPE_STATUS:
 		return ADD_CMD_READ_SIZE;
 	case ADD_TYPE_WRITE:
 		return ADD_CMD_WRITE_SIZE;
@@ -35,6 +37,10 @@ size_t add_wire_rsp_size(uint8_t type, uint8_t status)
 		return status == ADD_STATUS_OK ? ADD_RSP_READ_SIZE : ADD_RSP_EMPTY_SIZE;
 	case ADD_TYPE_WRITE_RESPONSE:
 		return ADD_RSP_EMPTY_SIZE;
+	case ADD_TYPE_STATUS_RESPONSE:
+		if (ADD_MUTANT_ON(ADD_MUTANT_STATUS_RSP_FRAMED_EMPTY))
+			return ADD_RSP_EMPTY_SIZE;
+		return status == ADD_STATUS_OK ? ADD_RSP_STATUS_SIZE : ADD_RSP_EMPTY_SIZE;
 	default:
 		return 0;
 	}
@@ -97,9 +103,11 @@ size_t add_wire_encode_rsp(const add_client_rsp *rsp, const add_hmac_key *client
 	size_t size = add_wire_rsp_size(rsp->type, rsp->status);
 	if (size == 0)
 		return 0;
-	bool with_data = size == ADD_RSP_READ_SIZE;
+	size_t data_len = size - ADD_RSP_EMPTY_SIZE; /* 4096, a status body, or 0 */
+	bool with_data = data_len > 0;
 	if (with_data && rsp->data == NULL)
 		return 0;
+	assert(data_len == 0 || data_len == ADD_SECTOR_SIZE || data_len == ADD_STATUS_BODY_SIZE);
 
 	memcpy(out + ADD_RSP_OFF_MAGIC, magic, ADD_MAGIC_SIZE);
 	memset(out + ADD_RSP_OFF_PADDING, 0, ADD_RSP_PADDING_SIZE);
@@ -107,7 +115,7 @@ size_t add_wire_encode_rsp(const add_client_rsp *rsp, const add_hmac_key *client
 	out[ADD_RSP_OFF_TYPE] = rsp->type;
 	add_put_be64(out + ADD_RSP_OFF_REQUEST, rsp->request);
 	if (with_data)
-		memcpy(out + ADD_RSP_OFF_DATA, rsp->data, ADD_SECTOR_SIZE);
+		memcpy(out + ADD_RSP_OFF_DATA, rsp->data, data_len);
 	return sign(client_key, out, size);
 }
 

@@ -42,7 +42,8 @@ bool add_hmac_verify(const add_hmac_key *key, const uint8_t *msg, size_t len,
 
 /* ---- message structs ---------------------------------------------------- */
 
-/* Client -> process command (READ 0x01 / WRITE 0x02). */
+/* Client -> process command (READ 0x01 / WRITE 0x02, or the project's
+ * STATUS 0x82, laid out like READ). */
 typedef struct add_client_cmd {
 	uint8_t type;
 	uint8_t padding[ADD_CMD_PADDING_SIZE]; /* raw bytes as received / to send */
@@ -51,12 +52,14 @@ typedef struct add_client_cmd {
 	const uint8_t *data; /* WRITE: 4096 bytes; READ: NULL */
 } add_client_cmd;
 
-/* Process -> client response (0x41 / 0x42). */
+/* Process -> client response (0x41 / 0x42, or the project's 0xC2). */
 typedef struct add_client_rsp {
-	uint8_t type; /* 0x41 or 0x42 */
+	uint8_t type; /* 0x41, 0x42 or 0xC2 */
 	uint8_t status;
 	uint64_t request;
-	const uint8_t *data; /* 4096 bytes for a successful READ; else NULL */
+	/* 4096 bytes for a successful READ, ADD_STATUS_BODY_SIZE for a
+	 * successful STATUS; else NULL */
+	const uint8_t *data;
 } add_client_rsp;
 
 /* Process -> process message: READ_PROC, VALUE, WRITE_PROC, ACK (0x03..0x06),
@@ -99,7 +102,7 @@ typedef enum add_wire_mode {
 	/* A process's listening side: client commands (client key) and
 	 * internal messages incl. transport acks (system key). */
 	ADD_WIRE_MODE_PROCESS = 1,
-	/* A client's side: responses 0x41 / 0x42 (client key). A response
+	/* A client's side: responses 0x41 / 0x42 / 0xC2 (client key). A response
 	 * with an unknown status (> 2) is framed like a failure (48 bytes) and
 	 * yielded as decoded: the caller decides what to do with it. */
 	ADD_WIRE_MODE_CLIENT = 2,

@@ -59,6 +59,14 @@
  * messages, so that a process written from PROTOCOL.md alone can be a peer. */
 #define ADD_TYPE_READ_PROC_META 0x80
 #define ADD_TYPE_VALUE_META 0x81
+/* The project's own client command (client key): STATUS asks a process for
+ * its state (addctl status). Laid out like READ (sector unused, sent as 0);
+ * answered by a STATUS_RESPONSE (0x82 + 0x40) carrying ADD_STATUS_BODY_SIZE
+ * bytes when Ok, 48 bytes otherwise. The daemon answers it (the node ignores
+ * it); a process written from PROTOCOL.md alone drops it as an invalid type.
+ * Body layout: runtime-real/status.h and docs/PROTOCOL.md. */
+#define ADD_TYPE_STATUS 0x82
+#define ADD_TYPE_STATUS_RESPONSE 0xC2
 
 /* ---- status codes (response byte 6) ------------------------------------- */
 #define ADD_STATUS_OK 0x00
@@ -94,6 +102,8 @@
 #define ADD_RSP_HEADER_SIZE 16
 #define ADD_RSP_EMPTY_SIZE 48 /* 16 + 32: WRITE ok, or any failure */
 #define ADD_RSP_READ_SIZE 4144 /* 16 + 4096 + 32: READ ok */
+#define ADD_STATUS_BODY_SIZE 192
+#define ADD_RSP_STATUS_SIZE 240 /* 16 + 192 + 32: STATUS ok */
 
 /* ---- process -> process: internal message (system key) ------------------
  * magic(4) | padding(2) | sender rank(1) | type(1) | uuid(16) | sector(8)

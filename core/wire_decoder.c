@@ -10,7 +10,8 @@
  *    well-formed message of that type, which is yielded with hmac_ok false.
  *
  * Framing needs only the first 8 bytes: the type, and in CLIENT mode the
- * status (offset 6) of a READ response (4144 bytes when Ok, else 48; an
+ * status (offset 6) of a READ or STATUS response (4144 / 240 bytes when Ok,
+ * else 48; an
  * unknown status is framed as a 48-byte response and yielded as decoded, the
  * caller decides what to do with it).
  *
@@ -69,7 +70,8 @@ static void decode(add_wire_decoder *dec, const uint8_t *p, size_t size,
 		out->rsp.type = type;
 		out->rsp.status = p[ADD_RSP_OFF_STATUS];
 		out->rsp.request = add_get_be64(p + ADD_RSP_OFF_REQUEST);
-		out->rsp.data = size == ADD_RSP_READ_SIZE ? p + ADD_RSP_OFF_DATA : NULL;
+		/* a successful READ's sector, or a successful STATUS's body */
+		out->rsp.data = size > ADD_RSP_EMPTY_SIZE ? p + ADD_RSP_OFF_DATA : NULL;
 	} else if (add_wire_cmd_size(type) != 0) {
 		out->kind = ADD_WIRE_CMD;
 		out->cmd.type = type;

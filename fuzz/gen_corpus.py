@@ -36,6 +36,8 @@ def rsp(t, status, req):
     body = b"atdd\0\0" + bytes([status, t]) + struct.pack(">Q", req)
     if t == 0x41 and status == 0:
         body += sector(req)
+    if t == 0xC2 and status == 0:  # STATUS answer: a 192-byte body, format 1
+        body += bytes([1, 1, 3, 0, 0x0E]) + bytes(187)
     return sign(CK, body)
 
 
@@ -71,6 +73,7 @@ write("process_stream", {
     "garbage_invalid_type_read": b"\x02" + b"xxatdatd" + b"atdd\0\0\0\x07" + cmd(1, 5, 6),
     "bad_hmac_write_proc_resign": b"\x84" + bad(peer(5, 4, 1, 77, 4)) + cmd(1, 8, 8),
     "partial_magic": b"\x01" + b"atdatdd\x01atd",
+    "status_cmd_then_read": b"\x06" + cmd(0x82, 9, 0) + cmd(1, 10, 3),
 })
 write("client_stream", {
     "read_ok": b"\x07" + rsp(0x41, 0, 1),
@@ -79,6 +82,7 @@ write("client_stream", {
     "unknown_status": b"\x00" + rsp(0x42, 9, 1),
     "garbage_then_read_ok_bytewise": b"\x08" + b"at\x00atdd\0\0\0\x01" + rsp(0x41, 0, 2),
     "bad_hmac_resign": b"\x84" + bad(rsp(0x41, 0, 3)) + rsp(0x42, 1, 4),
+    "status_ok_and_failed": b"\x05" + rsp(0xC2, 0, 5) + rsp(0xC2, 1, 6) + rsp(0x41, 0, 7),
 })
 write("roundtrip", {
     "seed%d" % i: bytes([i]) + bytes(rnd.randrange(256) for _ in range(160)) for i in range(8)

@@ -52,9 +52,11 @@ static size_t fz_ref_size(add_wire_mode mode, const uint8_t *p, int *is_system)
 	if (mode == ADD_WIRE_MODE_CLIENT) {
 		if (t == 0x41)
 			return p[6] == 0 ? 4144 : 48;
+		if (t == 0xC2) /* STATUS response: a 192-byte body when Ok */
+			return p[6] == 0 ? 240 : 48;
 		return t == 0x42 ? 48 : 0;
 	}
-	if (t == 0x01)
+	if (t == 0x01 || t == 0x82) /* 0x82: STATUS, laid out like READ */
 		return 56;
 	if (t == 0x02)
 		return 4152;
@@ -131,11 +133,11 @@ static void fz_check_msg(add_wire_mode mode, const add_wire_msg *m, const uint8_
 		CHECK(m->kind == ADD_WIRE_RSP);
 		CHECK(m->rsp.type == p[7] && m->rsp.status == p[6]);
 		CHECK(m->rsp.request == add_get_be64(p + 8));
-		CHECK((m->rsp.data != NULL) == (r->size == 4144));
+		CHECK((m->rsp.data != NULL) == (r->size == 4144 || r->size == 240));
 		if (m->rsp.data)
-			CHECK(memcmp(m->rsp.data, p + 16, 4096) == 0);
+			CHECK(memcmp(m->rsp.data, p + 16, r->size - 48) == 0);
 		CHECK(add_wire_rsp_size(m->rsp.type, m->rsp.status) == r->size);
-	} else if (p[7] <= 0x02) {
+	} else if (p[7] <= 0x02 || p[7] == 0x82) {
 		CHECK(m->kind == ADD_WIRE_CMD);
 		CHECK(m->cmd.type == p[7] && memcmp(m->cmd.padding, p + 4, 3) == 0);
 		CHECK(m->cmd.request == add_get_be64(p + 8));
@@ -214,8 +216,11 @@ static int fz_stream(add_wire_mode mode, const uint8_t *data, size_t size)
 					   : m.kind == ADD_WIRE_RSP ? m.rsp.data
 								    : m.peer.data;
 			/* data lies in this chunk (in place) or in the decoder */
-			CHECK(d == NULL || (d >= c && d + ADD_SECTOR_SIZE <= c + chunk) ||
-			      (d >= dec.buf && d + ADD_SECTOR_SIZE <= dec.buf + sizeof(dec.buf)));
+			size_t dlen = m.kind == ADD_WIRE_RSP && m.rsp.type == 0xC2
+					      ? ADD_STATUS_BODY_SIZE
+					      : ADD_SECTOR_SIZE;
+			CHECK(d == NULL || (d >= c && d + dlen <= c + chunk) ||
+			      (d >= dec.buf && d + dlen <= dec.buf + sizeof(dec.buf)));
 			msg_bytes += ref[got].size;
 			got++;
 			p += used;

@@ -15,6 +15,8 @@
 #include "loadgen.h"
 #include "log.h"
 #include "net.h"
+#include "status.h"
+#include "status_client.h"
 #include "wire.h"
 
 static const char usage[] =
@@ -26,6 +28,8 @@ static const char usage[] =
 	"                    [--depth 8] [--read-ratio 0.5] [--sectors 65536]\n"
 	"                    [--first-sector 0] [--duration 10] [--verify] [--quiet]\n"
 	"                    [--fresh] [--seed N]\n"
+	"       addctl status --peers HOST:PORT,... --client-key-file F [--json]\n"
+	"                    [--timeout-ms 2000]\n"
 	"\n"
 	"read    prints sector S (4096 bytes) to stdout or FILE\n"
 	"        (--peer or --peers: several processes are tried in turn until one\n"
@@ -41,6 +45,12 @@ static const char usage[] =
 	"        A sector not yet written by this run may hold anything (earlier runs,\n"
 	"        other clients); --fresh: the range was never written, such a READ must\n"
 	"        return zeros.\n"
+	"status  asks every process of --peers (all of them, in rank order) for its\n"
+	"        state over a signed STATUS message: one line per process (reachable,\n"
+	"        rank, role, peers it sees up, sectors written, disk use against its\n"
+	"        bound, uptime, version, damage counters), then the cluster verdict:\n"
+	"        healthy (exit 0), degraded: ... (exit 1), unavailable (exit 2).\n"
+	"        Exit 3: usage or key file error. --json: one JSON document.\n"
 	"Exit status: 0 ok, 1 the operation failed (status, connection, data), 2 usage.\n";
 
 /* Usage errors: one line, exit status 2. */
@@ -408,6 +418,92 @@ static int cmd_bench(int argc, char **argv)
 	return ok ? 0 : 1;
 }
 
+/* Usage errors of addctl status: exit 3 (0..2 are verdicts). */
+#define die_status_usage(...) (die_usage(__VA_ARGS__) ? 3 : 3)
+
+/* addctl status: exit 0 healthy, 1 degraded, 2 unavailable, 3 usage. */
+static int cmd_status(int argc, char **argv)
+{
+	enum { O_PEERS = 1, O_KEY, O_JSON, O_TIMEOUT, O_HELP };
+	static const struct option opts[] = {
+		{"peers", required_argument, NULL, O_PEERS},
+		{"peer", required_argument, NULL, O_PEERS},
+		{"client-key-file", required_argument, NULL, O_KEY},
+		{"json", no_argument, NULL, O_JSON},
+		{"timeout-ms", required_argument, NULL, O_TIMEOUT},
+		{"help", no_argument, NULL, O_HELP},
+		{NULL, 0, NULL, 0},
+	};
+	static add_status_probe probes[ADD_PROCS_MAX];
+	static char addrs[ADD_PROCS_MAX][ADD_HOST_MAX + 16];
+	const char *peers_s = NULL, *key_s = NULL;
+	add_hostport *peers = NULL;
+	size_t n = 0;
+	uint64_t timeout_ms = 2000;
+	bool json = false;
+	uint8_t key[ADD_CLIENT_KEY_SIZE];
+	add_hmac_key hk;
+	char err[512], line[1024], why[1024];
+	int c;
+
+	opterr = 0;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+		switch (c) {
+		case O_PEERS: peers_s = optarg; break;
+		case O_KEY: key_s = optarg; break;
+		case O_JSON: json = true; break;
+		case O_TIMEOUT:
+			if (add_parse_u64(optarg, 1, 600000, &timeout_ms) != 0)
+				return die_status_usage("bad --timeout-ms '%s'", optarg);
+			break;
+		case 'h':
+		case O_HELP: fputs(usage, stdout); return 0;
+		case ':': return die_status_usage("option '%s' needs a value", argv[optind - 1]);
+		default: return die_status_usage("unknown option '%s'", argv[optind - 1]);
+		}
+	}
+	if (optind < argc)
+		return die_status_usage("unexpected argument '%s'", argv[optind]);
+	if (peers_s == NULL)
+		return die_status_usage("missing %s", "--peers");
+	if (add_parse_peer_list(peers_s, &peers, &n, err, sizeof(err)) != 0)
+		return die_status_usage("%s", err);
+	if (load_key(key_s, key) != 0 || add_hmac_key_init(&hk, key, sizeof(key)) != 0) {
+		free(peers);
+		return 3;
+	}
+	for (size_t i = 0; i < n; i++) {
+		snprintf(addrs[i], sizeof(addrs[i]), strchr(peers[i].host, ':') ? "[%s]:%u" : "%s:%u",
+			 peers[i].host, peers[i].port);
+		probes[i].address = addrs[i];
+		add_status_ask(&peers[i], &hk, (int)timeout_ms, &probes[i]);
+	}
+	add_verdict v = add_status_verdict(probes, n, why, sizeof(why));
+	if (json) {
+		printf("{\"processes\": [");
+		for (size_t i = 0; i < n; i++) {
+			add_status_json(&probes[i], (unsigned)(i + 1), line, sizeof(line));
+			printf("%s\n  %s", i ? "," : "", line);
+		}
+		printf("\n], \"verdict\": \"%s\", \"summary\": \"",
+		       v == ADD_VERDICT_HEALTHY ? "healthy" : v == ADD_VERDICT_DEGRADED ? "degraded"
+											 : "unavailable");
+		for (const char *q = why; *q; q++)
+			printf(*q == '"' || *q == '\\' ? "\\%c" : "%c", *q);
+		printf("\", \"exit\": %d}\n", (int)v);
+	} else {
+		for (size_t i = 0; i < n; i++) {
+			add_status_line(&probes[i], (unsigned)(i + 1), line, sizeof(line));
+			printf("%s\n", line);
+		}
+		printf("cluster: %s\n", why);
+	}
+	add_hmac_key_free(&hk);
+	free(peers);
+	return (int)v;
+}
+
 int main(int argc, char **argv)
 {
 	add_log_set_name("addctl");
@@ -422,5 +518,7 @@ int main(int argc, char **argv)
 		return cmd_rw(argc - 1, argv + 1, true);
 	if (strcmp(argv[1], "bench") == 0)
 		return cmd_bench(argc - 1, argv + 1);
+	if (strcmp(argv[1], "status") == 0)
+		return cmd_status(argc - 1, argv + 1);
 	return die_usage("unknown command '%s'", argv[1]);
 }

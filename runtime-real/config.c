@@ -16,6 +16,7 @@
 const char add_addd_usage[] =
 	"usage: addd --rank R --peers HOST:PORT,HOST:PORT,... --storage-dir DIR\n"
 	"            --sectors N --client-key-file F --system-key-file F [--log-level LEVEL]\n"
+	"            [--nbd-listen HOST:PORT [--nbd-allow-remote]]\n"
 	"\n"
 	"One process of an ADD (Atomic Disk Drive) cluster.\n"
 	"  --rank R              this process's rank, 1..N (index into --peers)\n"
@@ -27,6 +28,14 @@ const char add_addd_usage[] =
 	"  --client-key-file F   32-byte client HMAC key as 64 hex digits\n"
 	"  --system-key-file F   64-byte system HMAC key as 128 hex digits\n"
 	"  --log-level LEVEL     error, warning, info (default), debug, trace\n"
+	"  --metrics-listen HOST:PORT  serve Prometheus metrics at GET /metrics (off by\n"
+	"                        default; a loopback address unless --metrics-allow-remote)\n"
+	"  --metrics-allow-remote  let --metrics-listen bind a non-loopback address\n"
+	"  --nbd-listen H:P      also serve the Network Block Device protocol there (no\n"
+	"                        default: no NBD without it); export \"add\", also the\n"
+	"                        default export, of --sectors x 4096 bytes\n"
+	"  --nbd-allow-remote    NBD has no authentication: a --nbd-listen address that\n"
+	"                        is not loopback is refused unless this is given too\n"
 	"  --help                this text\n"
 	"Key files should be readable by their owner only (chmod 600).\n"
 	"SIGTERM or SIGINT stop the process cleanly.\n"
@@ -283,7 +292,8 @@ void add_addd_config_free(add_addd_config *cfg)
 
 int add_addd_parse_args(int argc, char **argv, add_addd_config *cfg, char *err, size_t err_len)
 {
-	enum { O_RANK = 1, O_PEERS, O_DIR, O_SECTORS, O_CKEY, O_SKEY, O_LOG, O_HELP };
+	enum { O_RANK = 1, O_PEERS, O_DIR, O_SECTORS, O_CKEY, O_SKEY, O_LOG, O_HELP,
+	       O_METRICS, O_METRICS_REMOTE, O_NBD, O_NBD_REMOTE };
 	static const struct option opts[] = {
 		{"rank", required_argument, NULL, O_RANK},
 		{"peers", required_argument, NULL, O_PEERS},
@@ -292,7 +302,11 @@ int add_addd_parse_args(int argc, char **argv, add_addd_config *cfg, char *err, 
 		{"client-key-file", required_argument, NULL, O_CKEY},
 		{"system-key-file", required_argument, NULL, O_SKEY},
 		{"log-level", required_argument, NULL, O_LOG},
+		{"metrics-listen", required_argument, NULL, O_METRICS},
+		{"metrics-allow-remote", no_argument, NULL, O_METRICS_REMOTE},
 		{"help", no_argument, NULL, O_HELP},
+		{"nbd-listen", required_argument, NULL, O_NBD},
+		{"nbd-allow-remote", no_argument, NULL, O_NBD_REMOTE},
 		{NULL, 0, NULL, 0},
 	};
 	const char *rank_s = NULL, *peers_s = NULL, *sectors_s = NULL;
@@ -337,6 +351,22 @@ int add_addd_parse_args(int argc, char **argv, add_addd_config *cfg, char *err, 
 					"trace)", optarg);
 				return ADD_ARGS_ERROR;
 			}
+			break;
+		case O_METRICS:
+			if (add_parse_hostport(optarg, &cfg->metrics_listen, err, err_len) != 0)
+				return ADD_ARGS_ERROR;
+			cfg->metrics_enabled = true;
+			break;
+		case O_METRICS_REMOTE:
+			cfg->metrics_allow_remote = true;
+			break;
+		case O_NBD:
+			if (add_parse_hostport(optarg, &cfg->nbd_listen, err, err_len) != 0)
+				return ADD_ARGS_ERROR;
+			cfg->nbd_enabled = true;
+			break;
+		case O_NBD_REMOTE:
+			cfg->nbd_allow_remote = true;
 			break;
 		case 'h':
 		case O_HELP:

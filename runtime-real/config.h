@@ -47,6 +47,13 @@ typedef struct add_addd_config {
 	uint8_t client_key[ADD_CLIENT_KEY_SIZE];
 	uint8_t system_key[ADD_SYSTEM_KEY_SIZE];
 	int log_level;
+	bool metrics_enabled;	   /* --metrics-listen given */
+	add_hostport metrics_listen;
+	bool metrics_allow_remote; /* --metrics-allow-remote */
+	/* --nbd-listen (runtime-real/nbd_server.h): off unless given. */
+	bool nbd_enabled;
+	add_hostport nbd_listen;
+	bool nbd_allow_remote;
 } add_addd_config;
 
 enum { ADD_ARGS_OK = 0, ADD_ARGS_HELP = 1, ADD_ARGS_ERROR = -1 };

@@ -17,12 +17,20 @@
 #include <unistd.h>
 
 #include "conn.h"
+#include "dir_usage.h"
+#include "http.h"
+#include "link_log.h"
 #include "log.h"
 #include "loop.h"
+#include "metrics.h"
+#include "nbd_server.h"
 #include "net.h"
 #include "node.h"
+#include "optrack.h"
 #include "posix_disk.h"
 #include "sector_store.h"
+#include "status.h"
+#include "version.h"
 #include "wire.h"
 
 /* Bytes read per readable event (one syscall; several messages). */
@@ -99,6 +107,7 @@ typedef struct peer_link {
 	uint64_t connect_timer;
 	uint64_t up_since_ns; /* 0 while not connected */
 	uint64_t drops;
+	add_link_log log; /* what the operator is told about this link */
 } peer_link;
 
 typedef struct addd_state {
@@ -111,6 +120,7 @@ typedef struct addd_state {
 	add_posix_disk *pdisk;
 	add_sector_store *store;
 	add_node *node;
+	add_nbd_server *nbd; /* --nbd-listen, else NULL */
 	add_io io;
 	conn *conns;
 	uint32_t conns_max;
@@ -124,6 +134,11 @@ typedef struct addd_state {
 	uint64_t last_stores;      /* stores_durable at the last idle check */
 	uint64_t last_activity_ns; /* when it last changed */
 	uint8_t hello[ADD_TACK_SIZE];
+	uint64_t start_ns;	   /* for the uptime */
+	add_http_server *metrics; /* --metrics-listen, else NULL */
+	add_optrack ops;	   /* client commands in flight: latency, oldest age */
+	add_hist batch_size;	   /* stores per group commit */
+	uint64_t seen_flushes, seen_durable; /* store stats at the last before-sleep */
 	size_t random_used;
 	uint8_t random_pool[RANDOM_POOL];
 	uint8_t rbuf[READ_CHUNK];
@@ -136,6 +151,11 @@ static addd_state *the_daemon;
 static void conn_close(addd_state *d, conn *c, const char *why);
 static void link_schedule(addd_state *d, uint8_t rank);
 static void link_try(addd_state *d, uint8_t rank);
+static void link_log_up(addd_state *d, uint8_t rank);
+static void link_log_down(addd_state *d, uint8_t rank, const char *why);
+static void answer_status(addd_state *d, conn *c, const add_client_cmd *cmd, bool hmac_ok);
+static void observe_group_commits(addd_state *d);
+static uint64_t journal_max_bytes(void);
 
 /* ---- connections ------------------------------------------------------ */
 
@@ -256,10 +276,13 @@ static void conn_close(addd_state *d, conn *c, const char *why)
 	d->conns_open--;
 	/* Unlinking from the flush list is lazy: flush_all skips FREE slots
 	 * (and a slot reused meanwhile is simply flushed early). */
-	if (kind == CONN_CLIENT || kind == CONN_UNKNOWN)
+	if (kind == CONN_CLIENT || kind == CONN_UNKNOWN) {
 		add_node_on_connection_closed(d->node, conn_id(c));
+		add_optrack_conn_closed(&d->ops, conn_id(c));
+	}
 	if (kind == CONN_PEER_OUT) {
 		peer_link *l = &d->links[c->rank];
+		link_log_down(d, c->rank, why);
 		/* Backoff starts over only after a link that held a while: a
 		 * peer that accepts and drops at once is not hammered. */
 		if (l->up_since_ns != 0 && add_now_ns() - l->up_since_ns >= BACKOFF_MAX_NS)
@@ -392,7 +415,12 @@ static void conn_dispatch(addd_state *d, conn *c, const uint8_t *p, size_t len)
 		if ((c->kind == CONN_UNKNOWN || c->kind == CONN_PROBATION) &&
 		    !classify(d, c, &m))
 			return;
-		if (m.kind == ADD_WIRE_CMD) {
+		if (m.kind == ADD_WIRE_CMD && m.cmd.type == ADD_TYPE_STATUS) {
+			answer_status(d, c, &m.cmd, m.hmac_ok); /* the runtime's, not the node's */
+		} else if (m.kind == ADD_WIRE_CMD) {
+			if (m.hmac_ok)
+				add_optrack_start(&d->ops, conn_id(c), m.cmd.type, m.cmd.request,
+						  add_now_ns());
 			c->cmds_unanswered++; /* first: the node may answer at once */
 			add_node_on_client_command(d->node, conn_id(c), &m.cmd, m.hmac_ok);
 		}
@@ -469,12 +497,12 @@ static void link_connected(addd_state *d, conn *c)
 	if (rc != 0) {
 		add_debug("connect to rank %u (%s:%u): %s", c->rank, l->hp.host, l->hp.port,
 			  strerror(-rc));
-		conn_close(d, c, "connect failed");
+		conn_close(d, c, strerror(-rc));
 		return;
 	}
 	c->connecting = false;
 	l->up_since_ns = add_now_ns();
-	add_debug("connected to rank %u (%s:%u)", c->rank, l->hp.host, l->hp.port);
+	link_log_up(d, c->rank);
 	/* Hello first, so that the far side counts us as a peer, not a client. */
 	bool ok = add_outbuf_append(&c->out, d->hello, sizeof(d->hello));
 	assert(ok);
@@ -564,6 +592,7 @@ static void link_try(addd_state *d, uint8_t rank)
 	fd = add_net_connect_start(&l->addr);
 	if (fd < 0) {
 		add_debug("connect to rank %u: %s", rank, strerror(-fd));
+		link_log_down(d, rank, strerror(-fd));
 		link_schedule(d, rank);
 		return;
 	}
@@ -669,6 +698,7 @@ static void io_send_client(void *ctx, uint64_t id, const uint8_t *msg, size_t le
 	addd_state *d = ctx;
 	conn *c = conn_by_id(d, id);
 
+	add_optrack_done(&d->ops, id, msg, len, add_now_ns());
 	if (c == NULL || c->close_pending)
 		return;
 	if (c->cmds_unanswered > 0)
@@ -678,6 +708,12 @@ static void io_send_client(void *ctx, uint64_t id, const uint8_t *msg, size_t le
 		c->close_pending = true;
 	}
 	conn_queue_flush(d, c);
+}
+
+static void io_local_done(void *ctx, uint64_t token, const uint8_t *data)
+{
+	addd_state *d = ctx;
+	add_nbd_server_local_done(d->nbd, token, data);
 }
 
 static void io_log(void *ctx, add_log_level level, const char *line)
@@ -731,9 +767,12 @@ static void before_sleep(add_loop *loop, void *arg)
 	addd_state *d = arg;
 
 	(void)loop;
+	if (d->nbd != NULL)
+		add_nbd_server_before_sleep(d->nbd);
 	/* Start the group commit of this iteration's stores first: the flush
 	 * thread syncs while this thread sends. */
 	add_sector_store_kick(d->store);
+	observe_group_commits(d);
 	flush_all(d);
 	if (add_node_failed(d->node)) {
 		/* Like a crash: nothing more leaves this process. */
@@ -877,6 +916,143 @@ static void store_fatal(void *arg, const char *why)
 	_exit(1);
 }
 
+/* ---- observation: metrics, status, link transitions -------------------- */
+
+static bool link_up(const addd_state *d, uint8_t rank)
+{
+	const peer_link *l = &d->links[rank];
+	return l->c != NULL && !l->c->connecting;
+}
+
+/* The link's transitions, told once each (link_log.h); not while this
+ * process is stopping. */
+static void link_log_up(addd_state *d, uint8_t rank)
+{
+	char line[512];
+	int level = add_link_log_up(&d->links[rank].log, add_now_ns(), line, sizeof(line));
+
+	if (level >= 0 && d->exit_code < 0)
+		add_log((add_log_level)level, "%s", line);
+}
+
+static void link_log_down(addd_state *d, uint8_t rank, const char *why)
+{
+	char line[512];
+	int level = add_link_log_down(&d->links[rank].log, add_now_ns(), why, line, sizeof(line));
+
+	if (level >= 0 && d->exit_code < 0)
+		add_log((add_log_level)level, "%s", line);
+}
+
+/* Batches made durable since the last call: their sizes, into the
+ * histogram (several batches in one iteration share the average). */
+static void observe_group_commits(addd_state *d)
+{
+	add_sector_store_stats st;
+
+	add_sector_store_get_stats(d->store, &st);
+	if (st.journal_flushes == d->seen_flushes)
+		return;
+	assert(st.journal_flushes > d->seen_flushes && st.stores_durable >= d->seen_durable);
+	uint64_t k = st.journal_flushes - d->seen_flushes;
+	uint64_t stores = st.stores_durable - d->seen_durable;
+	for (uint64_t i = 0; i < k && i < 64; i++)
+		add_hist_observe_count(&d->batch_size, stores / k + (i < stores % k ? 1 : 0));
+	d->seen_flushes = st.journal_flushes;
+	d->seen_durable = st.stores_durable;
+}
+
+static void daemon_snapshot(addd_state *d, add_metrics_snapshot *s)
+{
+	uint64_t now = add_now_ns();
+	add_node_stats ns;
+
+	memset(s, 0, sizeof(*s));
+	s->version = ADD_VERSION;
+	s->rank = d->cfg->rank;
+	s->n_procs = d->cfg->n_procs;
+	s->uptime_seconds = (double)(now - d->start_ns) / 1e9;
+	for (uint8_t r = 1; r <= d->cfg->n_procs; r++)
+		if (r != d->cfg->rank)
+			s->peers[s->n_peers++] = (add_metrics_peer){
+				.rank = r, .up = link_up(d, r), .send_drops = d->links[r].drops};
+	add_hist_snapshot(&d->ops.read, &s->op_read);
+	add_hist_snapshot(&d->ops.write, &s->op_write);
+	add_posix_disk_sync_latency(d->pdisk, &s->fdatasync);
+	add_hist_snapshot_count(&d->batch_size, &s->batch_size);
+	add_node_get_stats(d->node, &ns);
+	s->node = ns;
+	add_sector_store_get_stats(d->store, &s->store);
+	s->ops_in_flight = ns.client_cmds_pending;
+	s->oldest_op_age_seconds = (double)add_optrack_oldest_age_ns(&d->ops, now) / 1e9;
+	for (uint32_t i = 0; i < d->conns_max; i++)
+		s->client_connections += d->conns[i].kind == CONN_CLIENT ? 1u : 0u;
+	s->client_slots_used = d->client_slots_used;
+	s->client_slots_max = ADD_CLIENTS_MAX;
+	s->n_sectors = d->cfg->n_sectors;
+	s->sectors_written = add_sector_store_written(d->store);
+	int64_t du = add_dir_disk_bytes(d->cfg->storage_dir);
+	if (du < 0)
+		add_debug("metrics: reading storage directory '%s': %s", d->cfg->storage_dir,
+			  strerror((int)-du));
+	s->disk_bytes = du > 0 ? (uint64_t)du : 0;
+	s->disk_bound_bytes = add_disk_bound_bytes(s->sectors_written, journal_max_bytes());
+	assert(s->n_peers + 1u == d->cfg->n_procs);
+}
+
+static size_t metrics_body(void *arg, char *buf, size_t cap)
+{
+	static add_metrics_snapshot snap; /* large: not on the stack */
+
+	daemon_snapshot(arg, &snap);
+	size_t len = add_metrics_format(&snap, buf, cap);
+	if (len == 0)
+		add_warn("metrics: the page does not fit in %zu bytes", cap);
+	return len;
+}
+
+static int start_metrics(addd_state *d)
+{
+	char err[512];
+	const add_hostport *hp = &d->cfg->metrics_listen;
+
+	d->metrics = add_http_start(d->loop, hp, d->cfg->metrics_allow_remote,
+				    ADD_METRICS_CONTENT_TYPE, metrics_body, d, err, sizeof(err));
+	if (d->metrics == NULL) {
+		add_err("--metrics-listen %s:%u: %s", hp->host, hp->port, err);
+		return -1;
+	}
+	add_info("metrics at http://%s:%u%s", hp->host, hp->port, ADD_HTTP_PATH);
+	return 0;
+}
+
+/* A STATUS command (docs/PROTOCOL.md): answered here, from the same
+ * snapshot as the metrics, on the connection it came from. */
+static void answer_status(addd_state *d, conn *c, const add_client_cmd *cmd, bool hmac_ok)
+{
+	static add_metrics_snapshot snap;
+	uint8_t body[ADD_STATUS_BODY_SIZE], msg[ADD_RSP_STATUS_SIZE];
+	add_client_rsp rsp = {.type = ADD_TYPE_STATUS_RESPONSE, .request = cmd->request};
+
+	if (hmac_ok) {
+		add_status_info info;
+		daemon_snapshot(d, &snap);
+		add_status_from_metrics(&snap, &info);
+		add_status_encode(&info, body);
+		rsp.status = ADD_STATUS_OK;
+		rsp.data = body;
+	} else {
+		rsp.status = ADD_STATUS_AUTH_FAILURE;
+	}
+	size_t len = add_wire_encode_rsp(&rsp, add_node_client_key(d->node), msg);
+	assert(len == (hmac_ok ? ADD_RSP_STATUS_SIZE : ADD_RSP_EMPTY_SIZE));
+	if (!add_outbuf_append(&c->out, msg, len)) {
+		add_warn("client connection %u does not read its replies: closing", c->slot);
+		c->close_pending = true;
+	}
+	conn_queue_flush(d, c);
+}
+
 /* ---- startup / shutdown ----------------------------------------------- */
 
 /* ADD_JOURNAL_MAX_MB (environment, for experiments): checkpoint threshold. */
@@ -939,6 +1115,7 @@ static void shutdown_daemon(addd_state *d)
 		drain_flushes(d);
 	if (d->node)
 		add_node_destroy(d->node);
+	add_nbd_server_destroy(d->nbd); /* after the node: nothing completes now */
 	if (d->store)
 		add_sector_store_close(d->store);
 	if (d->pdisk)
@@ -949,6 +1126,7 @@ static void shutdown_daemon(addd_state *d)
 		close(d->signal_fd);
 	if (d->lock_fd >= 0)
 		close(d->lock_fd);
+	add_http_stop(d->metrics);
 	add_loop_destroy(d->loop);
 	free(d->conns);
 }
@@ -983,6 +1161,25 @@ static int lock_storage_dir(addd_state *d)
 	return 0;
 }
 
+/* What opening the store found and did, in one line. */
+static void log_recovery(addd_state *d)
+{
+	add_sector_store_stats st;
+	char damage[160] = "";
+
+	add_sector_store_get_stats(d->store, &st);
+	if (st.suspect_sectors > 0 || st.corrupt_records > 0)
+		snprintf(damage, sizeof(damage),
+			 "; %llu sectors marked damaged (%llu corrupt journal records): they are "
+			 "repaired from the other processes",
+			 (unsigned long long)st.suspect_sectors, (unsigned long long)st.corrupt_records);
+	add_info("storage in '%s' recovered: %llu sectors written, %llu journal records "
+		 "replayed%s%s", d->cfg->storage_dir,
+		 (unsigned long long)add_sector_store_written(d->store),
+		 (unsigned long long)st.recovered_records,
+		 st.torn_tail ? ", a torn journal tail (a write cut by a crash) dropped" : "", damage);
+}
+
 static int fail(const char *what, const char *why)
 {
 	add_err("%s: %s", what, why);
@@ -999,6 +1196,8 @@ int add_daemon_run(add_addd_config *cfg)
 
 	memset(d, 0, sizeof(*d));
 	d->cfg = cfg;
+	d->start_ns = add_now_ns();
+	add_optrack_init(&d->ops);
 	d->listen_fd = d->signal_fd = d->disk_fd = d->lock_fd = -1;
 	d->exit_code = -1;
 	d->random_used = sizeof(d->random_pool);
@@ -1045,6 +1244,7 @@ int add_daemon_run(add_addd_config *cfg)
 		add_err("storage in '%s': %s", cfg->storage_dir, err);
 		goto out;
 	}
+	log_recovery(d);
 
 	d->io = (add_io){
 		.ctx = d,
@@ -1053,6 +1253,7 @@ int add_daemon_run(add_addd_config *cfg)
 		.send_peer = io_send_peer,
 		.send_client = io_send_client,
 		.log = io_log,
+		.local_done = cfg->nbd_enabled ? io_local_done : NULL,
 	};
 	add_node_config ncfg = {
 		.rank = cfg->rank,
@@ -1096,10 +1297,25 @@ int add_daemon_run(add_addd_config *cfg)
 		goto out;
 	}
 	add_loop_set_before_sleep(d->loop, before_sleep, d);
+	if (cfg->metrics_enabled && start_metrics(d) != 0)
+		goto out;
+	if (cfg->nbd_enabled) {
+		d->nbd = add_nbd_server_create(&cfg->nbd_listen, cfg->nbd_allow_remote,
+					       cfg->n_sectors, d->loop, d->node, err, sizeof(err));
+		if (d->nbd == NULL) {
+			add_err("nbd: %s", err);
+			goto out;
+		}
+		add_info("serving NBD export \"add\" (%llu bytes) on %s:%u",
+			 (unsigned long long)cfg->n_sectors * 4096, cfg->nbd_listen.host,
+			 cfg->nbd_listen.port);
+	}
 	for (uint8_t r = 1; r <= cfg->n_procs; r++) {
 		if (r == cfg->rank)
 			continue;
 		d->links[r].hp = cfg->peers[r - 1];
+		add_link_log_init(&d->links[r].log, r, d->links[r].hp.host, d->links[r].hp.port,
+				  d->start_ns);
 		d->links[r].backoff_ns = BACKOFF_MIN_NS;
 		link_try(d, r);
 	}

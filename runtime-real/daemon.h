@@ -10,6 +10,11 @@
  * sends internal messages only there; it opens each with a signed transport
  * acknowledgement of a null operation (a hello), so the far side classifies
  * it as a peer at once.
+ *
+ * Operations: the project's STATUS command (docs/PROTOCOL.md) is answered
+ * here, not by the node; --metrics-listen serves /metrics (http.h,
+ * metrics.h); a peer link going down (WARN) or up (INFO) is logged once per
+ * transition, with the outage's duration.
  */
 #ifndef ADD_REAL_DAEMON_H
 #define ADD_REAL_DAEMON_H

@@ -460,7 +460,8 @@ static void verify_through(lg *g, size_t p)
 				if (m.kind == ADD_WIRE_NONE)
 					break;
 				if (m.kind != ADD_WIRE_RSP || !m.hmac_ok || m.rsp.request >= nb ||
-				    m.rsp.status != ADD_STATUS_OK) {
+				    m.rsp.status != ADD_STATUS_OK ||
+				    m.rsp.type != ADD_TYPE_READ_RESPONSE) {
 					failures++;
 					got++;
 					continue;

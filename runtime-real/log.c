@@ -2,6 +2,8 @@
 #include "log.h"
 
 #include <stdarg.h>
+#include <stdbool.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -39,6 +41,16 @@ int add_log_parse_level(const char *s)
 	return -1;
 }
 
+/* systemd sets JOURNAL_STREAM when stderr is a journal stream. Asked once:
+ * the environment of a running process does not change under it. */
+static bool under_journald(void)
+{
+	static int cached = -1;
+	if (cached < 0)
+		cached = getenv("JOURNAL_STREAM") != NULL && getenv("JOURNAL_STREAM")[0] != '\0';
+	return cached == 1;
+}
+
 void add_log(add_log_level level, const char *fmt, ...)
 {
 	static const char *const tags[] = {"error", "warning", "info", "debug", "trace"};
@@ -50,10 +62,16 @@ void add_log(add_log_level level, const char *fmt, ...)
 
 	if (level > log_level)
 		return;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	gmtime_r(&ts.tv_sec, &tm);
-	n = snprintf(line, sizeof(line), "%02d:%02d:%02d.%03ld %s %s: ", tm.tm_hour, tm.tm_min,
-		     tm.tm_sec, ts.tv_nsec / 1000000, log_name, tags[level]);
+	if (under_journald()) {
+		/* journald stamps every line itself */
+		n = snprintf(line, sizeof(line), "%s %s: ", log_name, tags[level]);
+	} else {
+		clock_gettime(CLOCK_REALTIME, &ts);
+		gmtime_r(&ts.tv_sec, &tm);
+		n = snprintf(line, sizeof(line), "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ %s %s: ",
+			     tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
+			     tm.tm_sec, ts.tv_nsec / 1000000, log_name, tags[level]);
+	}
 	if (n < 0)
 		return;
 	va_start(ap, fmt);

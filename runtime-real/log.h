@@ -2,7 +2,9 @@
  * runtime-real/log: leveled log lines on stderr for addd and addctl.
  *
  * One line per call, written with a single write(2) so that lines from
- * several processes sharing a terminal do not interleave mid-line.
+ * several processes sharing a terminal do not interleave mid-line. A line
+ * starts with a full UTC time stamp (2026-12-04T02:51:19.123Z), except under
+ * journald (JOURNAL_STREAM set), which stamps lines itself.
  */
 #ifndef ADD_REAL_LOG_H
 #define ADD_REAL_LOG_H

@@ -13,6 +13,7 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -44,6 +45,7 @@ struct add_posix_disk {
 	ring todo, done;   /* guarded by mu */
 	bool stop;	   /* guarded by mu */
 	size_t pending;	   /* loop thread only: started, not dispatched */
+	add_hist sync_hist; /* every fdatasync (atomics: the flush threads write) */
 	/* loop thread only: */
 	char *dir_path;
 	char **names; /* names[fd]: the file a handle is (for error lines) */
@@ -213,20 +215,33 @@ static int64_t pd_size(void *ctx, int h)
 	return (int64_t)st.st_size;
 }
 
-/* fdatasync: 0 or -errno (any thread). */
-static int datasync(int fd)
+static uint64_t mono_ns(void)
 {
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* fdatasync: 0 or -errno (any thread), timed into d->sync_hist. */
+static int datasync(add_posix_disk *d, int fd)
+{
+	uint64_t t0 = mono_ns();
+	int rc = 0;
+
 	/* EINTR cannot lose the error state of the file: retrying is sound. */
 	while (fdatasync(fd) < 0)
-		if (errno != EINTR)
-			return -errno;
-	return 0;
+		if (errno != EINTR) {
+			rc = -errno;
+			break;
+		}
+	add_hist_observe(&d->sync_hist, mono_ns() - t0);
+	return rc;
 }
 
 static int pd_sync(void *ctx, int h)
 {
 	add_posix_disk *d = ctx;
-	int rc = datasync(h);
+	int rc = datasync(d, h);
 
 	return rc < 0 ? report(d, ADD_LOG_ERROR, "fdatasync", fd_name(d, h), -rc) : 0;
 }
@@ -366,7 +381,7 @@ static void *flush_thread(void *argp)
 				ring_push(&d->todo, r); /* order of the others kept */
 		}
 		pthread_mutex_unlock(&d->mu);
-		int result = datasync(fd);
+		int result = datasync(d, fd);
 
 		pthread_mutex_lock(&d->mu);
 		for (size_t i = 0; i < n; i++) {
@@ -423,6 +438,11 @@ int add_posix_disk_event_fd(const add_posix_disk *d)
 size_t add_posix_disk_pending(const add_posix_disk *d)
 {
 	return d->pending;
+}
+
+void add_posix_disk_sync_latency(const add_posix_disk *d, add_hist_snap *out)
+{
+	add_hist_snapshot(&d->sync_hist, out);
 }
 
 const add_disk *add_posix_disk_ops(add_posix_disk *d)

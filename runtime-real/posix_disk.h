@@ -32,6 +32,7 @@
 #include <stddef.h>
 
 #include "disk.h"
+#include "histogram.h"
 
 #define ADD_POSIX_DISK_FLUSHES_MAX 256
 #define ADD_POSIX_DISK_ERROR_MAX 512
@@ -58,5 +59,7 @@ size_t add_posix_disk_pending(const add_posix_disk *d);
 /* The last error reported, e.g. "fdatasync /var/lib/add/journal-a:
  * Input/output error"; "" if none yet. Loop thread. */
 const char *add_posix_disk_last_error(const add_posix_disk *d);
+/* Latency of every fdatasync so far (flush threads and sync()). Any thread. */
+void add_posix_disk_sync_latency(const add_posix_disk *d, add_hist_snap *out);
 
 #endif /* ADD_POSIX_DISK_H */

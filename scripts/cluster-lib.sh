@@ -2,7 +2,7 @@
 # bench/cluster.sh and tests). Every process started is recorded by pid in
 # CL_PIDS (rank -> pid) and stopped by pid in cl_stop_all.
 #   cl_init DIR N SECTORS   keys in DIR (chmod 600), N free ports
-#   cl_start R              starts rank R (logs in DIR/addd-R.log)
+#   cl_start R [ARGS...]    starts rank R (logs in DIR/addd-R.log), ARGS added
 #   cl_kill R [SIG]         signals rank R (default KILL) and waits for it
 #   cl_wait_listening R     polls the port (max ~3 s)
 #   cl_stop_all             SIGTERM every running rank, then SIGKILL stragglers
@@ -35,7 +35,7 @@ cl_start() {
   "$CL_BIN/addd" --rank "$r" --peers "$CL_PEERS" --storage-dir "$CL_DIR/store-$r" \
     --sectors "$CL_SECTORS" --client-key-file "$CL_DIR/client.key" \
     --system-key-file "$CL_DIR/system.key" ${CL_LOG_LEVEL:+--log-level $CL_LOG_LEVEL} \
-    >> "$CL_DIR/addd-$r.log" 2>&1 &
+    "${@:2}" >> "$CL_DIR/addd-$r.log" 2>&1 &
   CL_PIDS[$r]=$!
 }
 

@@ -12,6 +12,10 @@ packages=(
   libcriterion-dev      # unit tests
   clang llvm libclang-rt-14-dev  # libFuzzer + sanitizers
   python3
+  prometheus            # promtool: lints the /metrics page (tests/suites/35-ops.sh)
+  # NBD interoperability (tests/suites/35-nbd.sh, bench/nbd.sh): clients
+  # nobody here wrote
+  qemu-utils nbd-client libnbd-bin python3-libnbd fio nbdkit
 )
 if [[ "${1:-}" == "--kmod" ]]; then
   packages+=(

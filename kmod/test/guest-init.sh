@@ -9,7 +9,8 @@ mount -t proc proc /proc
 mount -t sysfs sys /sys
 mount -t devtmpfs dev /dev
 mount -t tmpfs tmp /tmp
-mkdir -p /mnt
+mkdir -p /mnt /etc
+ln -sf /proc/mounts /etc/mtab
 ip link set lo up
 
 KEY=000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f
@@ -47,7 +48,7 @@ start_server() { # start_server RANK
 		mkdir -p /tmp/add$r
 		addd --rank $r --peers $SERVERS --storage-dir /tmp/add$r --sectors $SECTORS \
 			--client-key-file /tmp/client.key --system-key-file /tmp/system.key \
-			--log-level warn > /tmp/add$r.log 2>&1 &
+			--nbd-listen 127.0.0.1:$((7010 + r)) --log-level warn > /tmp/add$r.log 2>&1 &
 	else
 		atdd_testsrv --mode serve --port $port --sectors $SECTORS \
 			--client-key-file /tmp/client.key --store /tmp/store > /tmp/add$r.log 2>&1 &
@@ -239,6 +240,62 @@ throughput $SERVER_KIND
 echo "---- kernel log of the cluster phase (connections) ----"
 dmesg | grep -E 'atdd: conn [0-9]+: (connected|connection|no valid)' | tail -n 30
 check rmmod_clean "rmmod failed" sh -c 'rmmod atdd && [ ! -e /sys/block/atdd ]'
+# ---- NBD: the kernel's own nbd.ko and nbd-client against addd --nbd-listen ----
+# (the three addd of this guest, each serving NBD on 7011..7013 over loopback)
+nbd_up() { # nbd_up PORT
+	nbd-client -b 4096 -N add 127.0.0.1 $1 /dev/nbd0 > /tmp/nbdc.log 2>&1 ||
+		{ cat /tmp/nbdc.log; return 1; }
+	for i in $(seq 50); do
+		[ "$(cat /sys/block/nbd0/size 2>/dev/null)" = $((SECTORS * 8)) ] && return 0
+		usleep 100000
+	done
+	echo "nbd0 has size $(cat /sys/block/nbd0/size 2>/dev/null)"
+	return 1
+}
+nbd_down() { nbd-client -d /dev/nbd0 > /dev/null 2>&1; }
+nbd_ext4_test() {
+	# no discard: TRIM writes zeros, a whole-device discard would rewrite it all
+	mkfs.ext4 -F -q -b 4096 -E nodiscard,lazy_itable_init=1,lazy_journal_init=1 /dev/nbd0 \
+		> /tmp/mkfs4.log 2>&1 || { cat /tmp/mkfs4.log; return 1; }
+	mount -t ext4 /dev/nbd0 /mnt || return 1
+	mkdir -p /mnt/d
+	for i in 1 2 3 4 5 6; do
+		dd if=/dev/urandom of=/mnt/d/f$i bs=4096 count=$((i * i * 2 + 1)) 2>/dev/null ||
+			return 1
+	done
+	cp /tmp/rand1m /mnt/big
+	(cd /mnt && sha256sum big d/*) > /tmp/sums4
+	sync
+	umount /mnt || return 1
+	e2fsck -f -n /dev/nbd0 > /tmp/fsck.log 2>&1 || { cat /tmp/fsck.log; return 1; }
+	echo 3 > /proc/sys/vm/drop_caches
+	mount -t ext4 /dev/nbd0 /mnt || return 1
+	(cd /mnt && sha256sum -c /tmp/sums4 > /dev/null) || { umount /mnt; return 1; }
+	umount /mnt
+}
+nbd_other_process() { # the files, read through another process's NBD
+	nbd_down && nbd_up 7013 || return 1
+	mount -t ext4 -o ro /dev/nbd0 /mnt || return 1
+	(cd /mnt && sha256sum -c /tmp/sums4 > /dev/null) || { umount /mnt; return 1; }
+	umount /mnt
+}
+if [ $SERVER_KIND = addd ] && [ -e /lib/modules/nbd.ko ] && [ -x /bin/nbd-client ] &&
+	[ -x /bin/mkfs.ext4 ]; then
+	insmod /lib/modules/nbd.ko 2>/dev/null
+	if nbd_up 7011; then
+		pass nbd_client_connects_size_matches
+		check nbd_ext4_mkfs_files_fsck_clean_remount "mkfs.ext4, fsck or checksums failed" \
+			nbd_ext4_test
+		check nbd_ext4_files_through_another_process "checksums differ via rank 3" \
+			nbd_other_process
+		nbd_down
+	else
+		fail nbd_client_connects_size_matches "nbd-client failed"
+	fi
+else
+	echo "KTEST: warning: NBD guest test skipped (needs addd, nbd.ko, nbd-client, mkfs.ext4)"
+fi
+
 for r in 1 2 3; do eval kill \$PID$r; done
 
 # ---- the driver alone: one in-memory atdd_testsrv --------------------------

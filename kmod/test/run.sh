@@ -76,6 +76,19 @@ cp "$OUT/atdd_testsrv" "$root/bin/"
 for m in lib/crc16 fs/mbcache fs/jbd2/jbd2 crypto/crc32c_generic fs/ext4/ext4; do
 	[[ -e $MODDIR/kernel/$m.ko ]] && cp "$MODDIR/kernel/$m.ko" "$root/lib/modules/"
 done
+# For the NBD test: the kernel's nbd.ko, and Debian's nbd-client, mkfs.ext4
+# and e2fsck with the libraries they link (nbd-client, e2fsprogs).
+[[ -e $MODDIR/kernel/drivers/block/nbd.ko ]] && cp "$MODDIR/kernel/drivers/block/nbd.ko" "$root/lib/modules/"
+copy_dynamic() { # copy_dynamic PROGRAM: into /bin, with its shared libraries
+	local lib
+	[[ -x $1 ]] || { echo "harness: $1 missing: the NBD guest test is skipped"; return 0; }
+	cp "$1" "$root/bin/"
+	for lib in $(ldd "$1" | grep -oE '/[^ ]+\.so[^ ]*'); do
+		mkdir -p "$root$(dirname "$lib")"
+		cp -L "$lib" "$root$lib"
+	done
+}
+for p in /usr/sbin/nbd-client /sbin/mkfs.ext4 /sbin/e2fsck; do copy_dynamic "$p"; done
 cp "${KMOD_GUEST:-kmod/test/guest-init.sh}" "$root/init"
 chmod +x "$root/init"
 (cd "$root" && find . | cpio -o -H newc --quiet) > "$OUT/initramfs.cpio" ||

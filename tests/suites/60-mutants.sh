@@ -35,8 +35,8 @@ table=(
 # the row shows the first catching seed of both.
 first_seed() { grep -oE 'first failure: seed [0-9]+|^(FAILED|HANG): scenario [^,]*, seed [0-9]+' <<<"$1" | head -n1 | grep -oE '[0-9]+$'; }
 # Not here: the storage mutants 9, 11, 12, 13 (their unit tests catch them:
-# tests/suites/65-store-mutants.sh), 18, 19 (61-unit-mutants.sh), 21, 23 and
-# 24 (test_node_damage): no scenario caught them within 25-200 seeds (21, a
+# tests/suites/65-store-mutants.sh), 18, 19 (61-unit-mutants.sh), 21, 23, 24
+# and 25 (test_node_damage): no scenario caught them within 25-200 seeds (21, a
 # damaged sector answering READ_PROC_META with its tag, does no harm while
 # damage stays on one replica at a time, as the nemesis keeps it).
 passed=0 failed=0

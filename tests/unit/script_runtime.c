@@ -241,7 +241,7 @@ static void io_send_client(void *ctx, uint64_t conn, const uint8_t *msg, size_t 
 	r->request = m.rsp.request;
 	r->len = len;
 	r->hmac_ok = m.hmac_ok;
-	if (m.rsp.data != NULL)
+	if (m.rsp.data != NULL && m.rsp.type != ADD_TYPE_STATUS_RESPONSE)
 		memcpy(r->data, m.rsp.data, ADD_SECTOR_SIZE);
 	add_hmac_key_free(&key);
 }

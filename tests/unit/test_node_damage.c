@@ -603,3 +603,58 @@ Test(node_damage, a_repair_completes_with_the_first_answer_at_or_above_its_own_t
 	cr_assert_eq(srt_stats(w, 1).repairs_done, 1);
 	expect_durable(1, 1, 4, 3, v1);
 }
+
+/* 3's repair has 1's older answer; then 3 stores and ACKs a newer write
+ * (3, 1), whose copy goes bad too; then 2's answer, given before 2 saw the
+ * write, arrives. Deciding now would put 3 below the write it ACKed (the
+ * write completes with {1, 3}): the repair asks again instead. */
+Test(node_damage, a_repair_whose_sector_was_rewritten_and_damaged_again_asks_again)
+{
+	uint8_t v1[ADD_SECTOR_SIZE], v2[ADD_SECTOR_SIZE], v3[ADD_SECTOR_SIZE];
+	const srt_reply *r;
+
+	w = srt_new(3, 4);
+	srt_fill(v1, 1);
+	srt_fill(v2, 2);
+	srt_fill(v3, 3);
+	srt_seed(w, 1, 0, 1, 1, v1);
+	srt_seed(w, 2, 0, 2, 2, v2);
+	srt_seed(w, 3, 0, 2, 2, v2);
+	srt_damage(w, 3, 0, false);
+	srt_reconfigure(w);
+	srt_advance(w, 60 * MS); /* the background repair starts */
+	cr_assert_eq(srt_count(w, ADD_TYPE_READ_PROC, 3, 0), 2);
+	srt_expect_deliver(w, ADD_TYPE_READ_PROC, 3, 1);
+	srt_expect_deliver(w, ADD_TYPE_READ_PROC, 3, 2); /* 2 answers (2, 2) now */
+	deliver_all(ADD_TYPE_VALUE, 1, 3);              /* (1, 1): below (2, 2) */
+	/* a write of v3 at 1 with {1, 3}: (3, 1) */
+	srt_client_write(w, 1, 1, 1, 0, v3);
+	srt_drop_all(w, ADD_TYPE_READ_PROC_META, 1, 3);
+	deliver_all(ADD_TYPE_READ_PROC_META, 1, 2);
+	deliver_all(ADD_TYPE_VALUE_META, 2, 1);
+	srt_drop_all(w, ADD_TYPE_WRITE_PROC, 1, 2);
+	deliver_all(ADD_TYPE_WRITE_PROC, 1, 3); /* newer: stored, clears the mark */
+	cr_assert_not(srt_is_damaged(w, 3, 0));
+	deliver_all(ADD_TYPE_ACK, 3, 1);
+	cr_assert_not_null(srt_reply_for(w, 1, 1), "the write completed with {1, 3}");
+	srt_damage(w, 3, 0, false); /* and 3's new copy goes bad */
+	deliver_all(ADD_TYPE_VALUE, 2, 3); /* the old answer: (2, 2) */
+	cr_assert_eq(srt_stats(w, 3).repairs_done, 0, "not from answers older than its ACK");
+	cr_assert_eq(srt_count(w, ADD_TYPE_READ_PROC, 3, 0), 2, "it asks again");
+	srt_run(w);
+	cr_assert_eq(srt_stats(w, 3).repairs_done, 1);
+	expect_durable(3, 0, 3, 1, v3);
+	/* a read at 2 through {2, 3} sees the write */
+	srt_client_read(w, 2, 1, 2, 0);
+	for (unsigned k = 0; k < 1000 && w->n_msgs > 0; k++) {
+		const srt_msg *m = srt_msg_at(w, 0);
+
+		if ((m->from == 2 || m->from == 3) && (m->to == 2 || m->to == 3))
+			srt_deliver(w, 0);
+		else
+			srt_drop(w, 0);
+	}
+	r = srt_reply_for(w, 2, 2);
+	cr_assert_not_null(r);
+	cr_assert_arr_eq(r->data, v3, ADD_SECTOR_SIZE);
+}

@@ -54,7 +54,10 @@ static void keep(got *g, const add_wire_msg *m, const uint8_t *in, size_t len)
 	g->has_data = d != NULL;
 	g->zero_copy = d != NULL && d >= in && d < in + len;
 	if (d != NULL)
-		memcpy(g->data, d, 4096);
+		memcpy(g->data, d,
+		       m->kind == ADD_WIRE_RSP && m->rsp.type == ADD_TYPE_STATUS_RESPONSE
+			       ? ADD_STATUS_BODY_SIZE
+			       : 4096);
 }
 
 /* Feeds stream[0..len) in chunks of `chunk` bytes (0: all at once), following
@@ -531,7 +534,7 @@ Test(wire_stream, client_mode_response_split_at_every_byte_boundary_decodes_once
 Test(wire_stream, unassigned_custom_types_are_invalid_for_the_decoder)
 {
 	uint8_t s[8 + 64];
-	memcpy(s, "atdd\0\0\x01\x82", 8); /* 0x80, 0x81 are the project's own */
+	memcpy(s, "atdd\0\0\x01\x83", 8); /* 0x80..0x82 are the project's own */
 	size_t n = 8 + put_peer(s + 8, ADD_TYPE_READ_PROC, 1);
 	add_wire_decoder d = process_dec();
 	cr_assert_eq(feed_all(&d, s, n, 0), 1);

@@ -96,6 +96,10 @@
 /* node: a VALUE is answered with the sector's tag minus one on ts (a stale
  * tag under the current value) */
 #define ADD_MUTANT_NODE_VALUE_STALE_TS 67
+/* node: a READ_PROC is answered from the store at once even when the
+ * sector's register has a store in flight (its VALUE may reveal a tag that
+ * is not durable yet) */
+#define ADD_MUTANT_NODE_READ_PROC_BYPASSES_REGISTER 68
 /* Ids are taken in ranges so that parallel work does not collide:
  *  9..19  sector store, superblock, sim disk (storage)
  * 20..29  node and register (damage, repair, scrub)
@@ -111,7 +115,7 @@
 /* nbd (runtime-real/nbd_server.c): FLUSH answered without waiting for the
  * writes received before it; caught by tests/suites/35-nbd.sh (nbdsh) */
 #define ADD_MUTANT_NBD_FLUSH_EARLY 51
-#define ADD_MUTANT_COUNT 67
+#define ADD_MUTANT_COUNT 68
 
 #define ADD_MUTANT_ON(id) (ADD_MUTANT == (id))
 

@@ -697,7 +697,7 @@ static void on_read_proc(add_node *n, uint8_t from, uint64_t sector,
 
 	if (refuse_damaged(n, sector))
 		return;
-	if (r == NULL) {
+	if (r == NULL || ADD_MUTANT_ON(ADD_MUTANT_NODE_READ_PROC_BYPASSES_REGISTER)) {
 		env_send_value(n, sector, from, uuid, reply_type);
 		return;
 	}

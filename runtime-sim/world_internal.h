@@ -159,8 +159,19 @@ typedef struct snode {
 	uint64_t scrub_target, scrub_target_starts; /* end-of-run scrub */
 } snode;
 
+/* The tag each recent WRITE_PROC carried, by its uuid (storage.c: the ACK
+ * check); a lossy cache: an entry overwritten is a check not made. */
+#define SIM_WP_CACHE 8192
+typedef struct sim_wp_entry {
+	uint8_t uuid[16];
+	uint64_t sector, ts;
+	uint8_t wr;
+	bool used;
+} sim_wp_entry;
+
 typedef struct world {
 	const add_scenario *s;
+	sim_wp_entry wp[SIM_WP_CACHE];
 	/* BUGGIFY (sim_hooks.c): its own stream; per point, enabled for the
 	 * run or not, decided at its first visit */
 	add_prng bug_rng;

@@ -28,6 +28,7 @@ table=(
   "65 MAP_SHRINK_OLD_CAP        -"
   "66 NODE_SECTOR_RANGE_OFF_BY_ONE chaos"
   "67 NODE_VALUE_STALE_TS       contention"
+  "68 NODE_READ_PROC_BYPASSES_REGISTER contention"
 )
 # Scenario "-": no fixed scenario holds enough registers at once (65 needs a
 # sector map that grew past its first table): swarm mode only.

@@ -71,7 +71,8 @@
 /* runtime-real/link_log: every failed reconnect of a link logged */
 #define ADD_MUTANT_LINK_LOG_EVERY_FAILURE 43
 /* Swarm's own (issue 16), outside register.c; each caught by addsim --swarm
- * (tests/suites/60-mutants.sh prints the first catching seed): */
+ * within 200 seeds except 65 (tests/suites/60-mutants.sh prints the first
+ * catching seeds): */
 /* node: a client command whose HMAC does not verify is executed as if it
  * did (the node's hmac_ok check skipped) */
 #define ADD_MUTANT_NODE_BAD_HMAC_EXECUTED 60
@@ -88,7 +89,9 @@
  * taken off the count of pending client commands */
 #define ADD_MUTANT_NODE_PENDING_LEAK 64
 /* sector map: a shrink rehashes into the new table with the old capacity's
- * slots (entries land where lookups do not look) */
+ * slots (entries land where lookups do not look). Not caught within 200
+ * swarm seeds: a node's map rarely grows past its first 64 slots, so it
+ * rarely shrinks (a weakness of the workload, left open). */
 #define ADD_MUTANT_MAP_SHRINK_OLD_CAP 65
 /* node: a command for a sector beyond n_sectors is answered OK (the range
  * check compares with > instead of >=: the last index plus one passes) */

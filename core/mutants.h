@@ -97,6 +97,39 @@
 /* rejoin: a new incarnation writes without the ts floor lifted above what
  * it re-learned: it may reuse a tag its wiped past left on others */
 #define ADD_MUTANT_REJOIN_NO_FLOOR 47
+/* Swarm's own (issue 16), outside register.c; each caught by addsim --swarm
+ * within 200 seeds except 65 (tests/suites/60-mutants.sh prints the first
+ * catching seeds): */
+/* node: a client command whose HMAC does not verify is executed as if it
+ * did (the node's hmac_ok check skipped) */
+#define ADD_MUTANT_NODE_BAD_HMAC_EXECUTED 60
+/* node: a VALUE carries the sender's rank as wr instead of the stored wr
+ * (one tag then names two values) */
+#define ADD_MUTANT_NODE_VALUE_OWN_RANK 61
+/* sector map: deletion clears the slot without the backward shift (a key
+ * displaced past it is no longer found: its register is lost) */
+#define ADD_MUTANT_MAP_DEL_NO_SHIFT 62
+/* node: a read's reply to the client is taken from the start of the op's
+ * message buffer, not from its data field */
+#define ADD_MUTANT_NODE_READ_REPLY_OFFSET 63
+/* node: an op that completes after its client connection closed is not
+ * taken off the count of pending client commands */
+#define ADD_MUTANT_NODE_PENDING_LEAK 64
+/* sector map: a shrink rehashes into the new table with the old capacity's
+ * slots (entries land where lookups do not look). Not caught within 200
+ * swarm seeds: a node's map rarely grows past its first 64 slots, so it
+ * rarely shrinks (a weakness of the workload, left open). */
+#define ADD_MUTANT_MAP_SHRINK_OLD_CAP 65
+/* node: a command for a sector beyond n_sectors is answered OK (the range
+ * check compares with > instead of >=: the last index plus one passes) */
+#define ADD_MUTANT_NODE_SECTOR_RANGE_OFF_BY_ONE 66
+/* node: a VALUE is answered with the sector's tag minus one on ts (a stale
+ * tag under the current value) */
+#define ADD_MUTANT_NODE_VALUE_STALE_TS 67
+/* node: a READ_PROC is answered from the store at once even when the
+ * sector's register has a store in flight (its VALUE may reveal a tag that
+ * is not durable yet) */
+#define ADD_MUTANT_NODE_READ_PROC_BYPASSES_REGISTER 68
 /* Ids are taken in ranges so that parallel work does not collide:
  *  9..19  sector store, superblock, sim disk (storage)
  * 20..29  node and register (damage, repair, scrub)
@@ -115,7 +148,7 @@
  * skipped at recovery, its records with it (test_sector_store_damage,
  * integration test_storage) */
 #define ADD_MUTANT_STORE_HEADERLESS_SKIPPED 14
-#define ADD_MUTANT_COUNT 55
+#define ADD_MUTANT_COUNT 68
 
 #define ADD_MUTANT_ON(id) (ADD_MUTANT == (id))
 

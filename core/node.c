@@ -29,6 +29,7 @@
 
 #include "errno_text.h"
 #include "mutants.h"
+#include "sim_hooks.h"
 #include "node.h"
 #include "rejoin.h"
 #include "register.h"
@@ -610,6 +611,7 @@ static void repair_done(add_node *n, add_op *op)
 {
 	assert(op->kind == ADD_OP_REPAIR && n->repairs_live > 0);
 	if (op->repaired) {
+		ADD_SOMETIMES(&n->io, "node.sector_repaired");
 		/* a rebuild (core/rejoin.h) repairs every sector: not one line each */
 		add_log_level level = n->cfg.rejoin != NULL &&
 						      add_rejoin_get_state(n->cfg.rejoin) != ADD_REJOIN_MEMBER
@@ -655,7 +657,14 @@ static void env_op_done(void *ctx, add_op *op)
 		bool rd = op->kind == ADD_OP_READ;
 
 		reply_client(n, op->conn, rd ? ADD_TYPE_READ : ADD_TYPE_WRITE, op->request,
-			     ADD_STATUS_OK, rd ? op->buf + ADD_PEER_OFF_DATA : NULL);
+			     ADD_STATUS_OK,
+			     rd ? op->buf + (ADD_MUTANT_ON(ADD_MUTANT_NODE_READ_REPLY_OFFSET)
+					     ? 0 : ADD_PEER_OFF_DATA)
+				: NULL);
+	} else if (ADD_MUTANT_ON(ADD_MUTANT_NODE_PENDING_LEAK)) {
+		all_unlink(n, op);
+		op_release(n, op);
+		return;
 	}
 	all_unlink(n, op);
 	assert(n->stats.client_cmds_pending > 0);
@@ -709,8 +718,13 @@ static void env_send_value(void *ctx, uint64_t sector, uint8_t rank,
 	}
 	memcpy(m.uuid, uuid, ADD_UUID_SIZE);
 	n->store->get_meta(n->store_ctx, sector, &m.ts, &m.wr);
+	if (ADD_MUTANT_ON(ADD_MUTANT_NODE_VALUE_OWN_RANK) && m.ts > 0)
+		m.wr = n->cfg.rank;
+	if (ADD_MUTANT_ON(ADD_MUTANT_NODE_VALUE_STALE_TS) && m.ts > 1)
+		m.ts--;
 	if (type == ADD_TYPE_VALUE) {
 		if (!read_local(n, sector, n->scratch_data)) {
+			ADD_SOMETIMES(&n->io, "node.value_refused_damaged");
 			n->stats.reads_refused_damaged++;
 			return; /* damage found now: nothing leaves */
 		}
@@ -730,7 +744,7 @@ static void on_read_proc(add_node *n, uint8_t from, uint64_t sector,
 
 	if (refuse_damaged(n, sector))
 		return;
-	if (r == NULL) {
+	if (r == NULL || ADD_MUTANT_ON(ADD_MUTANT_NODE_READ_PROC_BYPASSES_REGISTER)) {
 		env_send_value(n, sector, from, uuid, reply_type);
 		return;
 	}
@@ -1132,12 +1146,14 @@ void add_node_on_client_command(add_node *n, uint64_t conn, const add_client_cmd
 		return;
 	if (cmd->type != ADD_TYPE_READ && cmd->type != ADD_TYPE_WRITE)
 		return; /* the decoder yields no such command */
-	if (!hmac_ok) {
+	if (!hmac_ok && !ADD_MUTANT_ON(ADD_MUTANT_NODE_BAD_HMAC_EXECUTED)) {
+		ADD_SOMETIMES(&n->io, "node.client_bad_hmac_refused");
 		n->stats.bad_hmac_client++;
 		reply_client(n, conn, cmd->type, cmd->request, ADD_STATUS_AUTH_FAILURE, NULL);
 		return;
 	}
-	if (cmd->sector >= n->cfg.n_sectors) {
+	if (ADD_MUTANT_ON(ADD_MUTANT_NODE_SECTOR_RANGE_OFF_BY_ONE) ? cmd->sector > n->cfg.n_sectors
+								     : cmd->sector >= n->cfg.n_sectors) {
 		reply_client(n, conn, cmd->type, cmd->request, ADD_STATUS_INVALID_SECTOR_INDEX,
 			     NULL);
 		return;
@@ -1198,6 +1214,7 @@ void add_node_on_peer_message(add_node *n, const add_peer_msg *msg, bool hmac_ok
 	if (n->failed)
 		return;
 	if (!hmac_ok) {
+		ADD_SOMETIMES(&n->io, "node.peer_bad_hmac_dropped");
 		/* worth a warning, but not one per message */
 		if (n->stats.bad_hmac_peer++ % 1024 == 0)
 			node_log(n, ADD_LOG_WARN, "internal message with a bad HMAC dropped "
@@ -1316,10 +1333,14 @@ void add_node_on_peer_connected(add_node *n, uint8_t rank)
 		send_meta_tack(n, rank, META_PROBE_UUID); /* do you speak META? */
 	else
 		send_identity(n, rank, true);
+	if (ADD_BUGGIFY(&n->io, "node.skip_resend_on_reconnect"))
+		return; /* the retransmission timer still covers every op */
 	for (add_op *op = n->flying; op != NULL; op = op->next_fly) {
 		assert(op->phase == ADD_PHASE_READ || op->phase == ADD_PHASE_WRITE);
-		if (!op_answered(op, rank))
+		if (!op_answered(op, rank)) {
+			ADD_SOMETIMES(&n->io, "node.resend_on_reconnect");
 			resend(n, op, rank);
+		}
 	}
 }
 
@@ -1406,12 +1427,17 @@ void add_node_tick(add_node *n)
 		n->meta_reprobe_at_ns = now + META_REPROBE_NS;
 	}
 	for (add_op *op = n->flying; op != NULL; op = op->next_fly) {
-		if (now < op->retx_at_ns)
+		/* BUGGIFY: an early retransmission (duplicates the receivers
+		 * must take as such) */
+		if (now < op->retx_at_ns && !ADD_BUGGIFY(&n->io, "node.retransmit_early"))
 			continue;
 		/* a repair whose sector is no longer damaged (a newer value, or a
 		 * sector core/rejoin.h now knows) asks the ones that answered too:
 		 * a duplicate answer lets it finish (register.c) */
 		bool again = op->kind == ADD_OP_REPAIR && !sector_damaged(n, op->sector);
+		ADD_SOMETIMES(&n->io, "node.retransmission");
+		if (op->retx_interval_ns >= n->cfg.retransmit_max_ns)
+			ADD_SOMETIMES(&n->io, "node.retransmission_at_max_interval");
 		for (unsigned rank = 1; rank <= n->cfg.n_procs; rank++)
 			if (rank != n->cfg.rank && (again || !op_answered(op, (uint8_t)rank)))
 				resend(n, op, (uint8_t)rank);

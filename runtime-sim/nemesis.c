@@ -50,6 +50,19 @@ void sim_cut(world *w, uint32_t a, uint32_t b)
 	sim_update_health(w);
 }
 
+/* Only the messages from a to b are lost (b's reach a). */
+void sim_cut_oneway(world *w, uint32_t a, uint32_t b)
+{
+	assert(a != b && a < w->n && b < w->n);
+	w->reach[a][b] = false;
+	w->partitioned = true;
+	w->partition_gen++;
+	w->r->stats.partitions++;
+	sim_links_refresh(w);
+	sim_update_health(w);
+	assert(!w->reach[a][b]);
+}
+
 void sim_heal(world *w)
 {
 	for (uint32_t i = 0; i < w->n; i++)
@@ -186,6 +199,19 @@ void sim_random_partition(world *w)
 {
 	add_prng *p = &w->nem_rng;
 	uint8_t g[ADD_SCN_NODES_MAX + 1] = {0};
+	/* One-way cut (drawn only when the scenario asks: the other scenarios
+	 * keep their streams): a's messages to b are lost, b's reach a. */
+	if (w->s->oneway > 0 && w->n >= 2 && add_prng_chance(p, w->s->oneway)) {
+		uint32_t a = (uint32_t)add_prng_below(p, w->n);
+		uint32_t b = (a + 1 + (uint32_t)add_prng_below(p, w->n - 1)) % w->n;
+		assert(a != b);
+		sim_wlog(w, "ONE-WAY CUT %u->%u (random)", a + 1, b + 1);
+		sim_cut_oneway(w, a, b);
+		sim_sometimes(w, "sim.oneway_cut");
+		sim_push(w, w->now + sim_rand_between(p, w->s->down_min_ns, w->s->down_max_ns),
+			 EV_HEAL, 0, w->partition_gen, 0, NULL);
+		return;
+	}
 	uint64_t kind = add_prng_below(p, w->n >= 5 ? 4 : 3);
 	if (kind == 3) {
 		uint32_t a = (uint32_t)add_prng_below(p, w->n);
@@ -222,9 +248,11 @@ void sim_on_nemesis(world *w)
 	const double dt = (double)NEMESIS_PERIOD_NS / 1e9;
 	uint32_t down = sim_down_count(w);
 	if (add_prng_chance(p, w->crash_per_s * dt) && (int)down < w->max_down &&
-	    !w->partitioned) {
+	    (!w->partitioned || w->s->overlap_faults)) {
 		snode *sn = &w->nodes[add_prng_below(p, w->n)];
 		if (sn->up && !sn->paused && !sn->flush_armed) {
+			if (w->partitioned)
+				sim_sometimes(w, "sim.crash_during_partition");
 			sim_node_crash(w, sn, "random");
 			sim_push(w, w->now + sim_rand_between(p, w->s->down_min_ns, w->s->down_max_ns),
 			     EV_RESTART, sn->idx, 0, 0, NULL);
@@ -250,7 +278,7 @@ void sim_on_nemesis(world *w)
 		}
 	}
 	if (add_prng_chance(p, w->pause_per_s * dt) && (int)down < w->max_down &&
-	    !w->partitioned) {
+	    (!w->partitioned || w->s->overlap_faults)) {
 		snode *sn = &w->nodes[add_prng_below(p, w->n)];
 		if (sn->up && !sn->paused && !sn->flush_armed) {
 			sim_pause_node(w, sn,
@@ -259,15 +287,15 @@ void sim_on_nemesis(world *w)
 		}
 	}
 	if (add_prng_chance(p, w->flush_fail_per_s * dt) && (int)down < w->max_down &&
-	    !w->partitioned) {
+	    (!w->partitioned || w->s->overlap_faults)) {
 		snode *sn = &w->nodes[add_prng_below(p, w->n)];
 		if (sn->up && !sn->paused && !sn->flush_armed) {
 			sim_arm_flush_failure(w, sn);
 			down++;
 		}
 	}
-	if (add_prng_chance(p, w->partition_per_s * dt) && down == 0 && !w->partitioned &&
-	    w->max_down > 0)
+	if (add_prng_chance(p, w->partition_per_s * dt) && (down == 0 || w->s->overlap_faults) &&
+	    !w->partitioned && w->max_down > 0)
 		sim_random_partition(w);
 	if (add_prng_chance(p, w->conn_break_per_s * dt)) {
 		uint32_t i = (uint32_t)add_prng_below(p, w->n);

@@ -298,6 +298,7 @@ static int parse_rate(parser *p, add_scenario *s, const char *what, const char *
 		{"read_error_per_s", &s->read_error_per_s, 1000},
 		{"disk_full_per_s", &s->disk_full_per_s, 1000},
 		{"recovery_crash", &s->recovery_crash, 1},
+		{"oneway", &s->oneway, 1},
 	};
 	if (!what)
 		return fail(p, "expected: rate NAME VALUE");
@@ -428,6 +429,20 @@ static int parse_line(parser *p, add_scenario *s, char **tok, int ntok)
 		}
 		if (!s->rot_files)
 			return fail(p, "rot_files needs at least one file");
+	} else if (!strcmp(k, "buggify")) {
+		if (v && !strcmp(v, "on"))
+			s->buggify = true;
+		else if (v && !strcmp(v, "off"))
+			s->buggify = false;
+		else
+			return fail(p, "buggify on|off");
+	} else if (!strcmp(k, "overlap_faults")) {
+		if (v && !strcmp(v, "on"))
+			s->overlap_faults = true;
+		else if (v && !strcmp(v, "off"))
+			s->overlap_faults = false;
+		else
+			return fail(p, "overlap_faults on|off");
 	} else if (!strcmp(k, "scrub_per_s")) {
 		return parse_u64(p, v, 0, 100000000, &s->scrub_per_s);
 	} else if (key_is(k, "repair_time")) {

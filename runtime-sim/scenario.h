@@ -10,6 +10,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #define ADD_SCN_NODES_MAX 9
 #define ADD_SCN_EVENTS_MAX 256
@@ -103,6 +104,13 @@ typedef struct add_scenario {
 	uint64_t pause_min_ns, pause_max_ns; /* how long a random pause lasts */
 	int max_down;                        /* random faults keep at most this many down;
 						  -1 = minority ((nodes-1)/2) */
+	/* swarm additions: the share of random partitions that are a one-way
+	 * cut (a -> b lost, b -> a delivered), and whether random crashes,
+	 * pauses and failed flushes may overlap random partitions (still at
+	 * most max_down nodes down at once) */
+	double oneway;
+	bool overlap_faults;
+	bool buggify; /* BUGGIFY fault points may fire (runtime-sim/sim_hooks.c) */
 	int crash_mode; /* add_sim_crash_mode of the disks (0 random), or
 			 * ADD_SCN_CRASH_MODE_ANY */
 	/* storage faults: rates per simulated second (rot: a bit flip at rest,
@@ -132,6 +140,10 @@ void add_scenario_defaults(add_scenario *s);
 /* Parses `text` into *s (starting from the defaults). On error returns -1 and
  * writes "line N: reason" to err. */
 int add_scenario_parse(add_scenario *s, const char *text, char *err, size_t err_len);
+/* Writes *s as a scenario file that add_scenario_parse reads back into the
+ * same scenario (every field, the timeline included). Returns 0, or -errno
+ * of the first failed write. */
+int add_scenario_write(FILE *f, const add_scenario *s);
 /* Reads and parses a file; the name defaults to the file's base name. */
 int add_scenario_load(add_scenario *s, const char *path, char *err, size_t err_len);
 

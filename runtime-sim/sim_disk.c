@@ -1230,6 +1230,10 @@ int add_sim_disk_flip_bit(add_sim_disk *d, const char *name, uint64_t off, unsig
 		return -ENOENT;
 	if (bit > 7 || off >= f->size)
 		return -EINVAL;
+	/* A hole (never written) reads as zeros whatever the medium holds:
+	 * flipping there would allocate a page the store never wrote. */
+	if (pm_get(&f->pm, off / PAGE) == NULL)
+		return -ENODATA;
 	uint8_t before = 0, after = 0;
 
 	ino_read(f, &before, 1, off);

@@ -111,7 +111,9 @@ size_t add_sim_disk_file_count(const add_sim_disk *d);
 int add_sim_disk_inject_read_error(add_sim_disk *d, const char *name, uint64_t off,
 				   uint64_t len);
 /* Flips bit `bit` (0..7) of the byte at `off` of `name`, in the written and
- * the durable image alike (rot at rest, survives a crash). */
+ * the durable image alike (rot at rest, survives a crash). -ENODATA, and
+ * nothing changes, when `off` lies in a hole of the file (a page never
+ * written reads as zeros; a flip must not allocate it). */
 int add_sim_disk_flip_bit(add_sim_disk *d, const char *name, uint64_t off, unsigned bit);
 /* A random fault at a random allocated byte of a random file, drawn from the
  * disk's PRNG: a bit flip, or (if `read_errors`) a 4 KiB read error. Writes

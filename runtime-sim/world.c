@@ -222,6 +222,7 @@ static add_sector_store *open_store(world *w, snode *sn, char *err, size_t err_l
 			add_sector_store_close(st);
 		sn->recovery_crash_streak++;
 		w->r->stats.recovery_crashes++;
+		sim_sometimes(w, "sim.crash_inside_recovery");
 		sim_wlog(w, "node %u: CRASH inside recovery, after disk operation %" PRIu64
 			 " of %" PRIu64 " the open made",
 			 sn->idx + 1, k - before, used);
@@ -316,7 +317,9 @@ bool sim_node_start(world *w, snode *sn)
 			  .random_bytes = io_random,
 			  .send_peer = io_send_peer,
 			  .send_client = io_send_client,
-			  .log = io_log};
+			  .log = io_log,
+			  .sometimes = sim_io_sometimes,
+			  .buggify = sim_io_buggify};
 	sn->node = add_node_create(&cfg, &sn->io, ops, store_ctx);
 	if (!sn->node) {
 		snprintf(w->r->why, sizeof(w->r->why), "node %u: add_node_create failed",
@@ -477,6 +480,9 @@ void sim_after_node(world *w, snode *sn)
 	if (pending && !sn->flush_scheduled) {
 		sn->flush_scheduled = true;
 		uint64_t lat = sim_rand_between(&sn->rng, w->s->flush_min_ns, w->s->flush_max_ns);
+		/* BUGGIFY: a slow disk now and then (its stores complete late) */
+		if (sim_buggify(w, "sim.delay_store_completion"))
+			lat += sim_rand_between(&w->bug_rng, 10000000ull, 100000000ull);
 		sim_push(w, w->now + lat, EV_FLUSH, sn->idx, sn->incarnation, 0, NULL);
 	}
 }
@@ -560,6 +566,10 @@ void sim_dispatch(world *w, add_sim_event *e)
 				sn->last_stores_durable = st.stores_durable;
 				sn->last_activity_ns = w->now;
 			} else if (w->now - sn->last_activity_ns >= w->s->checkpoint_idle_ns) {
+				if (w->phase == PH_WORKLOAD)
+					sim_sometimes(w, "sim.checkpoint_under_workload");
+				if (w->partitioned)
+					sim_sometimes(w, "sim.checkpoint_during_partition");
 				add_sector_store_checkpoint(sn->store);
 				sn->last_activity_ns = w->now;
 			}
@@ -791,6 +801,7 @@ int add_sim_run(const add_scenario *s, const add_sim_opts *o, add_sim_result *r)
 	add_prng_seed2(&w->net_rng, o->seed, 1);
 	add_prng_seed2(&w->nem_rng, o->seed, 2);
 	add_prng_seed2(&w->wl_rng, o->seed, 3);
+	sim_hooks_init(w);
 	add_prng_bytes(&w->wl_rng, w->client_secret, sizeof(w->client_secret));
 	add_prng_bytes(&w->wl_rng, w->system_secret, sizeof(w->system_secret));
 	int rc = -1;

@@ -216,7 +216,8 @@ int main(int argc, char **argv)
 		p->data = calloc(N_SECTORS, ADD_SECTOR_SIZE);
 		if (p->ts == NULL || p->wr == NULL || p->data == NULL)
 			return 1;
-		p->io = (add_io){ p, io_now, io_random, io_send_peer, io_send_client, NULL, NULL };
+		p->io = (add_io){.ctx = p, .now_ns = io_now, .random_bytes = io_random,
+				  .send_peer = io_send_peer, .send_client = io_send_client};
 		cfg.rank = (uint8_t)i;
 		p->node = add_node_create(&cfg, &p->io, &store_ops, p);
 		if (p->node == NULL)

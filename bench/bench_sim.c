@@ -85,8 +85,38 @@ static void bench_world(add_sim_store_kind store, const char *what)
 	add_sim_result_free(&r);
 }
 
+/* Time acceleration on scenarios/clean.txt at N=3 with every check on:
+ * simulated seconds per wall-clock second (issue 16's target: >= 100x). */
+static void bench_acceleration(void)
+{
+	add_scenario s;
+	char err[300];
+	if (add_scenario_load(&s, "scenarios/clean.txt", err, sizeof(err)) != 0) {
+		printf("acceleration: cannot load scenarios/clean.txt: %s\n", err);
+		return;
+	}
+	s.nodes = 3;
+	double sim = 0, wall = 0;
+	for (uint64_t seed = 1; seed <= 5; seed++) {
+		add_sim_opts o = {.seed = seed, .store = ADD_SIM_STORE_REAL};
+		add_sim_result r;
+		double t0 = wall_s();
+		int rc = add_sim_run(&s, &o, &r);
+		wall += wall_s() - t0;
+		sim += r.stats.sim_ns / 1e9;
+		if (rc != 0 || r.verdict != ADD_SIM_PASS)
+			printf("acceleration: seed %llu: %s\n", (unsigned long long)seed,
+			       rc == 0 ? add_sim_verdict_name(r.verdict) : r.why);
+		add_sim_result_free(&r);
+	}
+	printf("time acceleration (scenarios/clean.txt, N=3, seeds 1..5, checks on): simulated "
+	       "%.1f s in %.3f s wall = %.0fx (target >= 100x)\n",
+	       sim, wall, wall > 0 ? sim / wall : 0.0);
+}
+
 int main(void)
 {
+	bench_acceleration();
 	bench_checker();
 	bench_world(ADD_SIM_STORE_REAL, "3 nodes, real sector store over sim disks");
 	bench_world(ADD_SIM_STORE_MEM, "3 nodes, in-memory store model");

@@ -26,9 +26,33 @@ for b in addd addctl; do
 done
 
 echo "machine: $(nproc) cores, $(uptime | sed 's/.*load average/load average/')"
+fsync1=""
 if [[ -x "$CL_BIN/bench_fdatasync" ]]; then
-  echo "limit: $("$CL_BIN/bench_fdatasync" "$dir" 2)"
+  fl=$("$CL_BIN/bench_fdatasync" "$dir" 2)
+  echo "limit: $fl"
+  fsync1=$(sed -nE 's/.*: 1 writer ([0-9]+);.*/\1/p' <<<"$fl")
 fi
+# One loopback TCP round trip (64-byte ping-pong, median of 2000), in us.
+rtt_us=$(/usr/bin/python3 - <<'PY'
+import socket, threading, time
+srv = socket.socket(); srv.bind(("127.0.0.1", 0)); srv.listen(1)
+def echo():
+    c, _ = srv.accept(); c.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    while True:
+        b = c.recv(64)
+        if not b: break
+        c.sendall(b)
+threading.Thread(target=echo, daemon=True).start()
+s = socket.create_connection(srv.getsockname()); s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+ts = []
+for _ in range(2000):
+    t = time.perf_counter(); s.sendall(b"x" * 64); n = 0
+    while n < 64: n += len(s.recv(64 - n))
+    ts.append(time.perf_counter() - t)
+ts.sort(); print("%.0f" % (ts[len(ts) // 2] * 1e6))
+PY
+)
+echo "limit: loopback TCP round trip (64 bytes, median): ${rtt_us:-?} us"
 hmac=$(openssl speed -bytes 4096 -seconds 2 -hmac sha256 2>/dev/null | awk '/^hmac\(sha256\)/ {print $2}')
 [[ -n "$hmac" ]] && echo "limit: HMAC-SHA256 (openssl, 4096-byte messages, 1 core): ${hmac%k} kB/s"
 
@@ -44,6 +68,7 @@ timer=()
 command -v /usr/bin/time >/dev/null && timer=(/usr/bin/time -f "%U %S" -o "$dir/client.cpu")
 
 results=()
+qd1_p50="" qd1_p99=""
 run_bench() { # N label ratio
   local n=$1 label=$2 ratio=$3 out="$dir/bench-$1-$2.out" c0 c1 tck
   read -r c0 tck <<< "$(cpu_addd)"
@@ -84,11 +109,36 @@ start_cluster() { # N STORAGE_PARENT
   ((ok))
 }
 
+# Wake-ups of an idle addd: voluntary context switches of its event-loop
+# thread (the main thread: /proc/PID/status) over BENCH_IDLE_SECONDS, after
+# the cluster has connected and settled. Printed per process, per second.
+idle_line=""
+idle_wakeups() {
+  local secs=${BENCH_IDLE_SECONDS:-10} r a=() b=() out=""
+  sleep 2
+  for r in "${!CL_PIDS[@]}"; do
+    a[r]=$(awk '/^voluntary_ctxt_switches/ {print $2}' "/proc/${CL_PIDS[$r]}/status")
+  done
+  sleep "$secs"
+  for r in "${!CL_PIDS[@]}"; do
+    b[r]=$(awk '/^voluntary_ctxt_switches/ {print $2}' "/proc/${CL_PIDS[$r]}/status")
+    out+=" rank $r: $(( b[r] - a[r] )) ($(awk -v d=$(( b[r] - a[r] )) -v s="$secs" 'BEGIN {printf "%.1f", d / s}')/s)"
+  done
+  idle_line="idle addd wake-ups over ${secs}s:$out   target: at most a few per second"
+  echo "$idle_line"
+}
+
 for n in $ns; do
   if start_cluster "$n" "$dir"; then
+    [[ $n == 3 && "${BENCH_IDLE:-1}" == 1 ]] && idle_wakeups
     echo "N=$n: ${seconds}s write-only, then ${seconds}s read-only ($conns connections x $depth in flight, $sectors sectors)"
     run_bench "$n" write 0
     run_bench "$n" read 1
+    if [[ $n == 3 ]]; then
+      # queue depth 1: one connection, one command in flight
+      conns=1 depth=1 run_bench "$n" w-qd1 0
+      qd1_p50=$p50 qd1_p99=$p99
+    fi
   fi
   cl_stop_all
   rm -rf "$CL_DIR"
@@ -111,4 +161,12 @@ printf '%-3s %-6s %10s %9s %9s %9s %6s %8s\n' N op sectors/s p50_us p99_us p99.9
 echo "(cpu_us: CPU time per operation, every addd + the client; 2cpu_cap: operations/s"
 echo " that much CPU allows on 2 otherwise idle cores)"
 printf '%s\n' "${results[@]}"
-echo "targets (N=3, this 2-core machine): >= 20000 writes/s, >= 40000 reads/s, p99 < 10000 us"
+echo "targets (issue 15; N=3, 16 x 8): writes >= 25000/s, p99 < 10000 us, p99.9 < 25000 us;"
+echo "  reads >= 100000/s, p99 < 5000 us (figures above: N=3 write, N=3 read)"
+if [[ -n "$qd1_p50" && -n "$fsync1" && "$fsync1" -gt 0 && -n "$rtt_us" ]]; then
+  lim=$(( 2 * 1000000 / fsync1 + rtt_us ))
+  echo "queue depth 1: write p50 ${qd1_p50} us, p99 ${qd1_p99} us; limit: coordinator flush + replica"
+  echo "  flush (2 x $((1000000 / fsync1)) us, 1 writer above) + loopback round trip ${rtt_us} us = ${lim} us;"
+  echo "  target: p50 <= 1.3 x limit = $(( lim * 13 / 10 )) us, p99 < 5000 us"
+fi
+[[ -n "$idle_line" ]] && echo "$idle_line"

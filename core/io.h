@@ -48,6 +48,12 @@ typedef struct add_io {
 	 * majority. Called from inside a node entry point (add_node_submit_local
 	 * included): the runtime must not call into the node from it. */
 	void (*local_done)(void *ctx, uint64_t token, const uint8_t *data);
+	/* Simulator hooks (core/sim_hooks.h); NULL in the real runtime, which
+	 * never enables them. `sometimes`: the named coverage point was
+	 * reached. `buggify`: may the named fault point fire now? (the
+	 * simulator decides from its own PRNG). `point` is a string literal. */
+	void (*sometimes)(void *ctx, const char *point);
+	int (*buggify)(void *ctx, const char *point);
 } add_io;
 
 #endif /* ADD_IO_H */

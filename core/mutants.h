@@ -61,6 +61,12 @@
 /* register: a repair decides with answers collected before its sector was
  * rewritten (and damaged again), instead of asking again */
 #define ADD_MUTANT_REPAIR_STALE_ANSWERS 25
+/* sector store: with two journal flushes in flight, a later flush that
+ * completes first reports its stores durable before the earlier batch's */
+#define ADD_MUTANT_STORE_FLUSH_OUT_OF_ORDER 30
+/* runtime-real/tick_policy: the daemon's tick is never moved earlier for a
+ * retransmission due before it (it waits up to the 1 s safety tick) */
+#define ADD_MUTANT_TICK_NO_RESCHEDULE 31
 /* operations (ids 40..): the STATUS answer framed as an empty response */
 #define ADD_MUTANT_STATUS_RSP_FRAMED_EMPTY 40
 /* runtime-real/optrack: a finished command's slot freed without the
@@ -79,12 +85,66 @@
 /* runtime-real/conn_policy: a newer inbound link from a rank does not
  * replace the older one (a dead peer's half-open link stays) */
 #define ADD_MUTANT_CP_PEER_NOT_REPLACED 38
+/* addd (runtime-real; caught by tests/suites/35-addd-mutants.sh) */
+/* the store is opened with rank 0 (unchecked): another rank's storage is taken */
+#define ADD_MUTANT_ADDD_STORE_RANK_UNCHECKED 52
+/* addd never calls add_node_scrub_step: rot at rest stays until a client reads */
+#define ADD_MUTANT_ADDD_NO_SCRUB 53
+/* a storage error line leaves out the disk's last error (the file's path) */
+#define ADD_MUTANT_ADDD_STORE_ERROR_WITHOUT_PATH 54
+/* the start-up space check counts the data file only, not the journals */
+#define ADD_MUTANT_SPACE_BOUND_DATA_ONLY 55
+/* rejoin (ids 44..49; core/rejoin.c, node.c): a recovering process serves
+ * (answers READ_PROC for, reads out) sectors it has not re-learned */
+#define ADD_MUTANT_REJOIN_SERVES_UNKNOWN 44
+/* rejoin, node: a recovering process shows its store's real tag for a
+ * sector it has not re-learned and ACKs WRITE_PROCs of it (its ACKs count
+ * before promotion; its repair settles for the first answer) */
+#define ADD_MUTANT_REJOIN_ACKS_UNKNOWN 45
+/* rejoin: the rebuild skips the sector after each one it re-learns */
+#define ADD_MUTANT_REJOIN_SKIPS_SECTOR 46
+/* rejoin: a new incarnation writes without the ts floor lifted above what
+ * it re-learned: it may reuse a tag its wiped past left on others */
+#define ADD_MUTANT_REJOIN_NO_FLOOR 47
+/* Swarm's own (issue 16), outside register.c; each caught by addsim --swarm
+ * within 200 seeds except 65 (tests/suites/60-mutants.sh prints the first
+ * catching seeds): */
+/* node: a client command whose HMAC does not verify is executed as if it
+ * did (the node's hmac_ok check skipped) */
+#define ADD_MUTANT_NODE_BAD_HMAC_EXECUTED 60
+/* node: a VALUE carries the sender's rank as wr instead of the stored wr
+ * (one tag then names two values) */
+#define ADD_MUTANT_NODE_VALUE_OWN_RANK 61
+/* sector map: deletion clears the slot without the backward shift (a key
+ * displaced past it is no longer found: its register is lost) */
+#define ADD_MUTANT_MAP_DEL_NO_SHIFT 62
+/* node: a read's reply to the client is taken from the start of the op's
+ * message buffer, not from its data field */
+#define ADD_MUTANT_NODE_READ_REPLY_OFFSET 63
+/* node: an op that completes after its client connection closed is not
+ * taken off the count of pending client commands */
+#define ADD_MUTANT_NODE_PENDING_LEAK 64
+/* sector map: a shrink rehashes into the new table with the old capacity's
+ * slots (entries land where lookups do not look). Not caught within 200
+ * swarm seeds: a node's map rarely grows past its first 64 slots, so it
+ * rarely shrinks (a weakness of the workload, left open). */
+#define ADD_MUTANT_MAP_SHRINK_OLD_CAP 65
+/* node: a command for a sector beyond n_sectors is answered OK (the range
+ * check compares with > instead of >=: the last index plus one passes) */
+#define ADD_MUTANT_NODE_SECTOR_RANGE_OFF_BY_ONE 66
+/* node: a VALUE is answered with the sector's tag minus one on ts (a stale
+ * tag under the current value) */
+#define ADD_MUTANT_NODE_VALUE_STALE_TS 67
+/* node: a READ_PROC is answered from the store at once even when the
+ * sector's register has a store in flight (its VALUE may reveal a tag that
+ * is not durable yet) */
+#define ADD_MUTANT_NODE_READ_PROC_BYPASSES_REGISTER 68
 /* Ids are taken in ranges so that parallel work does not collide:
  *  9..19  sector store, superblock, sim disk (storage)
  * 20..29  node and register (damage, repair, scrub)
  * 30..39  connections and the runtime policy module (36..39: conn)
  * 40..43  operations (metrics, status, link log); 44..49 rejoin
- * 50..51  NBD; 52..59 addd's storage plumbing
+ * 50..51  NBD; 52..55 addd's storage plumbing; 60..69 swarm's own
  * ADD_MUTANT_COUNT is the highest id in use. */
 /* nbd (runtime-real/nbd_proto.c): a request whose length is not whole
  * sectors is accepted (its partial last sector silently dropped or padded);
@@ -93,7 +153,11 @@
 /* nbd (runtime-real/nbd_server.c): FLUSH answered without waiting for the
  * writes received before it; caught by tests/suites/35-nbd.sh (nbdsh) */
 #define ADD_MUTANT_NBD_FLUSH_EARLY 51
-#define ADD_MUTANT_COUNT 51
+/* sector store: a journal whose header is corrupt in both copies is
+ * skipped at recovery, its records with it (test_sector_store_damage,
+ * integration test_storage) */
+#define ADD_MUTANT_STORE_HEADERLESS_SKIPPED 14
+#define ADD_MUTANT_COUNT 68
 
 #define ADD_MUTANT_ON(id) (ADD_MUTANT == (id))
 

@@ -29,7 +29,9 @@
 
 #include "errno_text.h"
 #include "mutants.h"
+#include "sim_hooks.h"
 #include "node.h"
+#include "rejoin.h"
 #include "register.h"
 #include "sector_map.h"
 
@@ -44,6 +46,10 @@
 /* Repairs the node starts without a client (each holds one op), and the
  * queue of such repairs asked for during an entry point. */
 #define REPAIRS_NODE_MAX 16u
+/* The same while a rebuild (core/rejoin.h) re-learns every sector: the
+ * repairs then are the process's main work, and each finished one lets the
+ * next walk start at the next tick. */
+#define REPAIRS_REBUILD_MAX 128u
 #define REPAIR_WANT_MAX 16u
 /* The background walk of the store's damaged sectors: how often, and how
  * many next_damaged calls at most per walk. */
@@ -52,6 +58,8 @@
 /* While some peer is not known to speak META, it is asked again this often
  * (a probe or its answer may be lost without the link going down). */
 #define META_REPROBE_NS (1000ull * 1000 * 1000)
+/* How often a recovering or fresh process logs its progress (rejoin.h). */
+#define REJOIN_LOG_NS (5ull * 1000 * 1000 * 1000)
 /* No correct history reaches this timestamp (2^63 writes): a message above
  * it is refused, so that maxts + 1 can never wrap around. */
 #define TS_LIMIT (1ull << 63)
@@ -99,6 +107,8 @@ struct add_node {
 	 * alone can be a peer. */
 	bool speaks_meta[ADD_PROCS_MAX + 1];
 	uint64_t meta_reprobe_at_ns; /* while !env.peers_speak_meta */
+	uint64_t identity_ask_at_ns; /* while rejoin says FRESH */
+	bool heard[ADD_PROCS_MAX + 1]; /* a valid internal message came from it */
 	unsigned depth; /* entry-point nesting: the self queue drains at 0 */
 	bool failed;
 
@@ -119,6 +129,16 @@ struct add_node {
 };
 
 /* ---- small helpers ------------------------------------------------------ */
+
+static bool rebuilding(const add_node *n)
+{
+	return n->cfg.rejoin != NULL && add_rejoin_get_state(n->cfg.rejoin) == ADD_REJOIN_RECOVERING;
+}
+
+static uint32_t repairs_node_max(const add_node *n)
+{
+	return rebuilding(n) ? REPAIRS_REBUILD_MAX : REPAIRS_NODE_MAX;
+}
 
 static void node_log(add_node *n, add_log_level level, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
@@ -446,6 +466,14 @@ static void env_store(void *ctx, add_register *r, uint64_t ts, uint8_t wr, const
 }
 
 /* The same through the store's repair() (a REPAIR's value). */
+static bool env_repair_unwritten(void *ctx, uint64_t sector)
+{
+	add_node *n = ctx;
+
+	return n->store->repair_unwritten != NULL &&
+	       n->store->repair_unwritten(n->store_ctx, sector);
+}
+
 static void env_repair(void *ctx, add_register *r, uint64_t ts, uint8_t wr, const uint8_t *data)
 {
 	add_node *n = ctx;
@@ -548,6 +576,13 @@ static void env_send_ack(void *ctx, uint64_t sector, uint8_t rank,
 		self_send(n, ADD_TYPE_ACK, sector, uuid);
 		return;
 	}
+	if (n->cfg.rejoin != NULL && !add_rejoin_sector_known(n->cfg.rejoin, sector) &&
+	    !ADD_MUTANT_ON(ADD_MUTANT_REJOIN_ACKS_UNKNOWN)) {
+		/* stored, but a sector this new storage has not re-learned does
+		 * not count in a write quorum (core/rejoin.h): no ACK; learn it */
+		want_repair(n, sector);
+		return;
+	}
 	memcpy(m.uuid, uuid, ADD_UUID_SIZE);
 	len = add_wire_encode_peer(&m, &n->system_key, msg);
 	assert(len == sizeof(msg));
@@ -576,13 +611,27 @@ static void repair_done(add_node *n, add_op *op)
 {
 	assert(op->kind == ADD_OP_REPAIR && n->repairs_live > 0);
 	if (op->repaired) {
+		ADD_SOMETIMES(&n->io, "node.sector_repaired");
+		/* a rebuild (core/rejoin.h) repairs every sector: not one line each */
+		add_log_level level = n->cfg.rejoin != NULL &&
+						      add_rejoin_get_state(n->cfg.rejoin) != ADD_REJOIN_MEMBER
+					      ? ADD_LOG_DEBUG
+					      : ADD_LOG_INFO;
+
 		n->stats.repairs_done++;
-		node_log(n, ADD_LOG_INFO, "sector %llu repaired from the other processes: (%llu, %u)",
+		if (n->store->repair_durable != NULL)
+			n->store->repair_durable(n->store_ctx, op->sector);
+		if (n->cfg.rejoin != NULL && add_rejoin_failed(n->cfg.rejoin))
+			node_fail(n, "rejoin: its record could not be written");
+		node_log(n, level, "sector %llu repaired from the other processes: (%llu, %u)",
 			 (unsigned long long)op->sector, (unsigned long long)op->w_ts, op->w_wr);
 	}
 	n->repairs_live--;
-	if (op->by_node)
+	if (op->by_node) {
 		n->repairs_by_node--;
+		if (rebuilding(n)) /* the next walk at the next tick */
+			n->repair_scan_at_ns = 0;
+	}
 	all_unlink(n, op);
 	op_release(n, op);
 }
@@ -611,7 +660,14 @@ static void env_op_done(void *ctx, add_op *op)
 		bool rd = op->kind == ADD_OP_READ;
 
 		reply_client(n, op->conn, rd ? ADD_TYPE_READ : ADD_TYPE_WRITE, op->request,
-			     ADD_STATUS_OK, rd ? op->buf + ADD_PEER_OFF_DATA : NULL);
+			     ADD_STATUS_OK,
+			     rd ? op->buf + (ADD_MUTANT_ON(ADD_MUTANT_NODE_READ_REPLY_OFFSET)
+					     ? 0 : ADD_PEER_OFF_DATA)
+				: NULL);
+	} else if (ADD_MUTANT_ON(ADD_MUTANT_NODE_PENDING_LEAK)) {
+		all_unlink(n, op);
+		op_release(n, op);
+		return;
 	}
 	all_unlink(n, op);
 	assert(n->stats.client_cmds_pending > 0);
@@ -665,8 +721,13 @@ static void env_send_value(void *ctx, uint64_t sector, uint8_t rank,
 	}
 	memcpy(m.uuid, uuid, ADD_UUID_SIZE);
 	n->store->get_meta(n->store_ctx, sector, &m.ts, &m.wr);
+	if (ADD_MUTANT_ON(ADD_MUTANT_NODE_VALUE_OWN_RANK) && m.ts > 0)
+		m.wr = n->cfg.rank;
+	if (ADD_MUTANT_ON(ADD_MUTANT_NODE_VALUE_STALE_TS) && m.ts > 1)
+		m.ts--;
 	if (type == ADD_TYPE_VALUE) {
 		if (!read_local(n, sector, n->scratch_data)) {
+			ADD_SOMETIMES(&n->io, "node.value_refused_damaged");
 			n->stats.reads_refused_damaged++;
 			return; /* damage found now: nothing leaves */
 		}
@@ -686,7 +747,7 @@ static void on_read_proc(add_node *n, uint8_t from, uint64_t sector,
 
 	if (refuse_damaged(n, sector))
 		return;
-	if (r == NULL) {
+	if (r == NULL || ADD_MUTANT_ON(ADD_MUTANT_NODE_READ_PROC_BYPASSES_REGISTER)) {
 		env_send_value(n, sector, from, uuid, reply_type);
 		return;
 	}
@@ -743,7 +804,7 @@ static void node_repair(add_node *n, uint64_t sector)
 
 	if (!sector_damaged(n, sector) || (r != NULL && r->repair != NULL))
 		return;
-	if (n->repairs_by_node >= REPAIRS_NODE_MAX)
+	if (n->repairs_by_node >= repairs_node_max(n))
 		return; /* asked for again later (store_ops keeps the mark) */
 	r = reg_get_or_create(n, sector);
 	if (r == NULL) {
@@ -794,11 +855,14 @@ static bool all_peers_speak_meta(const add_node *n)
 }
 
 /* A META probe, answer or message with a valid HMAC came from `rank`. */
+static void send_identity(add_node *n, uint8_t rank, bool ask);
+
 static void learn_speaks_meta(add_node *n, uint8_t rank)
 {
 	if (n->speaks_meta[rank])
 		return;
 	n->speaks_meta[rank] = true;
+	send_identity(n, rank, true);
 	n->env.peers_speak_meta = all_peers_speak_meta(n);
 	if (n->env.peers_speak_meta)
 		node_log(n, ADD_LOG_INFO, "every peer speaks READ_PROC_META: read phases use it");
@@ -830,6 +894,93 @@ static void send_meta_tack(add_node *n, uint8_t rank, const char *uuid)
 	len = add_wire_encode_peer(&m, &n->system_key, msg);
 	assert(len == sizeof(msg));
 	n->io.send_peer(n->io.ctx, rank, msg, len);
+}
+
+/* ---- the rejoin identity handshake (core/rejoin.h) ----------------------
+ * A VALUE_META (the project's own type, sent only to peers known to speak
+ * META) whose uuid is ADD_REJOIN_ID_MARKER | state | the receiver's genesis
+ * incarnation (8, LE); sector = the sender's incarnation; ts bit 0: "please
+ * answer with yours". A peer without rejoin drops it (no such operation, or
+ * a sector out of range). */
+static void send_identity(add_node *n, uint8_t rank, bool ask)
+{
+	add_peer_msg m = {
+		.type = ADD_TYPE_VALUE_META,
+		.rank = n->cfg.rank,
+		.ts = ask ? 1u : 0u,
+	};
+	uint8_t msg[ADD_PEER_META_SIZE], state;
+	uint64_t inc, genesis;
+	size_t len;
+
+	if (n->cfg.rejoin == NULL || !n->speaks_meta[rank])
+		return;
+	add_rejoin_identity_for(n->cfg.rejoin, rank, &state, &inc, &genesis);
+	memcpy(m.uuid, ADD_REJOIN_ID_MARKER, ADD_REJOIN_ID_MARKER_LEN);
+	m.uuid[ADD_REJOIN_ID_MARKER_LEN] = state;
+	for (int i = 0; i < 8; i++)
+		m.uuid[ADD_REJOIN_ID_MARKER_LEN + 1 + i] = (uint8_t)(genesis >> (8 * i));
+	m.sector = inc;
+	len = add_wire_encode_peer(&m, &n->system_key, msg);
+	assert(len == sizeof(msg));
+	n->io.send_peer(n->io.ctx, rank, msg, len);
+	/* the founders it knows (rejoin.h, ADD_REJOIN_GN_MARKER) */
+	for (unsigned r = 1; r <= n->cfg.n_procs; r++) {
+		uint64_t g = add_rejoin_genesis_of(n->cfg.rejoin, (uint8_t)r);
+
+		if (g == 0 || r == rank)
+			continue;
+		m.ts = 0;
+		memset(m.uuid, 0, sizeof(m.uuid));
+		memcpy(m.uuid, ADD_REJOIN_GN_MARKER, ADD_REJOIN_ID_MARKER_LEN);
+		m.uuid[ADD_REJOIN_ID_MARKER_LEN] = (uint8_t)r;
+		m.sector = g;
+		len = add_wire_encode_peer(&m, &n->system_key, msg);
+		assert(len == sizeof(msg));
+		n->io.send_peer(n->io.ctx, rank, msg, len);
+	}
+}
+
+static bool is_identity(const add_peer_msg *msg)
+{
+	return msg->type == ADD_TYPE_VALUE_META &&
+	       (memcmp(msg->uuid, ADD_REJOIN_ID_MARKER, ADD_REJOIN_ID_MARKER_LEN) == 0 ||
+		memcmp(msg->uuid, ADD_REJOIN_GN_MARKER, ADD_REJOIN_ID_MARKER_LEN) == 0);
+}
+
+static void on_identity(add_node *n, const add_peer_msg *msg)
+{
+	uint64_t genesis = 0;
+
+	assert(is_identity(msg) && msg->rank != n->cfg.rank);
+	if (n->cfg.rejoin == NULL)
+		return;
+	if (memcmp(msg->uuid, ADD_REJOIN_GN_MARKER, ADD_REJOIN_ID_MARKER_LEN) == 0) {
+		add_rejoin_on_genesis(n->cfg.rejoin, msg->rank, msg->uuid[ADD_REJOIN_ID_MARKER_LEN],
+				      msg->sector);
+		if (add_rejoin_failed(n->cfg.rejoin))
+			node_fail(n, "rejoin: its record could not be written");
+		return;
+	}
+	for (int i = 0; i < 8; i++)
+		genesis |= (uint64_t)msg->uuid[ADD_REJOIN_ID_MARKER_LEN + 1 + i] << (8 * i);
+	if (add_rejoin_on_identity(n->cfg.rejoin, msg->rank, msg->uuid[ADD_REJOIN_ID_MARKER_LEN],
+				   msg->sector, genesis)) {
+		/* tell the others at once (a founder's word lets the other
+		 * founders decide without waiting for their next question) */
+		for (unsigned rank = 1; rank <= n->cfg.n_procs; rank++)
+			if (rank != n->cfg.rank && rank != msg->rank)
+				send_identity(n, (uint8_t)rank, false);
+		if (add_rejoin_get_state(n->cfg.rejoin) == ADD_REJOIN_RECOVERING) {
+			/* the rebuild starts: the background walk of next_damaged */
+			n->repair_scan_active = true;
+			n->repair_scan_at_ns = n->io.now_ns(n->io.ctx);
+		}
+	}
+	if (msg->ts & 1u)
+		send_identity(n, msg->rank, false);
+	if (add_rejoin_failed(n->cfg.rejoin))
+		node_fail(n, "rejoin: its record could not be written");
 }
 
 /* A transport ack from `rank` (valid HMAC): a META probe is answered (so
@@ -899,6 +1050,7 @@ add_node *add_node_create(const add_node_config *cfg, const add_io *io,
 		.damaged = env_damaged,
 		.store = env_store,
 		.repair = env_repair,
+		.repair_unwritten = env_repair_unwritten,
 		.ts_floor = env_ts_floor,
 		.new_repair = env_new_repair,
 		.want_repair = env_want_repair,
@@ -997,12 +1149,14 @@ void add_node_on_client_command(add_node *n, uint64_t conn, const add_client_cmd
 		return;
 	if (cmd->type != ADD_TYPE_READ && cmd->type != ADD_TYPE_WRITE)
 		return; /* the decoder yields no such command */
-	if (!hmac_ok) {
+	if (!hmac_ok && !ADD_MUTANT_ON(ADD_MUTANT_NODE_BAD_HMAC_EXECUTED)) {
+		ADD_SOMETIMES(&n->io, "node.client_bad_hmac_refused");
 		n->stats.bad_hmac_client++;
 		reply_client(n, conn, cmd->type, cmd->request, ADD_STATUS_AUTH_FAILURE, NULL);
 		return;
 	}
-	if (cmd->sector >= n->cfg.n_sectors) {
+	if (ADD_MUTANT_ON(ADD_MUTANT_NODE_SECTOR_RANGE_OFF_BY_ONE) ? cmd->sector > n->cfg.n_sectors
+								     : cmd->sector >= n->cfg.n_sectors) {
 		reply_client(n, conn, cmd->type, cmd->request, ADD_STATUS_INVALID_SECTOR_INDEX,
 			     NULL);
 		return;
@@ -1063,6 +1217,7 @@ void add_node_on_peer_message(add_node *n, const add_peer_msg *msg, bool hmac_ok
 	if (n->failed)
 		return;
 	if (!hmac_ok) {
+		ADD_SOMETIMES(&n->io, "node.peer_bad_hmac_dropped");
 		/* worth a warning, but not one per message */
 		if (n->stats.bad_hmac_peer++ % 1024 == 0)
 			node_log(n, ADD_LOG_WARN, "internal message with a bad HMAC dropped "
@@ -1073,8 +1228,13 @@ void add_node_on_peer_message(add_node *n, const add_peer_msg *msg, bool hmac_ok
 		n->stats.peer_msgs_dropped++;
 		return;
 	}
+	n->heard[msg->rank] = true;
 	if (msg->type == ADD_TYPE_READ_PROC_META || msg->type == ADD_TYPE_VALUE_META)
 		learn_speaks_meta(n, msg->rank);
+	if (is_identity(msg)) {
+		on_identity(n, msg);
+		return;
+	}
 	if (msg->type >= ADD_TYPE_READ_PROC_TACK && msg->type <= ADD_TYPE_ACK_TACK) {
 		on_transport_ack(n, msg);
 		return;
@@ -1178,10 +1338,16 @@ void add_node_on_peer_connected(add_node *n, uint8_t rank)
 		return;
 	if (!n->speaks_meta[rank])
 		send_meta_tack(n, rank, META_PROBE_UUID); /* do you speak META? */
+	else
+		send_identity(n, rank, true);
+	if (ADD_BUGGIFY(&n->io, "node.skip_resend_on_reconnect"))
+		return; /* the retransmission timer still covers every op */
 	for (add_op *op = n->flying; op != NULL; op = op->next_fly) {
 		assert(op->phase == ADD_PHASE_READ || op->phase == ADD_PHASE_WRITE);
-		if (!op_answered(op, rank))
+		if (!op_answered(op, rank)) {
+			ADD_SOMETIMES(&n->io, "node.resend_on_reconnect");
 			resend(n, op, rank);
+		}
 	}
 }
 
@@ -1215,7 +1381,7 @@ static void repair_scan(add_node *n, uint64_t now)
 
 	assert(n->store->next_damaged != NULL);
 	for (unsigned calls = 0; calls < REPAIR_SCAN_CALLS_MAX; calls++) {
-		if (n->repairs_by_node >= REPAIRS_NODE_MAX) {
+		if (n->repairs_by_node >= repairs_node_max(n)) {
 			found = true; /* more may wait: look again */
 			break;
 		}
@@ -1249,6 +1415,18 @@ void add_node_tick(add_node *n)
 		repair_scan(n, now);
 		leave(n);
 	}
+	if (n->cfg.rejoin != NULL) {
+		add_rejoin_legacy_check(n->cfg.rejoin, now, n->heard, n->speaks_meta);
+		add_rejoin_tick(n->cfg.rejoin, now, REJOIN_LOG_NS);
+		if (add_rejoin_get_state(n->cfg.rejoin) != ADD_REJOIN_MEMBER &&
+		    now >= n->identity_ask_at_ns) {
+			if (add_rejoin_get_state(n->cfg.rejoin) == ADD_REJOIN_FRESH)
+				for (unsigned rank = 1; rank <= n->cfg.n_procs; rank++)
+					if (rank != n->cfg.rank)
+						send_identity(n, (uint8_t)rank, true);
+			n->identity_ask_at_ns = now + META_REPROBE_NS;
+		}
+	}
 	if (!n->env.peers_speak_meta && now >= n->meta_reprobe_at_ns) {
 		for (unsigned rank = 1; rank <= n->cfg.n_procs; rank++)
 			if (rank != n->cfg.rank && !n->speaks_meta[rank])
@@ -1256,10 +1434,19 @@ void add_node_tick(add_node *n)
 		n->meta_reprobe_at_ns = now + META_REPROBE_NS;
 	}
 	for (add_op *op = n->flying; op != NULL; op = op->next_fly) {
-		if (now < op->retx_at_ns)
+		/* BUGGIFY: an early retransmission (duplicates the receivers
+		 * must take as such) */
+		if (now < op->retx_at_ns && !ADD_BUGGIFY(&n->io, "node.retransmit_early"))
 			continue;
+		/* a repair whose sector is no longer damaged (a newer value, or a
+		 * sector core/rejoin.h now knows) asks the ones that answered too:
+		 * a duplicate answer lets it finish (register.c) */
+		bool again = op->kind == ADD_OP_REPAIR && !sector_damaged(n, op->sector);
+		ADD_SOMETIMES(&n->io, "node.retransmission");
+		if (op->retx_interval_ns >= n->cfg.retransmit_max_ns)
+			ADD_SOMETIMES(&n->io, "node.retransmission_at_max_interval");
 		for (unsigned rank = 1; rank <= n->cfg.n_procs; rank++)
-			if (rank != n->cfg.rank && !op_answered(op, (uint8_t)rank))
+			if (rank != n->cfg.rank && (again || !op_answered(op, (uint8_t)rank)))
 				resend(n, op, (uint8_t)rank);
 		op->retx_interval_ns *= 2;
 		if (op->retx_interval_ns > n->cfg.retransmit_max_ns)
@@ -1276,6 +1463,9 @@ uint64_t add_node_next_tick_ns(const add_node *n)
 		return next;
 	if (!n->env.peers_speak_meta)
 		next = n->meta_reprobe_at_ns;
+	if (n->cfg.rejoin != NULL && add_rejoin_get_state(n->cfg.rejoin) != ADD_REJOIN_MEMBER &&
+	    n->identity_ask_at_ns < next)
+		next = n->identity_ask_at_ns;
 	if (n->store->next_damaged != NULL && n->repair_scan_active &&
 	    n->repair_scan_at_ns < next)
 		next = n->repair_scan_at_ns;

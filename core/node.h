@@ -57,6 +57,11 @@ typedef struct add_node_config {
 	/* Bound on client commands accepted but not yet answered (all
 	 * connections); 0 means the default (4096). */
 	uint32_t client_cmds_max;
+	/* Optional (NULL: always a member, as before issue 11): the process's
+	 * rejoin state (core/rejoin.h). The node then carries its identity
+	 * handshake with peers known to speak META, and must be given
+	 * add_rejoin_store_ops() (ctx: the rejoin) as its store. */
+	struct add_rejoin *rejoin;
 } add_node_config;
 
 /* Returns NULL on bad config (a store with damaged() must offer repair()) or

@@ -324,6 +324,9 @@ static bool repair_may_decide(const add_register *r, const add_reg_env *env, con
 		return op->n_answered >= k;
 	if (op->n_answered == others)
 		return true;
+	if (!env->damaged(env->ctx, r->sector))
+		return true; /* a newer value was stored meanwhile (or, core/rejoin.h,
+			      * the sector became known): repair_decide finishes */
 	env->get_meta(env->ctx, r->sector, &own_ts, &own_wr);
 	return add_reg_tag_cmp(op->max_ts, op->max_wr, own_ts, own_wr) >= 0;
 }
@@ -355,6 +358,11 @@ static void repair_decide(add_register *r, const add_reg_env *env, add_op *op)
 		 * again; a client op queued here starts one at once. */
 		env->want_repair(env->ctx, r->sector);
 		finish(r, env, op);
+		return;
+	}
+	if (op->max_ts == 0 && op->max_wr == 0 && env->repair_unwritten != NULL &&
+	    env->repair_unwritten(env->ctx, r->sector)) {
+		finish(r, env, op); /* nobody ever wrote it: nothing to store */
 		return;
 	}
 	op->w_ts = op->max_ts;
@@ -413,8 +421,15 @@ void add_reg_on_value(add_register *r, const add_reg_env *env, uint8_t from,
 	assert(from >= 1 && from <= env->n_procs);
 	if (op == NULL || op->phase != ADD_PHASE_READ || !same_op(op, uuid))
 		return;
-	if (answered(op, from))
-		return; /* a duplicate: each process counts once */
+	if (answered(op, from)) {
+		/* a duplicate: each process counts once; but a repair whose sector
+		 * stopped being damaged meanwhile (core/rejoin.h: became known)
+		 * may decide now (node.c asks again for that) */
+		if (op->kind == ADD_OP_REPAIR && op->have_max && op->max_data &&
+		    repair_may_decide(r, env, op))
+			repair_decide(r, env, op);
+		return;
+	}
 	if (op->kind == ADD_OP_REPAIR) {
 		repair_on_value(r, env, op, from, ts, wr, data);
 		return;

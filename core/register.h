@@ -179,6 +179,9 @@ typedef struct add_reg_env {
 	void (*store)(void *ctx, add_register *r, uint64_t ts, uint8_t wr, const uint8_t *data);
 	/* The same with the store's repair() (unconditional, clears damage). */
 	void (*repair)(void *ctx, add_register *r, uint64_t ts, uint8_t wr, const uint8_t *data);
+	/* Optional: every answer of a repair was (0, 0) (never written): true
+	 * if nothing needs storing (store_ops.h, repair_unwritten). */
+	bool (*repair_unwritten)(void *ctx, uint64_t sector);
 	/* store_ops.h's ts_floor: a writer picks ts = max(maxts, floor) + 1. */
 	uint64_t (*ts_floor)(void *ctx);
 	/* A REPAIR op for r's sector from the node's pool (kind, sector and

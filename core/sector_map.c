@@ -2,6 +2,7 @@
 #include <assert.h>
 #include <stdlib.h>
 
+#include "mutants.h"
 #include "sector_map.h"
 
 #define MAP_CAP_MIN 64
@@ -39,9 +40,10 @@ void *add_sector_map_get(const add_sector_map *m, uint64_t sector)
 	}
 }
 
-static void insert_slot(add_sector_map_slot *slots, size_t cap, uint64_t key, void *value)
+static void insert_slot_hashed(add_sector_map_slot *slots, size_t cap, size_t hash_cap,
+			       uint64_t key, void *value)
 {
-	size_t i = slot_of(key, cap);
+	size_t i = slot_of(key, hash_cap) & (cap - 1);
 
 	while (slots[i].key != 0) {
 		assert(slots[i].key != key);
@@ -51,15 +53,23 @@ static void insert_slot(add_sector_map_slot *slots, size_t cap, uint64_t key, vo
 	slots[i].value = value;
 }
 
+static void insert_slot(add_sector_map_slot *slots, size_t cap, uint64_t key, void *value)
+{
+	insert_slot_hashed(slots, cap, cap, key, value);
+}
+
 static int resize(add_sector_map *m, size_t cap)
 {
 	add_sector_map_slot *slots = calloc(cap, sizeof(*slots));
 
 	if (slots == NULL)
 		return -1;
+	/* the mutant hashes with the old capacity when shrinking (slots of the
+	 * new table stay in range: the old slot is masked by the new cap) */
+	size_t hash_cap = ADD_MUTANT_ON(ADD_MUTANT_MAP_SHRINK_OLD_CAP) && cap < m->cap ? m->cap : cap;
 	for (size_t i = 0; i < m->cap; i++)
 		if (m->slots[i].key != 0)
-			insert_slot(slots, cap, m->slots[i].key, m->slots[i].value);
+			insert_slot_hashed(slots, cap, hash_cap, m->slots[i].key, m->slots[i].value);
 	free(m->slots);
 	m->slots = slots;
 	m->cap = cap;
@@ -87,7 +97,8 @@ void add_sector_map_del(add_sector_map *m, uint64_t sector)
 	for (i = slot_of(key, m->cap); m->slots[i].key != key; i = (i + 1) & mask)
 		assert(m->slots[i].key != 0);
 	/* backward-shift deletion: no tombstones */
-	for (j = (i + 1) & mask; m->slots[j].key != 0; j = (j + 1) & mask) {
+	for (j = (i + 1) & mask; m->slots[j].key != 0 && !ADD_MUTANT_ON(ADD_MUTANT_MAP_DEL_NO_SHIFT);
+	     j = (j + 1) & mask) {
 		size_t home = slot_of(m->slots[j].key, m->cap);
 
 		/* move j into the hole at i unless its home lies in (i, j] */

@@ -12,10 +12,12 @@
  *    written home (applied); the batches hold what is newer;
  *  - per meta page (168 slots): its sequence number, which copy is current
  *    and a dirty bit;
- *  - two batch buffers (the one filling, the one being flushed), each laid
- *    out exactly as its journal chunks (descriptor, data blocks, trailer),
- *    so a batch is one pwrite; allocated once, grown by doubling up to
- *    batch_max, reused. Each has a small hash sector -> latest record
+ *  - NBATCH batch buffers in a ring, in submission order: at most one
+ *    durable batch not yet written home, up to FLIGHTS_MAX batches whose
+ *    journal flush is in flight (oldest first), then the one filling. Each
+ *    is laid out exactly as its journal chunks (descriptor, data blocks,
+ *    trailer), so a batch is one pwrite; allocated once, grown by doubling
+ *    up to batch_max, reused. Each has a small hash sector -> latest record
  *    (entries tagged with an epoch, so emptying a batch is O(1)), which
  *    makes pending stores readable.
  */
@@ -70,6 +72,10 @@
 #define RECENT_MAX 1024u
 #define META_READ_PAGES 256u
 #define SCAN_BLOCKS CHUNK_BLOCKS
+/* Journal flushes in flight at once: a batch that closes while one runs is
+ * written and flushed at once; completions are reported in order. */
+#define FLIGHTS_MAX 2
+#define NBATCH (FLIGHTS_MAX + 2) /* + the durable one not yet home + the open one */
 
 #define NO_SECTOR UINT32_MAX /* a slot holding no sector */
 
@@ -98,6 +104,15 @@ typedef struct batch {
 	uint32_t epoch;		/* entries of other epochs are empty */
 	size_t n, cap;
 } batch;
+
+/* The completion argument of one batch's journal flush. */
+typedef struct flight {
+	struct add_sector_store *s;
+	int idx;	    /* its batch, b[idx] */
+	bool done;	    /* its flush completed (successfully) */
+	bool reported;	    /* its stores were reported durable */
+	uint32_t first_seq; /* seq of its first chunk */
+} flight;
 
 typedef struct journal {
 	int h;
@@ -144,11 +159,16 @@ struct add_sector_store {
 	bool ck_trim; /* the running checkpoint truncates the journal files */
 	uint64_t journal_max;
 	uint32_t batch_max;
+	int flights; /* journal flushes allowed in flight, 1..FLIGHTS_MAX */
 
-	batch b[2];
-	int open;	/* index of the batch that is filling */
-	bool flushing;	/* a journal flush of b[1 - open] is running */
-	bool unapplied; /* b[1 - open] is durable, not yet written home */
+	/* Ring of batches, oldest first: b[first] .. : n_unapplied (0 or 1)
+	 * durable but not yet home, then n_flying with a journal flush in
+	 * flight (all in the active journal), then the open one (filling). */
+	batch b[NBATCH];
+	flight fl[NBATCH];
+	int first;
+	int n_unapplied;
+	int n_flying;
 	bool reporting; /* on_durable callbacks running: advance() waits */
 	bool fatal;
 	bool opening; /* inside open: errors go to `why`, not on_fatal */
@@ -591,12 +611,25 @@ static void batch_clear(batch *b)
 	}
 }
 
-/* The newest pending record of `sector` (filling batch first): its batch
- * and index, or NULL. */
+/* Ring position k (0 = oldest) to batch index. */
+static int ring_at(const add_sector_store *s, int k)
+{
+	return (s->first + k) % NBATCH;
+}
+
+/* The batch that is filling. */
+static int open_idx(const add_sector_store *s)
+{
+	return ring_at(s, s->n_unapplied + s->n_flying);
+}
+
+/* The newest pending record of `sector` (filling batch first, then the
+ * flights newest first, then the durable one not yet home): its batch and
+ * index, or NULL. */
 static const batch *pending_find(const add_sector_store *s, uint64_t sector, size_t *idx)
 {
-	for (int k = 0; k < 2; k++) {
-		const batch *b = &s->b[k == 0 ? s->open : 1 - s->open];
+	for (int k = s->n_unapplied + s->n_flying; k >= 0; k--) {
+		const batch *b = &s->b[ring_at(s, k)];
 		int64_t i = batch_find(b, sector);
 
 		if (i >= 0) {
@@ -658,11 +691,14 @@ static bool jhdr_decode(const add_sector_store *s, const uint8_t *blk, uint64_t 
 }
 
 /* Chunk descriptor (and trailer, magic aside): magic, crc, gen, seq,
- * batch_first (seq of its batch's first chunk), batch_chunks, count; then
- * per record: sector u32, ts u64, wr, flags, data crc. */
+ * batch_first (seq of its batch's first chunk), batch_chunks, count,
+ * flight_back (batch_first minus the first seq of the oldest batch whose
+ * flush was still in flight when this batch was written: 0 when none was;
+ * journals of one flight at a time hold 0 there); then per record: sector
+ * u32, ts u64, wr, flags, data crc. */
 typedef struct desc_info {
 	uint64_t gen;
-	uint32_t seq, batch_first;
+	uint32_t seq, batch_first, flight_back;
 	uint16_t batch_chunks, count;
 } desc_info;
 
@@ -674,6 +710,7 @@ static void desc_seal(const add_sector_store *s, uint8_t *blk, uint32_t magic, c
 	put_u32(blk + 20, d->batch_first);
 	put_u16(blk + 24, d->batch_chunks);
 	put_u16(blk + 26, d->count);
+	put_u32(blk + 28, d->flight_back);
 	put_u32(blk + 4, block_crc(s, blk, BLK));
 }
 
@@ -688,7 +725,8 @@ static bool desc_decode(const add_sector_store *s, const uint8_t *blk, uint32_t 
 	d->batch_first = get_u32(blk + 20);
 	d->batch_chunks = get_u16(blk + 24);
 	d->count = get_u16(blk + 26);
-	return d->count >= 1 && d->count <= REC_PER_CHUNK && d->batch_chunks >= 1 &&
+	d->flight_back = get_u32(blk + 28);
+	return d->flight_back <= d->batch_first && d->count >= 1 && d->count <= REC_PER_CHUNK && d->batch_chunks >= 1 &&
 	       d->batch_first <= d->seq && d->seq - d->batch_first < d->batch_chunks;
 }
 
@@ -907,20 +945,23 @@ static int journal_reset(add_sector_store *s, int idx, bool trim)
 	return 0;
 }
 
-/* Writes the durable batch b[1 - open] home and empties it. */
+/* Writes the durable batch (the oldest of the ring) home and empties it. */
 static void apply_durable(add_sector_store *s)
 {
-	batch *b = &s->b[1 - s->open];
+	batch *b = &s->b[s->first];
 
-	assert(s->unapplied && !s->flushing);
+	assert(s->n_unapplied == 1 && s->fl[s->first].reported);
 	if (write_batch_home(s, b) < 0)
 		return;
 	batch_clear(b);
-	s->unapplied = false;
+	s->fl[s->first].reported = false;
+	s->fl[s->first].done = false;
+	s->first = ring_at(s, 1);
+	s->n_unapplied = 0;
 }
 
 /* Fills the descriptors and trailers of the open batch for journal j. */
-static void seal_batch(add_sector_store *s, batch *b, const journal *j)
+static void seal_batch(add_sector_store *s, batch *b, const journal *j, uint32_t flight_back)
 {
 	size_t n_chunks = (b->n + REC_PER_CHUNK - 1) / REC_PER_CHUNK;
 
@@ -933,7 +974,8 @@ static void seal_batch(add_sector_store *s, batch *b, const journal *j)
 				.seq = j->next_seq + (uint32_t)c,
 				.batch_first = j->next_seq,
 				.batch_chunks = (uint16_t)n_chunks,
-				.count = (uint16_t)count };
+				.count = (uint16_t)count,
+				.flight_back = flight_back };
 
 		memset(desc, 0, BLK);
 		for (size_t k = 0; k < count; k++) {
@@ -954,17 +996,30 @@ static void seal_batch(add_sector_store *s, batch *b, const journal *j)
 
 /*
  * Appends the open batch to the active journal (one pwrite, at a 4 KiB
- * boundary, into blocks no acknowledged chunk uses) and starts its flush;
- * then, while that flush runs, writes the previous (durable) batch home.
+ * boundary, past every chunk acknowledged or in flight) and starts its
+ * flush, even while earlier flushes run (up to FLIGHTS_MAX); then, while it
+ * runs, writes the durable batch home if there is one.
  */
 static void start_flush(add_sector_store *s)
 {
-	batch *b = &s->b[s->open];
+	int idx = open_idx(s);
+	batch *b = &s->b[idx];
 	journal *j = &s->j[s->aj];
+	flight *f = &s->fl[idx];
+	uint32_t back = 0;
 
-	assert(!s->flushing && b->n > 0 && !s->fatal);
-	assert(j->size % BLK == 0);
-	seal_batch(s, b, j);
+	assert(s->n_flying < s->flights && b->n > 0 && !s->fatal);
+	assert(j->size % BLK == 0 && !f->done && !f->reported);
+	if (s->n_flying > 0) {
+		uint32_t oldest = s->fl[ring_at(s, s->n_unapplied)].first_seq;
+
+		assert(oldest < j->next_seq);
+		back = j->next_seq - oldest;
+	}
+	f->s = s;
+	f->idx = idx;
+	f->first_seq = j->next_seq;
+	seal_batch(s, b, j, back);
 	size_t len = batch_blocks(b->n) * BLK;
 	int64_t rc = s->disk->pwrite(s->disk->ctx, j->h, b->buf, len, j->size);
 
@@ -977,21 +1032,22 @@ static void start_flush(add_sector_store *s)
 #if !ADD_MUTANT_ON(ADD_MUTANT_STORE_SKIP_FLUSH)
 	/* Its completion comes later, from the event loop (disk.h), when the
 	 * state below is in place. */
-	if ((rc = s->disk->sync_async(s->disk->ctx, j->h, flush_done, s)) < 0) {
+	if ((rc = s->disk->sync_async(s->disk->ctx, j->h, flush_done, f)) < 0) {
 		io_fatal(s, "fdatasync (start)", JOURNAL_NAME[s->aj], j->size, (int)rc);
 		return;
 	}
 #endif
-	if (s->unapplied) {
+	s->n_flying++;
+	if ((uint64_t)s->n_flying > s->stats.flights_max)
+		s->stats.flights_max = (uint64_t)s->n_flying;
+	if (s->n_unapplied) {
 		apply_durable(s);
 		if (s->fatal)
 			return;
 	}
-	s->open = 1 - s->open;
-	assert(s->b[s->open].n == 0);
-	s->flushing = true;
+	assert(s->b[open_idx(s)].n == 0);
 #if ADD_MUTANT_ON(ADD_MUTANT_STORE_SKIP_FLUSH)
-	flush_done(s, 0); /* the bug: durable without a flush */
+	flush_done(f, 0); /* the bug: durable without a flush */
 #endif
 }
 
@@ -1007,10 +1063,11 @@ static void start_checkpoint(add_sector_store *s, bool trim)
 {
 	int rc;
 
-	assert(!s->flushing && !s->unapplied && s->ck == CK_NONE && !s->fatal);
+	assert(s->n_flying == 0 && s->n_unapplied == 0 && s->ck == CK_NONE && !s->fatal);
 	assert(journal_empty(&s->j[1 - s->aj]) && s->j[1 - s->aj].gen > s->j[s->aj].gen);
 	s->aj = 1 - s->aj;
 	s->ck = CK_DATA;
+	s->stats.checkpoints_started++;
 	s->ck_trim = trim;
 	/* The new active journal may hold stale chunks of its last life. */
 	if (trim && (rc = s->disk->truncate(s->disk->ctx, s->j[s->aj].h, BLK)) < 0) {
@@ -1024,43 +1081,43 @@ static void start_checkpoint(add_sector_store *s, bool trim)
 }
 
 /*
- * Starts whatever can start now: a checkpoint (after the last batch is
- * home), the next batch. A durable batch not yet home is written home with
- * the next flush (overlapped), or here if `idle_apply` and there is none.
+ * Starts whatever can start now: a checkpoint (once no flush is in flight
+ * and the last batch is home: every flight stays in one journal), the next
+ * batch (while fewer than FLIGHTS_MAX flushes are in flight). A durable
+ * batch not yet home is written home with the next flush (overlapped), or
+ * here if `idle_apply` and none starts.
  */
 static void advance(add_sector_store *s, bool idle_apply)
 {
-	if (s->fatal || s->flushing || s->reporting)
+	if (s->fatal || s->reporting)
 		return;
 	if (s->ck == CK_NONE && s->j[s->aj].size > s->journal_max) {
-		if (s->unapplied)
+		if (s->n_flying > 0)
+			return; /* drain first; the last completion comes back here */
+		if (s->n_unapplied)
 			apply_durable(s);
 		if (!s->fatal)
 			start_checkpoint(s, false);
 	}
 	if (s->fatal)
 		return;
-	if (s->b[s->open].n > 0 && s->j[s->aj].size <= 2 * s->journal_max)
+	if (s->b[open_idx(s)].n > 0 && s->n_flying < s->flights &&
+	    s->j[s->aj].size <= 2 * s->journal_max)
 		start_flush(s);
-	else if (s->unapplied && idle_apply)
+	else if (s->n_unapplied && idle_apply)
 		apply_durable(s);
 }
 
-static void flush_done(void *arg, int result)
+/* Reports the stores of batch idx durable, in their submission order. */
+static void report_batch(add_sector_store *s, int idx)
 {
-	add_sector_store *s = arg;
-	batch *b = &s->b[1 - s->open];
+	const batch *b = &s->b[idx];
 
-	assert(s->flushing && !s->unapplied);
-	if (result < 0) {
-		io_fatal(s, "fdatasync", JOURNAL_NAME[s->aj], s->j[s->aj].size, result);
-		return;
-	}
+	assert(s->fl[idx].done && !s->fl[idx].reported);
+	s->fl[idx].reported = true;
 	s->stats.journal_flushes++;
-	s->flushing = false;
-	s->unapplied = true; /* stays readable until written home */
-	/* Durable now: report in submission order. Stores the callbacks submit
-	 * go to the open batch; a kick() from them waits for the loop's end. */
+	/* Stores the callbacks submit go to the open batch; a kick() from them
+	 * waits for the loop's end. */
 	s->reporting = true;
 	for (size_t i = 0; i < b->n; i++) {
 		s->stats.stores_durable++;
@@ -1070,6 +1127,46 @@ static void flush_done(void *arg, int result)
 			s->cfg.on_durable(s->cfg.arg, b->cookies[i]);
 	}
 	s->reporting = false;
+}
+
+/*
+ * A journal flush completed. Its batch is reported durable only once every
+ * earlier batch is (a later flush that completes first waits): the node
+ * relies on completions in submission order. Each batch reported becomes
+ * the durable one not yet home (the previous one is written home first).
+ */
+static void flush_done(void *arg, int result)
+{
+	flight *f = arg;
+	add_sector_store *s = f->s;
+
+	assert(s->n_flying > 0 && !f->done && f == &s->fl[f->idx]);
+	if (result < 0) {
+		io_fatal(s, "fdatasync", JOURNAL_NAME[s->aj], s->j[s->aj].size, result);
+		return;
+	}
+	f->done = true;
+	if (f != &s->fl[ring_at(s, s->n_unapplied)])
+		s->stats.flights_waited++; /* an earlier flush still runs */
+#if ADD_MUTANT_ON(ADD_MUTANT_STORE_FLUSH_OUT_OF_ORDER)
+	report_batch(s, f->idx); /* the bug: reported before earlier batches */
+#endif
+	for (;;) {
+		int oldest = ring_at(s, s->n_unapplied);
+
+		if (s->fatal || s->n_flying == 0 || !s->fl[oldest].done)
+			break;
+		if (s->n_unapplied) {
+			apply_durable(s); /* in order: before the next one is reported */
+			if (s->fatal)
+				return;
+			oldest = ring_at(s, 0);
+		}
+		s->n_flying--;
+		s->n_unapplied = 1; /* stays readable until written home */
+		if (!s->fl[oldest].reported)
+			report_batch(s, oldest);
+	}
 	advance(s, false);
 }
 
@@ -1194,7 +1291,7 @@ static int ss_read_data(void *ctx, uint64_t sector, uint8_t out[SECTOR])
 static int submit(add_sector_store *s, uint64_t sector, uint64_t ts, uint8_t wr,
 		  const uint8_t data[SECTOR], uint64_t cookie, uint8_t flags)
 {
-	batch *b = &s->b[s->open];
+	batch *b = &s->b[open_idx(s)];
 	size_t pi;
 
 	if (s->fatal)
@@ -1330,7 +1427,8 @@ void add_sector_store_kick(add_sector_store *s)
 
 bool add_sector_store_idle(const add_sector_store *s)
 {
-	return !s->flushing && !s->unapplied && s->ck == CK_NONE && s->b[s->open].n == 0;
+	return s->n_flying == 0 && s->n_unapplied == 0 && s->ck == CK_NONE &&
+	       s->b[open_idx(s)].n == 0;
 }
 
 uint64_t add_sector_store_written(const add_sector_store *s)
@@ -1371,6 +1469,7 @@ bool add_sector_store_checkpoint(add_sector_store *s)
 void add_sector_store_get_stats(const add_sector_store *s, add_sector_store_stats *out)
 {
 	*out = s->stats;
+	out->checkpoint_running = s->ck != CK_NONE;
 	out->journal_bytes = s->j[0].size + s->j[1].size;
 	out->index_bytes = s->n_buckets * sizeof(*s->buckets) +
 			   s->cap_slots * (sizeof(*s->slot_sector) + sizeof(*s->slot_ts) +
@@ -1380,7 +1479,7 @@ void add_sector_store_get_stats(const add_sector_store *s, add_sector_store_stat
 			   s->cap_pages * (sizeof(*s->page_seq) + 2) +
 			   s->ck_cap * sizeof(*s->ck_pages);
 	out->memory_bytes = sizeof(*s) + out->index_bytes;
-	for (int k = 0; k < 2; k++)
+	for (int k = 0; k < NBATCH; k++)
 		out->memory_bytes += batch_blocks(s->b[k].cap) * BLK +
 				     s->b[k].cap * (3 * sizeof(uint64_t) + sizeof(uint32_t) + 2 +
 						    2 * sizeof(batch_hash_entry));
@@ -1397,6 +1496,9 @@ typedef struct rstats {
 	uint64_t meta_sectors, replayed, torn_records, corrupt, bad_copies, lost_pages,
 		verified_bad, unreadable, chunks[2];
 	bool torn[2];
+	/* the journal being replayed lost its header: its repair records
+	 * apply only where their tag is the highest (see probe_headerless) */
+	bool tags_only;
 } rstats;
 
 /* Reads up to n blocks at off; returns whole blocks read (the rest of buf
@@ -1612,9 +1714,16 @@ static int find_chunk(add_sector_store *s, int k, uint64_t off, uint32_t seq, ui
 	return 0;
 }
 
+/* The first seq of the oldest batch still in flight when chunk d's batch
+ * was written (its own batch_first when none was). */
+static uint32_t flight_floor(const desc_info *d)
+{
+	return d->batch_first - d->flight_back;
+}
+
 /* After the last chunk found (the next one, `seq`, expected at `off`):
- * the highest batch_first of any chunk of this generation further on, or
- * -1 if none; -errno on a read error. */
+ * the highest flight_floor() of any chunk of this generation further on,
+ * or -1 if none; -errno on a read error. */
 static int64_t scan_ahead(add_sector_store *s, int k, uint64_t off, uint32_t seq,
 			  uint8_t *buf, uint64_t *bad)
 {
@@ -1633,8 +1742,8 @@ static int64_t scan_ahead(add_sector_store *s, int k, uint64_t off, uint32_t seq
 
 			if ((m == DESC_MAGIC || m == TRAIL_MAGIC) &&
 			    desc_decode(s, blk, m, s->j[k].gen, &d) && d.seq >= seq &&
-			    (int64_t)d.batch_first > best)
-				best = d.batch_first;
+			    (int64_t)flight_floor(&d) > best)
+				best = flight_floor(&d);
 		}
 		if (nb < (int64_t)SCAN_BLOCKS)
 			return best;
@@ -1650,7 +1759,8 @@ static int replay_record(add_sector_store *s, rstats *rs, const drec *r, const u
 {
 	bool ok = add_crc32c(0, data, SECTOR) == r->crc;
 	int64_t slot = index_find(s, r->sector);
-	bool newer = slot < 0 || (r->flags & F_REPAIR) ||
+	bool in_order = (r->flags & F_REPAIR) && !rs->tags_only;
+	bool newer = slot < 0 || in_order ||
 		     !tag_gt(s->slot_ts[slot], s->slot_wr[slot], r->ts, r->wr) ||
 		     ADD_MUTANT_ON(ADD_MUTANT_STORE_REPLAY_ANY_TAG);
 
@@ -1679,7 +1789,7 @@ static int replay_record(add_sector_store *s, rstats *rs, const drec *r, const u
 		     jname, (unsigned long long)off, (unsigned long long)r->sector,
 		     (unsigned long long)r->ts, r->wr,
 		     newer ? ": sector marked damaged (suspect)" : ": a newer value is known");
-		if (fresh || (r->flags & F_REPAIR) ||
+		if (fresh || in_order ||
 		    tag_gt(r->ts, r->wr, s->slot_ts[slot], s->slot_wr[slot])) {
 			s->slot_ts[slot] = r->ts;
 			s->slot_wr[slot] = r->wr;
@@ -1707,8 +1817,18 @@ static int replay_record(add_sector_store *s, rstats *rs, const drec *r, const u
 	return 0;
 }
 
-/* Replays journal k: finds its chunks (pass 1: descriptors only), tells a
- * torn tail from corruption, then applies the records (pass 2). */
+/*
+ * Replays journal k: finds its chunks (pass 1: descriptors only), tells a
+ * torn tail from corruption, then applies the records (pass 2).
+ *
+ * A batch may be torn only if its flush may have been in flight at the
+ * crash: if no chunk written after it names a flight floor above its first
+ * seq (a later batch written once it was durable). With FLIGHTS_MAX flushes
+ * in flight, that is one of the last FLIGHTS_MAX batches. A bad chunk or
+ * record of any other batch is corruption. Where the chain of chunks stops
+ * at a batch that may be torn, every chunk after it is dropped with it:
+ * none was reported durable before it.
+ */
 static int replay_journal(add_sector_store *s, int k, rstats *rs, char *err, size_t err_len)
 {
 	const char *jname = JOURNAL_NAME[k];
@@ -1724,7 +1844,7 @@ static int replay_journal(add_sector_store *s, int k, rstats *rs, char *err, siz
 	chunk_ref *c = NULL;
 	size_t n = 0, cap = 0;
 	uint64_t off = BLK;
-	bool next_batch_seen = false;
+	int64_t later = -1; /* highest flight floor of the chunks after the chain */
 	int rc = 0;
 
 	if (!buf) {
@@ -1746,7 +1866,8 @@ static int replay_journal(add_sector_store *s, int k, rstats *rs, char *err, siz
 			bool in_batch = last && last->d.seq + 1u <
 							last->d.batch_first + last->d.batch_chunks;
 			uint32_t bf = in_batch ? last->d.batch_first : seq;
-			int64_t later = scan_ahead(s, k, off, seq, buf, &rs->unreadable);
+
+			later = scan_ahead(s, k, off, seq, buf, &rs->unreadable);
 
 			if (later < 0 && later != -1) {
 				rc = (int)later;
@@ -1762,10 +1883,9 @@ static int replay_journal(add_sector_store *s, int k, rstats *rs, char *err, siz
 					jname, seq, (unsigned long long)off);
 				goto out;
 			}
-			rs->torn[k] = in_batch || later == (int64_t)bf;
-			/* A later batch was being written: every batch found
-			 * was flushed (acknowledged) before it. */
-			next_batch_seen = !in_batch && later == (int64_t)bf;
+			/* Chunks of batches in flight with bf follow, or bf
+			 * itself stops midway: a torn tail (dropped). */
+			rs->torn[k] = in_batch || later >= 0;
 			break;
 		}
 		if (ref.desc_off != ref.off)
@@ -1789,9 +1909,21 @@ static int replay_journal(add_sector_store *s, int k, rstats *rs, char *err, siz
 	}
 	rs->chunks[k] = n;
 	uint64_t torn_before = rs->torn_records;
-	/* pass 2 */
-	uint32_t final_batch = n ? c[n - 1].d.batch_first : 0;
+	/* pass 2; floor_after: the highest flight floor of the chunks after
+	 * chunk i (the chain's, then those found past its end) */
+	int64_t *floor_after = n ? malloc(n * sizeof(*floor_after)) : NULL;
 
+	if (n && !floor_after) {
+		rc = -ENOMEM;
+		set_err(err, err_len, "sector store: out of memory (replay)");
+		goto out;
+	}
+	for (size_t i = n; i-- > 0;) {
+		int64_t next = i + 1 < n ? (int64_t)flight_floor(&c[i + 1].d) : -1;
+		int64_t after = i + 1 < n ? floor_after[i + 1] : later;
+
+		floor_after[i] = next > after ? next : after;
+	}
 	for (size_t i = 0; i < n; i++) {
 		uint8_t desc[BLK];
 		int64_t nb = read_blocks(s, s->j[k].h, desc, 1, c[i].desc_off);
@@ -1803,9 +1935,11 @@ static int replay_journal(add_sector_store *s, int k, rstats *rs, char *err, siz
 			rc = (int)nb;
 			set_err(err, err_len, "sector store: pread %s at %llu: %s", jname,
 				(unsigned long long)c[i].off, etext(rc));
+			free(floor_after);
 			goto out;
 		}
-		bool final = c[i].d.batch_first == final_batch && !next_batch_seen;
+		/* its batch may have been in flight at the crash: bad = torn */
+		bool final = floor_after[i] <= (int64_t)c[i].d.batch_first;
 
 		for (size_t r = 0; r < c[i].d.count; r++) {
 			drec rec = desc_get_rec(desc, r);
@@ -1813,13 +1947,18 @@ static int replay_journal(add_sector_store *s, int k, rstats *rs, char *err, siz
 			uint64_t roff = c[i].off + (1 + r) * BLK;
 
 			if (ADD_MUTANT_ON(ADD_MUTANT_STORE_CORRUPT_AS_TORN) &&
-			    add_crc32c(0, data, SECTOR) != rec.crc)
+			    add_crc32c(0, data, SECTOR) != rec.crc) {
+				free(floor_after);
 				goto out; /* the bug: the rest dropped as a torn tail */
+			}
 			rc = replay_record(s, rs, &rec, data, final, jname, roff, err, err_len);
-			if (rc < 0)
+			if (rc < 0) {
+				free(floor_after);
 				goto out;
+			}
 		}
 	}
+	free(floor_after);
 	if (rs->torn_records > torn_before)
 		rs->torn[k] = true; /* records of the last batch torn */
 	rc = 0;
@@ -2005,6 +2144,53 @@ static uint64_t count_written_from(const add_sector_store *s, uint64_t from, uin
 	return n;
 }
 
+/*
+ * Both copies of journal k's header are bad. Either a reset was torn by a
+ * crash (its records, of the old generation, are all home and flushed:
+ * none is needed), or rot hit both copies of a journal whose records may be
+ * needed. The header says no more than the generation, and every chunk
+ * descriptor repeats it: if the first chunk is whole, its generation is the
+ * journal's. Newer than the other journal's (a valid header): this was the
+ * active journal, its records are replayed as usual. Otherwise it cannot be
+ * told from a torn reset: the records are replayed with the highest tag
+ * winning for all of them, repairs too, which can only bring a sector up to
+ * a value this process durably held, never back. (Without a whole first
+ * chunk there is nothing to go on: nothing is replayed, as before.)
+ * Returns true if the journal is to be replayed; *tags_only as above.
+ */
+static bool probe_headerless(add_sector_store *s, int k, bool other_ok, bool *tags_only)
+{
+	uint8_t blk[BLK];
+	desc_info d;
+	uint64_t gen;
+	uint64_t ignored = 0;
+
+	assert(k == 0 || k == 1);
+	*tags_only = false;
+	gen = 0;
+	if (read_blocks_tolerant(s, s->j[k].h, JOURNAL_NAME[k], blk, 1, BLK, &ignored) == 1 &&
+	    get_u32(blk) == DESC_MAGIC)
+		gen = get_u64(blk + 8);
+	if (gen == 0 || !desc_decode(s, blk, DESC_MAGIC, gen, &d) || d.seq != 0) {
+		slog(s, ADD_LOG_WARN,
+		     "sector store: %s: both copies of its header are corrupt (a torn reset, or "
+		     "rot) and no whole record follows: nothing to replay; rewritten",
+		     JOURNAL_NAME[k]);
+		return false;
+	}
+	s->j[k].gen = gen;
+	*tags_only = !(other_ok && gen > s->j[1 - k].gen);
+	s->stats.corrupt_records++;
+	slog(s, ADD_LOG_WARN,
+	     "sector store: %s: both copies of its header are corrupt; its records "
+	     "(generation %llu%s) are replayed%s",
+	     JOURNAL_NAME[k], (unsigned long long)gen,
+	     *tags_only ? "" : ", newer than the other journal's",
+	     *tags_only ? " where they are the newest known (it may be a torn reset)" : "");
+	assert(s->j[k].gen == gen);
+	return true;
+}
+
 static int recover(add_sector_store *s, uint64_t want_sectors, char *err, size_t err_len)
 {
 	rstats rs = { 0 };
@@ -2022,18 +2208,27 @@ static int recover(add_sector_store *s, uint64_t want_sectors, char *err, size_t
 	}
 	if ((rc = recover_meta(s, &rs, err, err_len)) < 0)
 		return rc;
+	bool tags_only[2] = { false, false }, probed[2] = { false, false };
+
 	for (int k = 0; k < 2; k++)
 		if ((rc = read_journal_header(s, k, &ok[k], err, err_len)) < 0)
 			return rc;
+	for (int k = 0; k < 2; k++)
+		if (!ok[k] && !ADD_MUTANT_ON(ADD_MUTANT_STORE_HEADERLESS_SKIPPED))
+			probed[k] = probe_headerless(s, k, ok[1 - k], &tags_only[k]);
+	for (int k = 0; k < 2; k++)
+		ok[k] = ok[k] || probed[k];
 	/* Older generation first: its records precede the other's. */
 	int first = s->j[0].gen <= s->j[1].gen ? 0 : 1;
 
 	for (int n = 0, k = first; n < 2; n++, k = 1 - k) {
 		if (!ok[k] || ADD_MUTANT_ON(ADD_MUTANT_RECOVERY_IGNORES_JOURNAL))
 			continue; /* (the mutant: the journal ignored) */
+		rs.tags_only = tags_only[k];
 		if ((rc = replay_journal(s, k, &rs, err, err_len)) < 0)
 			return rc;
 	}
+	rs.tags_only = false;
 	s->stats.recovered_records = rs.replayed;
 	verify_suspect_pages(s, &rs);
 	uint64_t suspects = 0;
@@ -2326,8 +2521,15 @@ add_sector_store *add_sector_store_open(const add_sector_store_config *cfg, char
 	s->batch_max = cfg->batch_max ? cfg->batch_max : BATCH_MAX_DEFAULT;
 	if (s->batch_max < BATCH_INITIAL)
 		s->batch_max = BATCH_INITIAL;
-	if (index_rehash(s, 1024) < 0 || batch_grow(&s->b[0], BATCH_INITIAL) < 0 ||
-	    batch_grow(&s->b[1], BATCH_INITIAL) < 0) {
+	s->flights = cfg->journal_flights == 0 || cfg->journal_flights > FLIGHTS_MAX
+			     ? FLIGHTS_MAX
+			     : (int)cfg->journal_flights;
+	assert(s->flights >= 1 && s->flights <= FLIGHTS_MAX);
+	bool oom = index_rehash(s, 1024) < 0;
+
+	for (int k = 0; k < NBATCH && !oom; k++)
+		oom = batch_grow(&s->b[k], BATCH_INITIAL) < 0;
+	if (oom) {
 		set_err(err, err_len, "sector store: out of memory");
 		goto fail;
 	}
@@ -2351,10 +2553,10 @@ void add_sector_store_close(add_sector_store *s)
 	 * after a failure (or a simulated crash, which kills the handles) the
 	 * journals are still there for recovery to replay. */
 	s->opening = true;
-	if (!s->fatal && !s->flushing && s->unapplied &&
-	    write_batch_home(s, &s->b[1 - s->open]) == 0) {
-		batch_clear(&s->b[1 - s->open]);
-		s->unapplied = false;
+	if (!s->fatal && s->n_flying == 0 && s->n_unapplied &&
+	    write_batch_home(s, &s->b[s->first]) == 0) {
+		batch_clear(&s->b[s->first]);
+		s->n_unapplied = 0;
 	}
 	if (!s->fatal && add_sector_store_idle(s))
 		(void)settle(s);
@@ -2365,8 +2567,8 @@ void add_sector_store_close(add_sector_store *s)
 	for (int k = 0; k < 2; k++)
 		if (s->j[k].h >= 0)
 			s->disk->close(s->disk->ctx, s->j[k].h);
-	batch_free(&s->b[0]);
-	batch_free(&s->b[1]);
+	for (int k = 0; k < NBATCH; k++)
+		batch_free(&s->b[k]);
 	free(s->buckets);
 	free(s->slot_sector);
 	free(s->slot_ts);

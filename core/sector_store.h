@@ -19,9 +19,12 @@
  *  - INVARIANT 3: every anomaly is reported: a WARN line through cfg.log
  *    naming the file, the offset or sector and the cause, and a count in
  *    add_sector_store_stats; recovery says what it did in one INFO line;
- *  - stores that arrive while a flush runs are made durable together by the
- *    next flush; each store's `on_durable(arg, cookie)` is called only after
- *    it is durable, in submission order; one flush per batch;
+ *  - group commit: the stores submitted between two kicks are one batch,
+ *    one journal write and one flush; a batch that closes while a flush
+ *    runs gets its own flush at once, up to 2 journal flushes in flight
+ *    (more batches wait for a free one); each store's `on_durable(arg,
+ *    cookie)` is called only after it is durable, in submission order (a
+ *    later flush that completes first waits for the earlier ones);
  *  - space once idle <= 1.1 * written * 4096 + constant; memory a few tens of
  *    bytes per written sector (about 31), independent of n_sectors; recovery
  *    O(written + journal);
@@ -72,6 +75,9 @@ typedef struct add_sector_store_config {
 	 * it store() returns -EAGAIN. 0 = default (16384, about 68 MiB of batch
 	 * buffer at most; buffers start small and grow by doubling). */
 	uint32_t batch_max;
+	/* Journal flushes in flight at once (1..2); 0 = default (2). 1 is the
+	 * one-flush-at-a-time group commit (benchmarks compare the two). */
+	uint32_t journal_flights;
 	/* This process's rank (1..255): written into the superblock at
 	 * creation; an existing store of another rank is refused. 0 = unchecked
 	 * (tests that do not care), stored as 0. */
@@ -111,7 +117,10 @@ typedef struct add_sector_store_config {
  *               chunks appended with one pwrite past the last acknowledged
  *               block and flushed once (sync_async); only then are the
  *               stores reported durable and written home (data in the page
- *               cache, tags in the index; meta pages marked dirty).
+ *               cache, tags in the index; meta pages marked dirty). Each
+ *               descriptor also names the first seq of the oldest batch
+ *               whose flush was still in flight when it was written
+ *               (flight_back; 0 = none), which recovery uses below.
  * Checkpoint (active journal over journal_max_bytes, or
  * add_sector_store_checkpoint() when idle): the other, empty journal becomes
  * active, so group commit goes on, while the dirty meta pages are written,
@@ -124,10 +133,14 @@ typedef struct add_sector_store_config {
  * Recovery: meta into the index (O(written)), then each journal, older
  * generation first: its chunks in seq order (descriptor, else trailer).
  * Where the chain stops, the rest of the file is scanned for chunks of the
- * same generation: only one journal flush is in flight at a time, so a bad
- * chunk followed by a chunk of a LATER batch is corruption (the open is
- * refused: which sectors it held is lost), while a bad chunk or record of
- * the last batch is a torn tail (dropped: never acknowledged). Records
+ * same generation. A batch may be torn only if its flush may have been in
+ * flight at the crash: if no chunk written after it names, as the oldest
+ * batch then in flight, one after it. With 2 flushes in flight that is one
+ * of the last 2 batches. A bad chunk of any other batch is corruption (the
+ * open is refused: which sectors it held is lost); a bad chunk of one that
+ * may be torn is a torn tail: it and every chunk after it are dropped
+ * (none was acknowledged: completions are reported in order). A bad record
+ * (data) of a batch that may be torn is dropped (torn) too. Records
  * apply so that no sector goes back: per sector the highest (ts, wr) wins
  * across meta and every record; repair records (flagged) apply in order. A
  * corrupt record (bad data crc) before the last batch whose tag is the
@@ -148,9 +161,10 @@ typedef struct add_sector_store_config {
  * Existing data is never re-created over, meta never truncated.
  *
  * Known limits (rot at rest, not crashes; each is reported):
- *  - rot in the LAST batch of a journal looks like a torn write: its bad
+ *  - rot in one of the last 2 batches of a journal (one whose flush may
+ *    have been in flight, as above) looks like a torn write: its bad
  *    records are dropped (torn tail, INFO), so the sector shows its previous
- *    value, unless a later batch was in flight (then it is corruption);
+ *    value; rot in an earlier batch is corruption;
  *  - rot of the current copy of a meta page: the other (older) copy is used;
  *    sectors whose data changed since are marked damaged, but under the
  *    older tag (lower than the durable one); both copies bad: the page's
@@ -159,8 +173,9 @@ typedef struct add_sector_store_config {
  *    superblock, refuses the open.
  *
  * Memory: about 31 bytes per written sector (index 18, hash table, sorted
- * set of written sectors, meta page state), plus the two batch buffers (16
- * records each at first, grown by doubling up to batch_max).
+ * set of written sectors, meta page state), plus four batch buffers (the
+ * filling one, two in flight, one durable not yet home; 16 records each at
+ * first, each grown by doubling up to batch_max).
  * on_durable and on_fatal run inside kick() or a disk completion; they may
  * call the store ops and kick(), but must not close the store.
  */
@@ -204,8 +219,12 @@ bool add_sector_store_checkpoint(add_sector_store *s);
 
 typedef struct add_sector_store_stats {
 	uint64_t journal_flushes; /* batches made durable */
+	uint64_t flights_max;	  /* most journal flushes in flight at once so far */
+	uint64_t flights_waited;  /* flushes that completed before an earlier one */
 	uint64_t stores_durable;  /* stores reported durable */
 	uint64_t checkpoints;
+	uint64_t checkpoints_started;
+	bool checkpoint_running;  /* a checkpoint's flushes are in flight now */
 	uint64_t journal_bytes;	  /* bytes of both journals in use (headers too) */
 	uint64_t memory_bytes;	  /* index + batch buffers (heap) */
 	uint64_t index_bytes;	  /* the per-written-sector part of memory_bytes */

@@ -64,6 +64,16 @@ typedef struct add_store_ops {
 	uint64_t (*next_written)(void *ctx, uint64_t from);
 	/* See ts_floor above. */
 	uint64_t (*ts_floor)(void *ctx);
+	/* Optional (NULL: not told): the node calls it once a repair() it
+	 * submitted for `sector` is durable (core/rejoin.h counts the sector
+	 * as re-learned only then). */
+	void (*repair_durable)(void *ctx, uint64_t sector);
+	/* Optional (NULL: the zeros are stored with repair()): a repair found
+	 * that no other process ever wrote the sector (every tag (0, 0)). True
+	 * if the store needs nothing written for it and takes it as repaired
+	 * at once (core/rejoin.h: a rebuild does not fill the disk with the
+	 * never-written sectors). */
+	bool (*repair_unwritten)(void *ctx, uint64_t sector);
 } add_store_ops;
 
 #endif /* ADD_STORE_OPS_H */

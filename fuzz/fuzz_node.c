@@ -229,7 +229,8 @@ static const add_store_ops damage_store_ops = {
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	add_io io = { NULL, io_now, io_random, io_send_peer, io_send_client, NULL };
+	add_io io = {.now_ns = io_now, .random_bytes = io_random, .send_peer = io_send_peer,
+		      .send_client = io_send_client};
 	add_node_config cfg = { .rank = 1, .n_sectors = N_SECTORS };
 	uint8_t sector_data[ADD_SECTOR_SIZE];
 	int events = 0;

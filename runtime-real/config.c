@@ -17,6 +17,7 @@ const char add_addd_usage[] =
 	"usage: addd --rank R --peers HOST:PORT,HOST:PORT,... --storage-dir DIR\n"
 	"            --sectors N --client-key-file F --system-key-file F [--log-level LEVEL]\n"
 	"            [--nbd-listen HOST:PORT [--nbd-allow-remote]]\n"
+	"            [--scrub-interval SECONDS]\n"
 	"\n"
 	"One process of an ADD (Atomic Disk Drive) cluster.\n"
 	"  --rank R              this process's rank, 1..N (index into --peers)\n"
@@ -41,6 +42,14 @@ const char add_addd_usage[] =
 	"                        never). Connections that send no validly signed\n"
 	"                        message within 3 s are closed and never hold one of\n"
 	"                        the 16 client slots\n"
+	"  --scrub-interval S    verify every written sector's checksum once every S\n"
+	"                        seconds, paced evenly (default 86400, one day; 0 = off);\n"
+	"                        a damaged copy found is repaired from the other processes\n"
+	"  --force-rejoin        DANGEROUS: let new (empty) storage count as a full member\n"
+	"                        at once instead of re-learning every sector from the\n"
+	"                        others; writes acknowledged before may be LOST. Only when\n"
+	"                        a majority lost its storage and you accept the loss\n"
+	"                        (deploy/README.md, 'Replace a disk')\n"
 	"  --help                this text\n"
 	"Key files should be readable by their owner only (chmod 600).\n"
 	"SIGTERM or SIGINT stop the process cleanly.\n"
@@ -298,7 +307,8 @@ void add_addd_config_free(add_addd_config *cfg)
 int add_addd_parse_args(int argc, char **argv, add_addd_config *cfg, char *err, size_t err_len)
 {
 	enum { O_RANK = 1, O_PEERS, O_DIR, O_SECTORS, O_CKEY, O_SKEY, O_LOG, O_HELP,
-	       O_METRICS, O_METRICS_REMOTE, O_NBD, O_NBD_REMOTE, O_IDLE };
+	       O_METRICS, O_METRICS_REMOTE, O_NBD, O_NBD_REMOTE, O_IDLE, O_SCRUB,
+	       O_FORCE_REJOIN };
 	static const struct option opts[] = {
 		{"rank", required_argument, NULL, O_RANK},
 		{"peers", required_argument, NULL, O_PEERS},
@@ -309,6 +319,8 @@ int add_addd_parse_args(int argc, char **argv, add_addd_config *cfg, char *err, 
 		{"log-level", required_argument, NULL, O_LOG},
 		{"metrics-listen", required_argument, NULL, O_METRICS},
 		{"metrics-allow-remote", no_argument, NULL, O_METRICS_REMOTE},
+		{"scrub-interval", required_argument, NULL, O_SCRUB},
+		{"force-rejoin", no_argument, NULL, O_FORCE_REJOIN},
 		{"help", no_argument, NULL, O_HELP},
 		{"nbd-listen", required_argument, NULL, O_NBD},
 		{"nbd-allow-remote", no_argument, NULL, O_NBD_REMOTE},
@@ -323,6 +335,7 @@ int add_addd_parse_args(int argc, char **argv, add_addd_config *cfg, char *err, 
 	memset(cfg, 0, sizeof(*cfg));
 	cfg->log_level = ADD_LOG_INFO;
 	cfg->client_idle_timeout_s = ADD_CLIENT_IDLE_TIMEOUT_DEFAULT_S;
+	cfg->scrub_interval_s = ADD_SCRUB_INTERVAL_DEFAULT;
 	opterr = 0;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
@@ -380,6 +393,18 @@ int add_addd_parse_args(int argc, char **argv, add_addd_config *cfg, char *err, 
 				set_err(err, err_len,
 					"bad --client-idle-timeout '%s' (seconds, 0 to 31536000)",
 					optarg);
+				return ADD_ARGS_ERROR;
+			}
+			break;
+		case O_FORCE_REJOIN:
+			cfg->force_rejoin = true;
+			break;
+		case O_SCRUB:
+			if (add_parse_u64(optarg, 0, ADD_SCRUB_INTERVAL_MAX,
+					  &cfg->scrub_interval_s) != 0) {
+				set_err(err, err_len,
+					"bad --scrub-interval '%s' (want seconds, 0..%llu; 0 = "
+					"off)", optarg, (unsigned long long)ADD_SCRUB_INTERVAL_MAX);
 				return ADD_ARGS_ERROR;
 			}
 			break;

@@ -57,8 +57,18 @@ typedef struct add_addd_config {
 	/* --client-idle-timeout SECONDS: a signed client with nothing pending
 	 * is closed after that long without a command (0: never). */
 	uint64_t client_idle_timeout_s;
+	/* --force-rejoin: new storage becomes a member without re-learning
+	 * what the cluster holds (core/rejoin.h): writes may be lost */
+	bool force_rejoin;
+	/* Seconds for one whole scrub pass over the written sectors (every
+	 * sector's checksum verified, damage repaired from the others); 0 = no
+	 * scrub. Default ADD_SCRUB_INTERVAL_DEFAULT. */
+	uint64_t scrub_interval_s;
 } add_addd_config;
 #define ADD_CLIENT_IDLE_TIMEOUT_DEFAULT_S 300
+
+#define ADD_SCRUB_INTERVAL_DEFAULT 86400u
+#define ADD_SCRUB_INTERVAL_MAX (10ull * 365 * 86400)
 
 enum { ADD_ARGS_OK = 0, ADD_ARGS_HELP = 1, ADD_ARGS_ERROR = -1 };
 

@@ -14,6 +14,7 @@
 #include <sys/file.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "daemon_internal.h"
@@ -31,6 +32,73 @@ uint64_t addd_journal_max_bytes(void)
 	if (s == NULL || add_parse_u64(s, 1, 4096, &mb) != 0)
 		return 0; /* the store's default */
 	return mb << 20;
+}
+
+/* Before the store opens: whether this storage is new (no superblock) is
+ * decided first, so that a crash right after the store's creation still
+ * restarts as new storage (core/rejoin.h). */
+static int open_rejoin(addd_state *d)
+{
+	char err[512];
+	add_superblock sb;
+	const add_disk *disk = add_posix_disk_ops(d->pdisk);
+	int rc = add_superblock_read(disk, &sb, err, sizeof(err));
+
+	if (rc < 0 && rc != -ENOENT) {
+		addd_log_store_error(d, "cannot read the superblock", err);
+		return -1;
+	}
+	add_rejoin_config rcfg = {
+		.rank = d->cfg->rank,
+		.n_procs = d->cfg->n_procs,
+		.n_sectors = d->cfg->n_sectors,
+		.store_created = rc == -ENOENT,
+		.force = d->cfg->force_rejoin,
+		.disk = disk,
+		.log = addd_store_log,
+		.log_arg = d,
+	};
+	d->rejoin = add_rejoin_open(&rcfg, err, sizeof(err));
+	if (d->rejoin == NULL) {
+		add_err("storage in '%s': %s", d->cfg->storage_dir, err);
+		return -1;
+	}
+	return 0;
+}
+
+/* At start: a warning when the file system holding the storage has less
+ * free space than --sectors could need (storage_policy.h's bound, beyond
+ * what the store's files already take). */
+static void warn_if_space_short(const addd_state *d, uint64_t journal_max)
+{
+	char err[ADD_PATH_MAX + 128];
+	uint64_t free_b = 0, need, used = 0;
+	int rc = add_dir_free_bytes(d->cfg->storage_dir, &free_b, err, sizeof(err));
+
+	if (rc != 0) {
+		add_warn("cannot tell the free space for the storage: %s", err);
+		return;
+	}
+	/* A batch holds at most the stores of the operations in flight: each
+	 * process's CLIENT_CMDS_MAX, one store each at this one. */
+	need = add_store_space_bound(d->cfg->n_sectors, journal_max,
+				     (uint64_t)d->cfg->n_procs * CLIENT_CMDS_MAX);
+	assert(need >= d->cfg->n_sectors * ADD_SECTOR_SIZE);
+	/* Space the files already hold counts as available to them. */
+	static const char *const files[] = {"data", "meta", "journal-a", "journal-b"};
+	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+		char path[ADD_PATH_MAX + 16];
+		struct stat st;
+		snprintf(path, sizeof(path), "%s/%s", d->cfg->storage_dir, files[i]);
+		if (stat(path, &st) == 0)
+			used += (uint64_t)st.st_blocks * 512;
+	}
+	if (free_b + used < need)
+		add_warn("storage directory '%s': %llu MiB free, but --sectors %llu may need up "
+			 "to %llu MiB (data, meta and journals): the disk may fill up",
+			 d->cfg->storage_dir, (unsigned long long)((free_b + used) >> 20),
+			 (unsigned long long)d->cfg->n_sectors,
+			 (unsigned long long)(need >> 20));
 }
 
 static int make_signal_fd(void)
@@ -85,6 +153,7 @@ static void shutdown_daemon(addd_state *d)
 	add_nbd_server_destroy(d->nbd); /* after the node: nothing completes now */
 	if (d->store)
 		add_sector_store_close(d->store);
+	add_rejoin_close(d->rejoin);
 	if (d->pdisk)
 		add_posix_disk_close(d->pdisk);
 	if (d->listen_fd >= 0)
@@ -196,6 +265,8 @@ int add_daemon_run(add_addd_config *cfg)
 		.on_durable = addd_store_durable,
 		.on_fatal = addd_store_fatal,
 		.arg = d,
+		.rank = cfg->rank,
+		.log = addd_store_log,
 		.journal_max_bytes = addd_journal_max_bytes(),
 		/* Every process may have CLIENT_CMDS_MAX operations in flight, each
 		 * asking this one for at most one store at a time: room for all of
@@ -206,12 +277,21 @@ int add_daemon_run(add_addd_config *cfg)
 						? 2u * cfg->n_procs * CLIENT_CMDS_MAX
 						: 65536u),
 	};
+	if (ADD_MUTANT_ON(ADD_MUTANT_ADDD_STORE_RANK_UNCHECKED))
+		scfg.rank = 0;
+	addd_io_random_bytes(d, scfg.new_identity, sizeof(scfg.new_identity));
+	warn_if_space_short(d, scfg.journal_max_bytes);
+	if (open_rejoin(d) != 0)
+		goto out;
 	d->store = add_sector_store_open(&scfg, err, sizeof(err));
 	if (d->store == NULL) {
-		add_err("storage in '%s': %s", cfg->storage_dir, err);
+		addd_log_store_error(d, "cannot open the storage", err);
 		goto out;
 	}
 	log_recovery(d);
+	add_superblock sb;
+	add_sector_store_identity(d->store, &sb);
+	add_rejoin_attach(d->rejoin, add_sector_store_ops(), d->store, sb.incarnation);
 
 	d->io = (add_io){
 		.ctx = d,
@@ -227,10 +307,11 @@ int add_daemon_run(add_addd_config *cfg)
 		.n_procs = cfg->n_procs,
 		.n_sectors = cfg->n_sectors,
 		.client_cmds_max = CLIENT_CMDS_MAX,
+		.rejoin = d->rejoin,
 	};
 	memcpy(ncfg.client_key, cfg->client_key, sizeof(ncfg.client_key));
 	memcpy(ncfg.system_key, cfg->system_key, sizeof(ncfg.system_key));
-	d->node = add_node_create(&ncfg, &d->io, add_sector_store_ops(), d->store);
+	d->node = add_node_create(&ncfg, &d->io, add_rejoin_store_ops(), d->rejoin);
 	if (d->node == NULL) {
 		add_err("cannot create the node (out of memory or bad keys)");
 		goto out;
@@ -269,8 +350,10 @@ int add_daemon_run(add_addd_config *cfg)
 	if (add_loop_add_fd(d->loop, d->listen_fd, ADD_LOOP_READABLE, addd_listen_event, d) != 0 ||
 	    add_loop_add_fd(d->loop, d->signal_fd, ADD_LOOP_READABLE, addd_signal_event, d) != 0 ||
 	    add_loop_add_fd(d->loop, d->disk_fd, ADD_LOOP_READABLE, addd_disk_event, d) != 0 ||
-	    add_loop_add_timer(d->loop, ADD_NODE_TICK_NS, addd_tick_timer, d) == 0 ||
-	    add_loop_add_timer(d->loop, IDLE_CHECK_NS, addd_idle_timer, d) == 0) {
+	    addd_schedule_tick(d) != 0 ||
+	    add_loop_add_timer(d->loop, IDLE_CHECK_NS, addd_idle_timer, d) == 0 ||
+	    (cfg->scrub_interval_s > 0 &&
+	     add_loop_add_timer(d->loop, SCRUB_TICK_NS, addd_scrub_timer, d) == 0)) {
 		add_err("cannot register with the event loop");
 		goto out;
 	}
@@ -288,6 +371,8 @@ int add_daemon_run(add_addd_config *cfg)
 			 (unsigned long long)cfg->n_sectors * 4096, cfg->nbd_listen.host,
 			 cfg->nbd_listen.port);
 	}
+	add_scrub_pacer_init(&d->scrub, cfg->scrub_interval_s);
+	d->last_scrub_ns = add_now_ns();
 	for (uint8_t r = 1; r <= cfg->n_procs; r++) {
 		if (r == cfg->rank)
 			continue;
@@ -296,6 +381,14 @@ int add_daemon_run(add_addd_config *cfg)
 				  d->start_ns);
 		d->links[r].backoff_ns = BACKOFF_MIN_NS;
 		addd_link_try(d, r);
+	}
+	add_sector_store_stats sst;
+	add_sector_store_get_stats(d->store, &sst);
+	if (sst.damaged_now > 0) {
+		add_warn("storage in '%s': %llu sectors damaged here; repairing them from the other "
+			 "processes (never served from this copy)", cfg->storage_dir,
+			 (unsigned long long)sst.damaged_now);
+		d->repairs_owed = true;
 	}
 	add_info("rank %u of %u listening on %s:%u; %llu sectors, %llu written, in %s",
 		 cfg->rank, cfg->n_procs, me->host, me->port,

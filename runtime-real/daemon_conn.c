@@ -392,6 +392,7 @@ bool addd_conn_close_if_done(addd_state *d, conn *c)
 
 static void conn_writable(addd_state *d, conn *c)
 {
+	addd_exit_if_node_failed(d);
 	int rc = add_outbuf_flush(&c->out, c->fd);
 	if (rc < 0) {
 		addd_conn_close(d, c, strerror(-rc));

@@ -64,6 +64,8 @@ void addd_before_sleep(add_loop *loop, void *arg)
 	addd_state *d = arg;
 
 	(void)loop;
+	/* A failed node sends nothing: checked before any output is flushed. */
+	addd_exit_if_node_failed(d);
 	if (d->nbd != NULL)
 		add_nbd_server_before_sleep(d->nbd);
 	/* Start the group commit of this iteration's stores first: the flush
@@ -73,21 +75,41 @@ void addd_before_sleep(add_loop *loop, void *arg)
 	if (d->stashed > 0)
 		addd_drain_stashes(d);
 	flush_all(d);
-	if (add_node_failed(d->node)) {
-		/* Like a crash: nothing more leaves this process. */
-		add_err("the node stopped on a fatal error: exiting");
+	set_clients_paused(d, !add_node_accepting_clients(d->node));
+	/* Sleep until the node's next deadline, not a fixed tick: a deadline
+	 * that this iteration's work set before the scheduled tick moves it. */
+	d->wakeups++;
+	if (add_tick_needs_reschedule(d->tick_at_ns, add_node_next_tick_ns(d->node)) &&
+	    addd_schedule_tick(d) != 0) {
+		add_err("cannot register the node's tick with the event loop: exiting");
 		_exit(1);
 	}
-	set_clients_paused(d, !add_node_accepting_clients(d->node));
 }
 
 uint64_t addd_tick_timer(add_loop *loop, uint64_t id, void *arg)
 {
 	addd_state *d = arg;
+	uint64_t now, delay;
+
 	(void)loop;
-	(void)id;
+	assert(id == d->tick_timer);
 	add_node_tick(d->node);
-	return ADD_NODE_TICK_NS;
+	now = add_now_ns();
+	delay = add_tick_delay_ns(now, add_node_next_tick_ns(d->node));
+	d->tick_at_ns = now + delay;
+	return delay;
+}
+
+int addd_schedule_tick(addd_state *d)
+{
+	uint64_t now = add_now_ns();
+	uint64_t delay = add_tick_delay_ns(now, add_node_next_tick_ns(d->node));
+
+	if (d->tick_timer != 0)
+		add_loop_del_timer(d->loop, d->tick_timer);
+	d->tick_timer = add_loop_add_timer(d->loop, delay, addd_tick_timer, d);
+	d->tick_at_ns = now + delay;
+	return d->tick_timer != 0 ? 0 : -1;
 }
 
 static void sweep(addd_state *d, uint64_t now);
@@ -106,7 +128,7 @@ uint64_t addd_idle_timer(add_loop *loop, uint64_t id, void *arg)
 		add_node_get_stats(d->node, &ns);
 		add_debug("stats: ops %llu, registers %llu, pending cmds %llu, retransmissions "
 			  "%llu, bad hmac peer/client %llu/%llu; store: flushes %llu, durable "
-			  "%llu, checkpoints %llu, journal %llu B; conns %u, clients %u",
+			  "%llu, checkpoints %llu, journal %llu B; conns %u, clients %u; wake-ups %llu",
 			  (unsigned long long)ns.ops_completed,
 			  (unsigned long long)ns.registers_active,
 			  (unsigned long long)ns.client_cmds_pending,
@@ -114,8 +136,34 @@ uint64_t addd_idle_timer(add_loop *loop, uint64_t id, void *arg)
 			  (unsigned long long)ns.bad_hmac_peer, (unsigned long long)ns.bad_hmac_client,
 			  (unsigned long long)st.journal_flushes, (unsigned long long)st.stores_durable,
 			  (unsigned long long)st.checkpoints, (unsigned long long)st.journal_bytes,
-			  d->conns_open, d->policy.slots_used);
+			  d->conns_open, d->policy.slots_used, (unsigned long long)d->wakeups);
+		add_debug("stats: damage: store checksum mismatches %llu, read errors %llu, "
+			  "corrupt records %llu, suspect sectors %llu, repairs %llu, damaged now "
+			  "%llu%s; node damaged found %llu, repairs done %llu, pending %llu, reads "
+			  "refused %llu, scrubbed %llu, scrub passes %llu",
+			  (unsigned long long)st.checksum_mismatches,
+			  (unsigned long long)st.read_errors, (unsigned long long)st.corrupt_records,
+			  (unsigned long long)st.suspect_sectors, (unsigned long long)st.repairs,
+			  (unsigned long long)st.damaged_now, st.torn_tail ? ", torn tail at open" : "",
+			  (unsigned long long)ns.damaged_found, (unsigned long long)ns.repairs_done,
+			  (unsigned long long)add_node_repairs_pending(d->node),
+			  (unsigned long long)ns.reads_refused_damaged,
+			  (unsigned long long)ns.scrubbed,
+			  (unsigned long long)add_node_scrub_passes(d->node));
 		d->last_stats_ns = now;
+	}
+	add_node_stats nst;
+	add_node_get_stats(d->node, &nst);
+	uint64_t seen = st.checksum_mismatches + st.read_errors + st.suspect_sectors +
+			nst.damaged_found;
+	if (seen != d->damage_seen || st.damaged_now > 0) {
+		/* found by recovery, a read or the scrub (each said when found) */
+		d->damage_seen = seen;
+		d->repairs_owed = true;
+	} else if (d->repairs_owed && add_node_repairs_pending(d->node) == 0) {
+		add_info("storage in '%s': every damaged sector is repaired (%llu repairs so far)",
+			 d->cfg->storage_dir, (unsigned long long)st.repairs);
+		d->repairs_owed = false;
 	}
 	if (st.stores_durable != d->last_stores || !add_sector_store_idle(d->store)) {
 		d->last_stores = st.stores_durable;
@@ -165,6 +213,30 @@ static void sweep(addd_state *d, uint64_t now)
 	for (uint8_t r = 1; r <= d->cfg->n_procs && d->exit_code < 0; r++)
 		if (r != d->cfg->rank && d->links[r].c == NULL && d->links[r].timer == 0)
 			addd_link_try(d, r);
+}
+
+/* Scrub at its pace (--scrub-interval): verified sectors found damaged are
+ * repaired by the node from the other processes. */
+uint64_t addd_scrub_timer(add_loop *loop, uint64_t id, void *arg)
+{
+	addd_state *d = arg;
+	uint64_t now = add_now_ns();
+	size_t due;
+
+	(void)loop;
+	(void)id;
+	due = add_scrub_pacer_due(&d->scrub, add_sector_store_written(d->store),
+				  now - d->last_scrub_ns);
+	d->last_scrub_ns = now;
+	if (due > 0 && !ADD_MUTANT_ON(ADD_MUTANT_ADDD_NO_SCRUB)) {
+		uint64_t passes = add_node_scrub_passes(d->node);
+		size_t done = add_node_scrub_step(d->node, due);
+		assert(done <= due);
+		if (add_node_scrub_passes(d->node) != passes)
+			add_debug("scrub: pass %llu over the written sectors done",
+				  (unsigned long long)add_node_scrub_passes(d->node));
+	}
+	return due > 0 ? SCRUB_TICK_NS : SCRUB_IDLE_TICK_NS;
 }
 
 static uint64_t listen_resume(add_loop *loop, uint64_t id, void *arg)

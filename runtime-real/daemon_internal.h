@@ -24,13 +24,17 @@
 #include "log.h"
 #include "loop.h"
 #include "metrics.h"
+#include "mutants.h"
 #include "nbd_server.h"
 #include "net.h"
 #include "node.h"
 #include "optrack.h"
 #include "posix_disk.h"
+#include "rejoin.h"
 #include "sector_store.h"
 #include "status.h"
+#include "storage_policy.h"
+#include "tick_policy.h"
 #include "version.h"
 #include "wire.h"
 
@@ -74,6 +78,13 @@
  * (one periodic timer: none per connection, no extra wake-ups). */
 #define IDLE_CHECKPOINT_NS (1000ull * 1000 * 1000)
 #define IDLE_CHECK_NS (250ull * 1000 * 1000)
+/* The scrub's tick: fast while it has sectors due (each step is bounded,
+ * ADD_SCRUB_STEP_MAX), slow when its pace gives none (the default pace, a
+ * pass a day, is well under one sector per tick), so that an idle addd
+ * wakes only a few times a second. The pacer counts elapsed time, so the
+ * slow tick loses nothing (storage_policy.h). */
+#define SCRUB_TICK_NS (100ull * 1000 * 1000)
+#define SCRUB_IDLE_TICK_NS (1000ull * 1000 * 1000)
 
 typedef enum conn_kind {
 	CONN_FREE = 0,
@@ -131,6 +142,7 @@ typedef struct addd_state {
 	int disk_fd;
 	int lock_fd; /* flock'd in the storage directory: one process per dir */
 	add_posix_disk *pdisk;
+	add_rejoin *rejoin; /* membership of this storage (core/rejoin.h) */
 	add_sector_store *store;
 	add_node *node;
 	add_nbd_server *nbd; /* --nbd-listen, else NULL */
@@ -144,9 +156,16 @@ typedef struct addd_state {
 	bool clients_paused;
 	int exit_code;
 	peer_link links[ADD_PROCS_MAX + 1];
+	uint64_t tick_timer;	   /* the node's tick (runtime-real/tick_policy.h) */
+	uint64_t tick_at_ns;	   /* when it fires */
+	uint64_t wakeups;	   /* loop iterations (idle wake-ups, stats line) */
 	uint64_t last_stats_ns;    /* last debug stats line */
+	bool repairs_owed;         /* damage was found and not yet all repaired */
+	uint64_t damage_seen;      /* damage found so far (store and node counters) */
 	uint64_t last_stores;      /* stores_durable at the last idle check */
 	uint64_t last_activity_ns; /* when it last changed */
+	add_scrub_pacer scrub;
+	uint64_t last_scrub_ns;    /* last scrub tick */
 	uint8_t hello[ADD_TACK_SIZE];
 	uint64_t start_ns;	   /* for the uptime */
 	add_http_server *metrics; /* --metrics-listen, else NULL */
@@ -184,6 +203,9 @@ void addd_store_durable(void *arg, uint64_t cookie);
 void addd_io_send_peer(void *ctx, uint8_t rank, const uint8_t *msg, size_t len);
 void addd_io_log(void *ctx, add_log_level level, const char *line);
 void addd_store_fatal(void *arg, const char *why);
+void addd_exit_if_node_failed(addd_state *d);
+void addd_log_store_error(const addd_state *d, const char *what, const char *why);
+void addd_store_log(void *arg, add_log_level level, const char *line);
 uint64_t addd_io_now_ns(void *ctx);
 /* daemon_hooks.c */
 uint64_t addd_idle_timer(add_loop *loop, uint64_t id, void *arg);
@@ -192,6 +214,8 @@ void addd_listen_event(add_loop *loop, int fd, void *arg, uint32_t events);
 uint64_t addd_tick_timer(add_loop *loop, uint64_t id, void *arg);
 void addd_signal_event(add_loop *loop, int fd, void *arg, uint32_t events);
 void addd_disk_event(add_loop *loop, int fd, void *arg, uint32_t events);
+int addd_schedule_tick(addd_state *d);
+uint64_t addd_scrub_timer(add_loop *loop, uint64_t id, void *arg);
 /* daemon_observe.c */
 int addd_start_metrics(addd_state *d);
 void addd_answer_status(addd_state *d, conn *c, const add_client_cmd *cmd, bool hmac_ok);

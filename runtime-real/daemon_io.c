@@ -57,12 +57,28 @@ void addd_io_random_bytes(void *ctx, uint8_t *out, size_t len)
 	}
 }
 
+/*
+ * Once the node has failed (add_node_failed) nothing more leaves this
+ * process, like a crash: whatever it queued in the iteration that failed may
+ * have been built from the failed operation. Checked before every send to a
+ * socket (before_sleep's flush, a writable event) and at every io send.
+ */
+void addd_exit_if_node_failed(addd_state *d)
+{
+	if (d->node == NULL || !add_node_failed(d->node))
+		return;
+	add_err("the node stopped on a fatal error: exiting without sending anything more");
+	_exit(1);
+}
+
 void addd_io_send_peer(void *ctx, uint8_t rank, const uint8_t *msg, size_t len)
 {
 	addd_state *d = ctx;
 	peer_link *l;
 
 	assert(rank >= 1 && rank <= d->cfg->n_procs && rank != d->cfg->rank);
+	if (add_node_failed(d->node))
+		return; /* the process is stopping: nothing more is sent */
 	l = &d->links[rank];
 	if (l->c == NULL || l->c->connecting || l->c->close_pending)
 		return; /* dropped: the stubborn link retransmits */
@@ -80,7 +96,7 @@ void addd_io_send_client(void *ctx, uint64_t id, const uint8_t *msg, size_t len)
 	conn *c = addd_conn_by_id(d, id);
 
 	add_optrack_done(&d->ops, id, msg, len, add_now_ns());
-	if (c == NULL || c->close_pending)
+	if (c == NULL || c->close_pending || add_node_failed(d->node))
 		return;
 	add_cp_cmd_answered(&c->cp, add_now_ns());
 	if (!add_outbuf_append(&c->out, msg, len)) {
@@ -110,11 +126,37 @@ void addd_store_durable(void *arg, uint64_t cookie)
 	add_node_on_store_done(d->node, cookie);
 }
 
+/* One error line for a store that failed (at open or later): its one-line
+ * reason as it is, with the directory; the disk's last error (the system
+ * call, the file's path and strerror) when the reason does not already hold
+ * it; and "disk full" said plainly when the reason does not say it. */
+void addd_log_store_error(const addd_state *d, const char *what, const char *why)
+{
+	const char *last = d->pdisk ? add_posix_disk_last_error(d->pdisk) : "";
+	bool add_last = last[0] != '\0' && strstr(why, last) == NULL;
+	bool full = add_storage_error_is_disk_full(why) || add_storage_error_is_disk_full(last) ||
+		    add_dir_nearly_full(d->cfg->storage_dir);
+	bool say_full = full && strcasestr(why, "disk full") == NULL;
+
+	assert(why != NULL && d->cfg != NULL);
+
+	if (ADD_MUTANT_ON(ADD_MUTANT_ADDD_STORE_ERROR_WITHOUT_PATH))
+		add_last = false;
+	add_err("%s in '%s': %s%s%s%s%s%s", what, d->cfg->storage_dir, say_full ? "disk full: " : "",
+		why, add_last ? " (" : "", add_last ? last : "", add_last ? ")" : "",
+		say_full ? "; free space there, then restart" : "");
+}
+
 void addd_store_fatal(void *arg, const char *why)
 {
-	(void)arg;
 	/* Nothing acknowledged depends on what failed: stop before anything
 	 * else can be answered. */
-	add_err("storage failure: %s: exiting", why);
+	addd_log_store_error(arg, "storage failure", why);
 	_exit(1);
+}
+
+void addd_store_log(void *arg, add_log_level level, const char *line)
+{
+	(void)arg;
+	add_log(level, "%s", line);
 }

@@ -48,6 +48,7 @@ static void daemon_snapshot(addd_state *d, add_metrics_snapshot *s)
 	s->version = ADD_VERSION;
 	s->rank = d->cfg->rank;
 	s->n_procs = d->cfg->n_procs;
+	s->recovering = add_rejoin_get_state(d->rejoin) != ADD_REJOIN_MEMBER;
 	s->uptime_seconds = (double)(now - d->start_ns) / 1e9;
 	for (uint8_t r = 1; r <= d->cfg->n_procs; r++)
 		if (r != d->cfg->rank)

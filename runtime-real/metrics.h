@@ -29,6 +29,7 @@ typedef struct add_metrics_snapshot {
 	const char *version;
 	uint8_t rank;
 	uint8_t n_procs;
+	bool recovering; /* core/rejoin.h: not (yet) a full member */
 	double uptime_seconds;
 	uint32_t n_peers; /* entries in peers: every rank but this one */
 	add_metrics_peer peers[ADD_PROCS_MAX];

@@ -33,7 +33,7 @@ void add_status_from_metrics(const add_metrics_snapshot *m, add_status_info *s)
 	memset(s, 0, sizeof(*s));
 	s->rank = m->rank;
 	s->n_procs = m->n_procs;
-	s->role = ADD_ROLE_MEMBER; /* recovering: the rejoin issue, not implemented */
+	s->role = m->recovering ? ADD_ROLE_RECOVERING : ADD_ROLE_MEMBER;
 	add_status_set_sees(s, m->rank);
 	for (uint32_t i = 0; i < m->n_peers; i++)
 		if (m->peers[i].up)

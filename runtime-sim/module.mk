@@ -3,6 +3,7 @@
 #
 #   make sim [SCENARIO=scenarios/restart-loop.txt] [SEED=7] [SEEDS=1..50]
 #   make mutants       every known-bug build of the core against the simulator
+#   make sim-soak SECONDS=600      random swarm seeds for 10 minutes
 #   make sim-soak [SEEDS=1..100]   every scenario over many seeds
 #   make BUILD=build/mutant-3 MUTANT=3 build/mutant-3/addsim   one mutant build
 
@@ -20,9 +21,15 @@ endif
 mutants: $(BUILD)/addsim
 	@tests/suites/60-mutants.sh
 
-# Every scenario over many seeds (default 1..100), every failure reported.
+# `make sim-soak SECONDS=N`: random swarm seeds until N seconds are up,
+# failures printed as replay commands (scripts/sim-soak.sh). Without
+# SECONDS: every scenario over SEEDS (default 1..100), every failure reported.
 .PHONY: sim-soak
 sim-soak: $(BUILD)/addsim
+ifdef SECONDS
+	@scripts/sim-soak.sh $(SECONDS) $(BUILD)
+else
 	@rc=0; for f in scenarios/*.txt; do \
 		$(BUILD)/addsim --scenario $$f --seeds $(or $(SEEDS),1..100) --keep-going --quiet || rc=1; \
 	done; exit $$rc
+endif

@@ -3,6 +3,8 @@
  * flushes, broken links. See world.h and scenarios/README.md. */
 #include "world_internal.h"
 
+#include "rejoin.h"
+
 /* ---- nemesis --------------------------------------------------------------- */
 void sim_set_partition(world *w, const uint8_t *group)
 {
@@ -48,6 +50,19 @@ void sim_cut(world *w, uint32_t a, uint32_t b)
 	sim_update_health(w);
 }
 
+/* Only the messages from a to b are lost (b's reach a). */
+void sim_cut_oneway(world *w, uint32_t a, uint32_t b)
+{
+	assert(a != b && a < w->n && b < w->n);
+	w->reach[a][b] = false;
+	w->partitioned = true;
+	w->partition_gen++;
+	w->r->stats.partitions++;
+	sim_links_refresh(w);
+	sim_update_health(w);
+	assert(!w->reach[a][b]);
+}
+
 void sim_heal(world *w)
 {
 	for (uint32_t i = 0; i < w->n; i++)
@@ -89,6 +104,7 @@ void sim_chaos_off(world *w)
 {
 	w->drop = w->duplicate = w->reorder = w->corrupt = 0;
 	w->conn_break_per_s = w->crash_per_s = w->partition_per_s = 0;
+	w->wipe_per_s = 0;
 	w->pause_per_s = w->flush_fail_per_s = 0;
 	w->rot_per_s = w->read_error_per_s = w->disk_full_per_s = w->recovery_crash = 0;
 }
@@ -104,6 +120,9 @@ void sim_on_timeline(world *w, const add_scn_event *e)
 		break;
 	case ADD_SCN_RESTART:
 		sim_node_restart(w, sn); /* a store that cannot open is retried */
+		break;
+	case ADD_SCN_WIPE:
+		sim_node_wipe(w, sn);
 		break;
 	case ADD_SCN_CRASH_ALL:
 		for (uint32_t i = 0; i < w->n; i++)
@@ -180,6 +199,19 @@ void sim_random_partition(world *w)
 {
 	add_prng *p = &w->nem_rng;
 	uint8_t g[ADD_SCN_NODES_MAX + 1] = {0};
+	/* One-way cut (drawn only when the scenario asks: the other scenarios
+	 * keep their streams): a's messages to b are lost, b's reach a. */
+	if (w->s->oneway > 0 && w->n >= 2 && add_prng_chance(p, w->s->oneway)) {
+		uint32_t a = (uint32_t)add_prng_below(p, w->n);
+		uint32_t b = (a + 1 + (uint32_t)add_prng_below(p, w->n - 1)) % w->n;
+		assert(a != b);
+		sim_wlog(w, "ONE-WAY CUT %u->%u (random)", a + 1, b + 1);
+		sim_cut_oneway(w, a, b);
+		sim_sometimes(w, "sim.oneway_cut");
+		sim_push(w, w->now + sim_rand_between(p, w->s->down_min_ns, w->s->down_max_ns),
+			 EV_HEAL, 0, w->partition_gen, 0, NULL);
+		return;
+	}
 	uint64_t kind = add_prng_below(p, w->n >= 5 ? 4 : 3);
 	if (kind == 3) {
 		uint32_t a = (uint32_t)add_prng_below(p, w->n);
@@ -216,17 +248,37 @@ void sim_on_nemesis(world *w)
 	const double dt = (double)NEMESIS_PERIOD_NS / 1e9;
 	uint32_t down = sim_down_count(w);
 	if (add_prng_chance(p, w->crash_per_s * dt) && (int)down < w->max_down &&
-	    !w->partitioned) {
+	    (!w->partitioned || w->s->overlap_faults)) {
 		snode *sn = &w->nodes[add_prng_below(p, w->n)];
 		if (sn->up && !sn->paused && !sn->flush_armed) {
+			if (w->partitioned)
+				sim_sometimes(w, "sim.crash_during_partition");
 			sim_node_crash(w, sn, "random");
 			sim_push(w, w->now + sim_rand_between(p, w->s->down_min_ns, w->s->down_max_ns),
 			     EV_RESTART, sn->idx, 0, 0, NULL);
 			down++;
 		}
 	}
+	if (add_prng_chance(p, w->wipe_per_s * dt) && down == 0 && !w->partitioned &&
+	    w->max_down > 0) {
+		/* amnesia, only while every other node is a full member: a second
+		 * wipe before the first rebuilt would leave a majority that lost
+		 * its storage, which must refuse (a scenario of its own) */
+		snode *sn = &w->nodes[add_prng_below(p, w->n)];
+		bool others_members = true;
+		for (uint32_t i = 0; i < w->n; i++)
+			if (w->nodes[i].rejoin == NULL ||
+			    add_rejoin_get_state(w->nodes[i].rejoin) != ADD_REJOIN_MEMBER)
+				others_members = false;
+		if (others_members && sn->up && !sn->paused && !sn->flush_armed) {
+			sim_node_wipe(w, sn);
+			sim_push(w, w->now + sim_rand_between(p, w->s->down_min_ns, w->s->down_max_ns),
+			     EV_RESTART, sn->idx, 0, 0, NULL);
+			down++;
+		}
+	}
 	if (add_prng_chance(p, w->pause_per_s * dt) && (int)down < w->max_down &&
-	    !w->partitioned) {
+	    (!w->partitioned || w->s->overlap_faults)) {
 		snode *sn = &w->nodes[add_prng_below(p, w->n)];
 		if (sn->up && !sn->paused && !sn->flush_armed) {
 			sim_pause_node(w, sn,
@@ -235,15 +287,15 @@ void sim_on_nemesis(world *w)
 		}
 	}
 	if (add_prng_chance(p, w->flush_fail_per_s * dt) && (int)down < w->max_down &&
-	    !w->partitioned) {
+	    (!w->partitioned || w->s->overlap_faults)) {
 		snode *sn = &w->nodes[add_prng_below(p, w->n)];
 		if (sn->up && !sn->paused && !sn->flush_armed) {
 			sim_arm_flush_failure(w, sn);
 			down++;
 		}
 	}
-	if (add_prng_chance(p, w->partition_per_s * dt) && down == 0 && !w->partitioned &&
-	    w->max_down > 0)
+	if (add_prng_chance(p, w->partition_per_s * dt) && (down == 0 || w->s->overlap_faults) &&
+	    !w->partitioned && w->max_down > 0)
 		sim_random_partition(w);
 	if (add_prng_chance(p, w->conn_break_per_s * dt)) {
 		uint32_t i = (uint32_t)add_prng_below(p, w->n);

@@ -177,6 +177,10 @@ static int parse_at(parser *p, add_scenario *s, char **tok, int ntok)
 		e.action = ADD_SCN_CRASH;
 		if (parse_node(p, s, arg, &e.node))
 			return -1;
+	} else if (!strcmp(a, "wipe")) {
+		e.action = ADD_SCN_WIPE;
+		if (parse_node(p, s, arg, &e.node))
+			return -1;
 	} else if (!strcmp(a, "restart")) {
 		e.action = ADD_SCN_RESTART;
 		if (parse_node(p, s, arg, &e.node))
@@ -286,6 +290,7 @@ static int parse_rate(parser *p, add_scenario *s, const char *what, const char *
 		{"bad_cmd", &s->bad_cmd, 1},
 		{"conn_break_per_s", &s->conn_break_per_s, 1000},
 		{"crash_per_s", &s->crash_per_s, 1000},
+		{"wipe_per_s", &s->wipe_per_s, 1000},
 		{"partition_per_s", &s->partition_per_s, 1000},
 		{"pause_per_s", &s->pause_per_s, 1000},
 		{"flush_fail_per_s", &s->flush_fail_per_s, 1000},
@@ -293,6 +298,7 @@ static int parse_rate(parser *p, add_scenario *s, const char *what, const char *
 		{"read_error_per_s", &s->read_error_per_s, 1000},
 		{"disk_full_per_s", &s->disk_full_per_s, 1000},
 		{"recovery_crash", &s->recovery_crash, 1},
+		{"oneway", &s->oneway, 1},
 	};
 	if (!what)
 		return fail(p, "expected: rate NAME VALUE");
@@ -423,6 +429,20 @@ static int parse_line(parser *p, add_scenario *s, char **tok, int ntok)
 		}
 		if (!s->rot_files)
 			return fail(p, "rot_files needs at least one file");
+	} else if (!strcmp(k, "buggify")) {
+		if (v && !strcmp(v, "on"))
+			s->buggify = true;
+		else if (v && !strcmp(v, "off"))
+			s->buggify = false;
+		else
+			return fail(p, "buggify on|off");
+	} else if (!strcmp(k, "overlap_faults")) {
+		if (v && !strcmp(v, "on"))
+			s->overlap_faults = true;
+		else if (v && !strcmp(v, "off"))
+			s->overlap_faults = false;
+		else
+			return fail(p, "overlap_faults on|off");
 	} else if (!strcmp(k, "scrub_per_s")) {
 		return parse_u64(p, v, 0, 100000000, &s->scrub_per_s);
 	} else if (key_is(k, "repair_time")) {
@@ -438,8 +458,10 @@ static int parse_line(parser *p, add_scenario *s, char **tok, int ntok)
 			s->expect_liveness = true;
 		else if (v && !strcmp(v, "no_liveness"))
 			s->expect_liveness = false;
+		else if (v && !strcmp(v, "refusal"))
+			s->expect_refusal = true;
 		else
-			return fail(p, "expect no_completions | liveness | no_liveness");
+			return fail(p, "expect no_completions | liveness | no_liveness | refusal");
 	} else {
 		return fail(p, "unknown keyword '%s'", k);
 	}

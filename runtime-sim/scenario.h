@@ -10,6 +10,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #define ADD_SCN_NODES_MAX 9
 #define ADD_SCN_EVENTS_MAX 256
@@ -36,6 +37,8 @@ typedef enum add_scn_action {
 	ADD_SCN_DISK_FULL,     /* node, duration_ns: capacity just above its use */
 	ADD_SCN_RECOVERY_CRASH, /* node, count: crash now, then `count` recoveries
 				 * crash at a random disk operation inside open */
+	ADD_SCN_WIPE,	       /* node: crash, and its disk is replaced by an empty
+				* one (amnesia: a new disk, a wiped directory) */
 } add_scn_action;
 
 /* The sector store's files random damage may hit (core/sector_store.h);
@@ -96,10 +99,18 @@ typedef struct add_scenario {
 	double bad_cmd; /* a client command with a bad HMAC or sector index */
 	uint64_t reorder_max_ns; /* extra delay of a reordered/duplicated message */
 	double conn_break_per_s, crash_per_s, partition_per_s, pause_per_s, flush_fail_per_s;
+	double wipe_per_s; /* amnesia faults (a node's disk replaced by an empty one) */
 	uint64_t down_min_ns, down_max_ns;   /* how long a random crash/partition lasts */
 	uint64_t pause_min_ns, pause_max_ns; /* how long a random pause lasts */
 	int max_down;                        /* random faults keep at most this many down;
 						  -1 = minority ((nodes-1)/2) */
+	/* swarm additions: the share of random partitions that are a one-way
+	 * cut (a -> b lost, b -> a delivered), and whether random crashes,
+	 * pauses and failed flushes may overlap random partitions (still at
+	 * most max_down nodes down at once) */
+	double oneway;
+	bool overlap_faults;
+	bool buggify; /* BUGGIFY fault points may fire (runtime-sim/sim_hooks.c) */
 	int crash_mode; /* add_sim_crash_mode of the disks (0 random), or
 			 * ADD_SCN_CRASH_MODE_ANY */
 	/* storage faults: rates per simulated second (rot: a bit flip at rest,
@@ -116,6 +127,9 @@ typedef struct add_scenario {
 	bool expect_no_completions; /* a majority is down at some point: nothing
 				     * invoked then may complete until it is back */
 	bool expect_liveness;       /* ops of a healthy cluster complete in time */
+	bool expect_refusal;        /* a majority lost its storage: the run must end
+				     * with processes still recovering and the final
+				     * reads not done (core/rejoin.h refuses) */
 	/* the timeline, sorted by time */
 	add_scn_event events[ADD_SCN_EVENTS_MAX];
 	size_t n_events;
@@ -126,6 +140,10 @@ void add_scenario_defaults(add_scenario *s);
 /* Parses `text` into *s (starting from the defaults). On error returns -1 and
  * writes "line N: reason" to err. */
 int add_scenario_parse(add_scenario *s, const char *text, char *err, size_t err_len);
+/* Writes *s as a scenario file that add_scenario_parse reads back into the
+ * same scenario (every field, the timeline included). Returns 0, or -errno
+ * of the first failed write. */
+int add_scenario_write(FILE *f, const add_scenario *s);
 /* Reads and parses a file; the name defaults to the file's base name. */
 int add_scenario_load(add_scenario *s, const char *path, char *err, size_t err_len);
 

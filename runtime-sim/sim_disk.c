@@ -990,6 +990,23 @@ bool add_sim_disk_complete_one(add_sim_disk *d)
 	return true;
 }
 
+bool add_sim_disk_complete_newest(add_sim_disk *d)
+{
+	if (d->n_flushes == 0)
+		return false;
+	pending_flush pf = d->flushes[--d->n_flushes];
+
+	if (pf.fail) {
+		pf.done(pf.arg, -EIO);
+		return true;
+	}
+	/* Its writes, and every earlier one of its file, are durable now; the
+	 * earlier flushes of that file, delivered later, find nothing to do. */
+	undo_commit(pf.ino, pf.seq);
+	pf.done(pf.arg, 0);
+	return true;
+}
+
 size_t add_sim_disk_complete_flushes(add_sim_disk *d)
 {
 	size_t n = d->n_flushes;
@@ -1213,6 +1230,10 @@ int add_sim_disk_flip_bit(add_sim_disk *d, const char *name, uint64_t off, unsig
 		return -ENOENT;
 	if (bit > 7 || off >= f->size)
 		return -EINVAL;
+	/* A hole (never written) reads as zeros whatever the medium holds:
+	 * flipping there would allocate a page the store never wrote. */
+	if (pm_get(&f->pm, off / PAGE) == NULL)
+		return -ENODATA;
 	uint8_t before = 0, after = 0;
 
 	ino_read(f, &before, 1, off);

@@ -64,6 +64,11 @@ size_t add_sim_disk_complete_flushes(add_sim_disk *d);
 /* Delivers the oldest pending completion; false if none. */
 bool add_sim_disk_complete_one(add_sim_disk *d);
 
+/* Delivers the newest pending completion (a later flush that finishes
+ * before the earlier ones: real disks with several flushes in flight may);
+ * false if none. */
+bool add_sim_disk_complete_newest(add_sim_disk *d);
+
 /* The next flush reports -EIO (and makes nothing durable). */
 void add_sim_disk_fail_next_flush(add_sim_disk *d);
 
@@ -106,7 +111,9 @@ size_t add_sim_disk_file_count(const add_sim_disk *d);
 int add_sim_disk_inject_read_error(add_sim_disk *d, const char *name, uint64_t off,
 				   uint64_t len);
 /* Flips bit `bit` (0..7) of the byte at `off` of `name`, in the written and
- * the durable image alike (rot at rest, survives a crash). */
+ * the durable image alike (rot at rest, survives a crash). -ENODATA, and
+ * nothing changes, when `off` lies in a hole of the file (a page never
+ * written reads as zeros; a flip must not allocate it). */
 int add_sim_disk_flip_bit(add_sim_disk *d, const char *name, uint64_t off, unsigned bit);
 /* A random fault at a random allocated byte of a random file, drawn from the
  * disk's PRNG: a bit flip, or (if `read_errors`) a 4 KiB read error. Writes

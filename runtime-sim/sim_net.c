@@ -157,7 +157,8 @@ bool sim_node_live(const world *w, uint32_t i)
 void sim_update_health(world *w)
 {
 	/* A quorum exists if some live node reaches a majority of live nodes
-	 * (itself included). */
+	 * (itself included), both ways (a one-way cut lets a request through
+	 * but not its answer). */
 	bool quorum = false, healthy = !w->partitioned;
 	for (uint32_t i = 0; i < w->n; i++) {
 		if (!sim_node_live(w, i)) {
@@ -166,7 +167,7 @@ void sim_update_health(world *w)
 		}
 		uint32_t reach = 0;
 		for (uint32_t j = 0; j < w->n; j++)
-			reach += sim_node_live(w, j) && (i == j || w->reach[i][j]);
+			reach += sim_node_live(w, j) && (i == j || (w->reach[i][j] && w->reach[j][i]));
 		if (reach > w->n / 2)
 			quorum = true;
 	}
@@ -175,7 +176,7 @@ void sim_update_health(world *w)
 	for (uint32_t i = 0; i < w->n; i++) {
 		uint32_t reach = 0;
 		for (uint32_t j = 0; j < w->n && sim_node_live(w, i); j++)
-			reach += sim_node_live(w, j) && (i == j || w->reach[i][j]);
+			reach += sim_node_live(w, j) && (i == j || (w->reach[i][j] && w->reach[j][i]));
 		snode *sn = &w->nodes[i];
 		if (reach <= w->n / 2)
 			sn->quorum_since = UINT64_MAX;

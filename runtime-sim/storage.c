@@ -82,17 +82,87 @@ void sim_tag_observe(world *w, uint8_t rank, const char *what, uint64_t sector, 
 	tag_observe_value(w, rank, what, sector, ts, wr, add_sim_value_decode(data, sector), true);
 }
 
+/* Checked at the moment it is broken (issue 16): a VALUE never reveals a
+ * (ts, wr) that its sender has submitted to its store but not yet seen
+ * durable: a crash could still lose it, and a reader that wrote it back
+ * from there would have read a value no replica holds for good. */
+static void check_value_durable(world *w, uint8_t rank, uint64_t sector, uint64_t ts, uint8_t wr)
+{
+	assert(rank >= 1 && rank <= w->n);
+	const snode *sn = &w->nodes[rank - 1];
+	for (size_t i = 0; i < sn->pst_len; i++) {
+		const pending_store *p = &sn->pst[(sn->pst_head + i) % sn->pst_cap];
+		if (p->sector != sector || p->ts != ts || p->wr != wr)
+			continue;
+		w->r->verdict = ADD_SIM_PROTOCOL;
+		snprintf(w->r->why, sizeof(w->r->why),
+			 "node %u sent a VALUE of sector %" PRIu64 " with tag (ts %" PRIu64
+			 ", wr %u) at %.3f ms while its %s of that tag was not durable yet",
+			 rank, sector, ts, wr, w->now / 1e6, p->repair ? "repair" : "store");
+		w->stop = true;
+		return;
+	}
+}
+
+static size_t wp_slot(const uint8_t *uuid)
+{
+	uint64_t h = 0;
+	for (int i = 0; i < 16; i++)
+		h = h * 0x100000001b3ull ^ uuid[i];
+	return (size_t)(h % SIM_WP_CACHE);
+}
+
+/* ... and an ACK leaves a replica only once the store of the WRITE_PROC it
+ * answers is durable there (else a crash loses an acknowledged copy). */
+static void check_ack_durable(world *w, uint8_t rank, const uint8_t *msg)
+{
+	const uint8_t *uuid = msg + ADD_PEER_OFF_UUID;
+	const sim_wp_entry *e = &w->wp[wp_slot(uuid)];
+	uint64_t sector = add_get_be64(msg + ADD_PEER_OFF_SECTOR);
+	if (!e->used || memcmp(e->uuid, uuid, sizeof(e->uuid)) != 0 || e->sector != sector)
+		return; /* not cached: no check */
+	assert(rank >= 1 && rank <= w->n);
+	const snode *sn = &w->nodes[rank - 1];
+	for (size_t i = 0; i < sn->pst_len; i++) {
+		const pending_store *p = &sn->pst[(sn->pst_head + i) % sn->pst_cap];
+		if (p->sector != sector || p->ts != e->ts || p->wr != e->wr)
+			continue;
+		w->r->verdict = ADD_SIM_PROTOCOL;
+		snprintf(w->r->why, sizeof(w->r->why),
+			 "node %u sent an ACK for the WRITE_PROC of sector %" PRIu64 " with tag (ts %" PRIu64
+			 ", wr %u) at %.3f ms while its %s of that tag was not durable yet",
+			 rank, sector, e->ts, e->wr, w->now / 1e6, p->repair ? "repair" : "store");
+		w->stop = true;
+		return;
+	}
+}
+
 void sim_observe_peer_msg(world *w, uint8_t rank, const uint8_t *msg, size_t len)
 {
+	if (len == ADD_PEER_SMALL_SIZE && msg[ADD_PEER_OFF_TYPE] == ADD_TYPE_ACK && !w->stop &&
+	    w->r->verdict == ADD_SIM_PASS)
+		check_ack_durable(w, rank, msg);
 	if (len != ADD_PEER_VALUE_SIZE)
 		return;
+	if (msg[ADD_PEER_OFF_TYPE] == ADD_TYPE_WRITE_PROC) {
+		sim_wp_entry *e = &w->wp[wp_slot(msg + ADD_PEER_OFF_UUID)];
+		memcpy(e->uuid, msg + ADD_PEER_OFF_UUID, sizeof(e->uuid));
+		e->sector = add_get_be64(msg + ADD_PEER_OFF_SECTOR);
+		e->ts = add_get_be64(msg + ADD_PEER_OFF_TS);
+		e->wr = msg[ADD_PEER_OFF_WR];
+		e->used = true;
+	}
 	uint8_t type = msg[ADD_PEER_OFF_TYPE];
 	if (type != ADD_TYPE_VALUE && type != ADD_TYPE_WRITE_PROC)
 		return;
 	assert(msg[ADD_PEER_OFF_RANK] == rank);
-	sim_tag_observe(w, rank, type == ADD_TYPE_VALUE ? "VALUE" : "WRITE_PROC",
-			add_get_be64(msg + ADD_PEER_OFF_SECTOR), add_get_be64(msg + ADD_PEER_OFF_TS),
-			msg[ADD_PEER_OFF_WR], msg + ADD_PEER_OFF_DATA);
+	uint64_t sector = add_get_be64(msg + ADD_PEER_OFF_SECTOR);
+	uint64_t ts = add_get_be64(msg + ADD_PEER_OFF_TS);
+	uint8_t wr = msg[ADD_PEER_OFF_WR];
+	if (type == ADD_TYPE_VALUE && !w->stop && w->r->verdict == ADD_SIM_PASS)
+		check_value_durable(w, rank, sector, ts, wr);
+	sim_tag_observe(w, rank, type == ADD_TYPE_VALUE ? "VALUE" : "WRITE_PROC", sector, ts, wr,
+			msg + ADD_PEER_OFF_DATA);
 }
 
 /* ---- the wrapped store ------------------------------------------------------- */

@@ -3,6 +3,25 @@
  * (workload, drain, heal and settle, final reads through every node). */
 #include "world_internal.h"
 
+/* A client's pause before its next op: drawn in every phase (the client's
+ * stream stays the same), but none during the final reads, whose time
+ * bound is the hard stop's (a bursty scenario's long think times would
+ * otherwise use it up). */
+static uint64_t think_ns(world *w, client *c)
+{
+	uint64_t t = add_prng_range(&c->rng, 0, w->s->think_ns_max);
+	return w->phase == PH_FINAL ? 0 : t;
+}
+
+/* A sector index beyond n_sectors from a draw in [0, 1000): half the time
+ * the first invalid index (n_sectors itself: the boundary), else up to 499
+ * beyond it. */
+static uint64_t invalid_offset(uint64_t draw)
+{
+	assert(draw < 1000);
+	return draw >= 500 ? 0 : draw;
+}
+
 /* ---- clients ---------------------------------------------------------------- */
 void sim_client_schedule_issue(world *w, client *c, uint64_t delay)
 {
@@ -150,14 +169,14 @@ void sim_client_issue(world *w, client *c)
 				     .kind = read ? ADD_OP_READ : ADD_OP_WRITE,
 				     .bad = tag ? BAD_HMAC : BAD_SECTOR,
 				     .sector = tag ? sector
-						   : w->s->sectors + add_prng_below(&c->rng, 1000),
+						   : w->s->sectors + invalid_offset(add_prng_below(&c->rng, 1000)),
 				     .value = read ? 0 : UINT64_MAX - 1,
 				     .hidx = SIZE_MAX};
 			pd->request = c->next_request++;
 			w->r->stats.bad_cmds++;
 			c->n_pend++;
 			sim_send_cmd(w, c, pd);
-			sim_client_schedule_issue(w, c, add_prng_range(&c->rng, 0, w->s->think_ns_max));
+			sim_client_schedule_issue(w, c, think_ns(w, c));
 			return;
 		}
 		*pd = (pend){.used = true,
@@ -178,7 +197,7 @@ void sim_client_issue(world *w, client *c)
 	c->n_pend++;
 	sim_send_cmd(w, c, pd);
 	if (c->n_pend < w->s->concurrency)
-		sim_client_schedule_issue(w, c, add_prng_range(&c->rng, 0, w->s->think_ns_max));
+		sim_client_schedule_issue(w, c, think_ns(w, c));
 }
 
 
@@ -214,7 +233,7 @@ static void client_on_response(world *w, client *c, uint64_t conn_id, const add_
 		sim_mix(w, pd->request);
 		pd->used = false;
 		c->n_pend--;
-		sim_client_schedule_issue(w, c, add_prng_range(&c->rng, 0, w->s->think_ns_max));
+		sim_client_schedule_issue(w, c, think_ns(w, c));
 		return;
 	}
 	uint64_t value = 0;
@@ -233,7 +252,7 @@ static void client_on_response(world *w, client *c, uint64_t conn_id, const add_
 	}
 	pd->used = false;
 	c->n_pend--;
-	sim_client_schedule_issue(w, c, add_prng_range(&c->rng, 0, w->s->think_ns_max));
+	sim_client_schedule_issue(w, c, think_ns(w, c));
 	if (w->final_left == 0 && w->phase == PH_FINAL)
 		sim_phase_step(w);
 }

@@ -2,6 +2,11 @@
  * loop, the checks after a run, and add_sim_run. See world.h. */
 #include "world_internal.h"
 
+#include <errno.h>
+
+#include "rejoin.h"
+#include "superblock.h"
+
 /* ---- trace hash ----------------------------------------------------------- */
 void sim_mix(world *w, uint64_t v)
 {
@@ -217,6 +222,7 @@ static add_sector_store *open_store(world *w, snode *sn, char *err, size_t err_l
 			add_sector_store_close(st);
 		sn->recovery_crash_streak++;
 		w->r->stats.recovery_crashes++;
+		sim_sometimes(w, "sim.crash_inside_recovery");
 		sim_wlog(w, "node %u: CRASH inside recovery, after disk operation %" PRIu64
 			 " of %" PRIu64 " the open made",
 			 sn->idx + 1, k - before, used);
@@ -235,6 +241,31 @@ static add_sector_store *open_store(world *w, snode *sn, char *err, size_t err_l
 }
 
 
+/* Before the store opens (core/rejoin.h): is this storage new? */
+static bool open_rejoin(world *w, snode *sn)
+{
+	char err[200];
+	add_superblock sb;
+	int rc = add_superblock_read(add_sim_disk_ops(sn->disk), &sb, err, sizeof(err));
+	add_rejoin_config rc_cfg = {.rank = (uint8_t)(sn->idx + 1),
+				    .n_procs = (uint8_t)w->n,
+				    .n_sectors = w->s->sectors,
+				    .store_created = rc == -ENOENT,
+				    .disk = add_sim_disk_ops(sn->disk),
+				    .log = store_log,
+				    .log_arg = sn};
+
+	assert(sn->rejoin == NULL);
+	sn->rejoin = add_rejoin_open(&rc_cfg, err, sizeof(err));
+	if (sn->rejoin == NULL) {
+		snprintf(sn->open_err, sizeof(sn->open_err), "rejoin open failed: %s", err);
+		snprintf(w->r->why, sizeof(w->r->why), "node %u: rejoin open failed: %s",
+			 sn->idx + 1, err);
+		return false;
+	}
+	return true;
+}
+
 bool sim_node_start(world *w, snode *sn)
 {
 	assert(!sn->up);
@@ -248,8 +279,12 @@ bool sim_node_start(world *w, snode *sn)
 		sn->base_ctx = sn->mem;
 	} else {
 		char err[200];
+		if (!open_rejoin(w, sn))
+			return false;
 		sn->store = open_store(w, sn, err, sizeof(err));
 		if (!sn->store) {
+			add_rejoin_close(sn->rejoin);
+			sn->rejoin = NULL;
 			snprintf(sn->open_err, sizeof(sn->open_err), "store open failed: %s", err);
 			snprintf(w->r->why, sizeof(w->r->why), "node %u: store open failed: %s",
 				 sn->idx + 1, err);
@@ -257,16 +292,24 @@ bool sim_node_start(world *w, snode *sn)
 		}
 		sn->base_ops = add_sector_store_ops();
 		sn->base_ctx = sn->store;
+		add_superblock sb;
+		add_sector_store_identity(sn->store, &sb);
+		add_rejoin_attach(sn->rejoin, &w->store_ops, sn, sb.incarnation);
 	}
 	sn->open_err[0] = '\0';
 	/* The node sees its store through the tag check (storage.c). */
 	const add_store_ops *ops = &w->store_ops;
 	void *store_ctx = sn;
+	if (sn->rejoin != NULL) { /* the rejoin sees the tag check's ops */
+		ops = add_rejoin_store_ops();
+		store_ctx = sn->rejoin;
+	}
 	add_node_config cfg = {.rank = (uint8_t)(sn->idx + 1),
 			       .n_procs = (uint8_t)w->n,
 			       .n_sectors = w->s->sectors,
 			       .retransmit_initial_ns = SIM_RETX_INITIAL_NS,
-			       .retransmit_max_ns = SIM_RETX_MAX_NS};
+			       .retransmit_max_ns = SIM_RETX_MAX_NS,
+			       .rejoin = sn->rejoin};
 	memcpy(cfg.client_key, w->client_secret, sizeof(cfg.client_key));
 	memcpy(cfg.system_key, w->system_secret, sizeof(cfg.system_key));
 	sn->io = (add_io){.ctx = sn,
@@ -274,11 +317,15 @@ bool sim_node_start(world *w, snode *sn)
 			  .random_bytes = io_random,
 			  .send_peer = io_send_peer,
 			  .send_client = io_send_client,
-			  .log = io_log};
+			  .log = io_log,
+			  .sometimes = sim_io_sometimes,
+			  .buggify = sim_io_buggify};
 	sn->node = add_node_create(&cfg, &sn->io, ops, store_ctx);
 	if (!sn->node) {
 		snprintf(w->r->why, sizeof(w->r->why), "node %u: add_node_create failed",
 			 sn->idx + 1);
+		add_rejoin_close(sn->rejoin);
+		sn->rejoin = NULL;
 		return false;
 	}
 	sn->up = true;
@@ -319,6 +366,8 @@ void sim_node_crash(world *w, snode *sn, const char *why)
 	sim_add_node_counts(w, sn);
 	add_node_destroy(sn->node);
 	sn->node = NULL;
+	add_rejoin_close(sn->rejoin);
+	sn->rejoin = NULL;
 	if (w->o->store == ADD_SIM_STORE_MEM) {
 		add_memstore_crash(sn->mem);
 	} else {
@@ -346,6 +395,24 @@ void sim_node_crash(world *w, snode *sn, const char *why)
  * no space left, a crash inside recovery, damage) leaves the node down and
  * the restart is retried a little later, until it opens. False while the
  * node stays down. */
+void sim_node_wipe(world *w, snode *sn)
+{
+	sim_node_crash(w, sn, "amnesia");
+	sim_wlog(w, "node %u: AMNESIA: its storage is replaced by an empty disk", sn->idx + 1);
+	sn->wipes++;
+	if (w->o->store == ADD_SIM_STORE_MEM) {
+		add_memstore_destroy(sn->mem);
+		sn->mem = NULL; /* created empty at the next start */
+		return;
+	}
+	add_sim_disk_destroy(sn->disk);
+	sn->disk = add_sim_disk_create(add_prng_next(&sn->rng));
+	assert(sn->disk != NULL);
+	add_sim_disk_crash_mode(sn->disk, w->s->crash_mode == ADD_SCN_CRASH_MODE_ANY
+						  ? ADD_SIM_CRASH_RANDOM
+						  : (add_sim_crash_mode)w->s->crash_mode);
+}
+
 bool sim_node_restart(world *w, snode *sn)
 {
 	if (sn->up)
@@ -413,6 +480,9 @@ void sim_after_node(world *w, snode *sn)
 	if (pending && !sn->flush_scheduled) {
 		sn->flush_scheduled = true;
 		uint64_t lat = sim_rand_between(&sn->rng, w->s->flush_min_ns, w->s->flush_max_ns);
+		/* BUGGIFY: a slow disk now and then (its stores complete late) */
+		if (sim_buggify(w, "sim.delay_store_completion"))
+			lat += sim_rand_between(&w->bug_rng, 10000000ull, 100000000ull);
 		sim_push(w, w->now + lat, EV_FLUSH, sn->idx, sn->incarnation, 0, NULL);
 	}
 }
@@ -422,6 +492,8 @@ void sim_on_flush_event(world *w, snode *sn)
 	sn->flush_scheduled = false;
 	if (w->o->store == ADD_SIM_STORE_MEM)
 		add_memstore_complete_flush(sn->mem);
+	else if (add_sim_disk_pending_flushes(sn->disk) >= 2 && add_prng_next(&sn->rng) % 2)
+		add_sim_disk_complete_newest(sn->disk); /* flushes finish out of order */
 	else
 		add_sim_disk_complete_one(sn->disk);
 	sim_after_node(w, sn);
@@ -494,6 +566,10 @@ void sim_dispatch(world *w, add_sim_event *e)
 				sn->last_stores_durable = st.stores_durable;
 				sn->last_activity_ns = w->now;
 			} else if (w->now - sn->last_activity_ns >= w->s->checkpoint_idle_ns) {
+				if (w->phase == PH_WORKLOAD)
+					sim_sometimes(w, "sim.checkpoint_under_workload");
+				if (w->partitioned)
+					sim_sometimes(w, "sim.checkpoint_during_partition");
 				add_sector_store_checkpoint(sn->store);
 				sn->last_activity_ns = w->now;
 			}
@@ -725,6 +801,7 @@ int add_sim_run(const add_scenario *s, const add_sim_opts *o, add_sim_result *r)
 	add_prng_seed2(&w->net_rng, o->seed, 1);
 	add_prng_seed2(&w->nem_rng, o->seed, 2);
 	add_prng_seed2(&w->wl_rng, o->seed, 3);
+	sim_hooks_init(w);
 	add_prng_bytes(&w->wl_rng, w->client_secret, sizeof(w->client_secret));
 	add_prng_bytes(&w->wl_rng, w->system_secret, sizeof(w->system_secret));
 	int rc = -1;
@@ -739,6 +816,7 @@ int add_sim_run(const add_scenario *s, const add_sim_opts *o, add_sim_result *r)
 	w->split = s->split;
 	w->conn_break_per_s = s->conn_break_per_s;
 	w->crash_per_s = s->crash_per_s;
+	w->wipe_per_s = s->wipe_per_s;
 	w->partition_per_s = s->partition_per_s;
 	w->pause_per_s = s->pause_per_s;
 	w->flush_fail_per_s = s->flush_fail_per_s;
@@ -852,6 +930,26 @@ int add_sim_run(const add_scenario *s, const add_sim_opts *o, add_sim_result *r)
 	for (uint32_t i = 0; i < w->n; i++)
 		if (w->nodes[i].up)
 			sim_add_node_counts(w, &w->nodes[i]);
+	if (s->expect_refusal) {
+		/* a majority lost its storage: what no intact quorum can tell must
+		 * stay unknown; the run ends with some node not a member and the
+		 * liveness checks unmet, and the history is checked as it is */
+		uint32_t waiting = 0;
+		for (uint32_t i = 0; i < w->n; i++)
+			if (w->nodes[i].rejoin != NULL &&
+			    add_rejoin_get_state(w->nodes[i].rejoin) != ADD_REJOIN_MEMBER)
+				waiting++;
+		if (r->verdict == ADD_SIM_LIVENESS && waiting > 0) {
+			r->verdict = ADD_SIM_PASS;
+			r->why[0] = '\0';
+			sim_wlog(w, "REFUSED as expected: %u node(s) still not members", waiting);
+		} else if (r->verdict == ADD_SIM_PASS) {
+			r->verdict = ADD_SIM_GUESSED;
+			snprintf(r->why, sizeof(r->why),
+				 "a majority lost its storage, yet every node ended a member and "
+				 "every final read completed");
+		}
+	}
 	if (r->verdict == ADD_SIM_PASS)
 		sim_check_no_quorum(w);
 	if (r->verdict == ADD_SIM_PASS && !o->skip_check) {
@@ -891,6 +989,7 @@ out:
 			add_node_destroy(sn->node);
 		if (sn->store)
 			add_sector_store_close(sn->store);
+		add_rejoin_close(sn->rejoin);
 		if (sn->disk)
 			add_sim_disk_destroy(sn->disk);
 		if (sn->mem)
@@ -946,6 +1045,8 @@ const char *add_sim_verdict_name(add_sim_verdict v)
 		return "ONE TAG ONE VALUE";
 	case ADD_SIM_NOT_REPAIRED:
 		return "NOT REPAIRED";
+	case ADD_SIM_GUESSED:
+		return "GUESSED INSTEAD OF REFUSING";
 	}
 	return "?";
 }

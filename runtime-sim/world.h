@@ -50,6 +50,7 @@ typedef enum add_sim_verdict {
 	ADD_SIM_SETUP_ERROR,          /* a node or store could not be created */
 	ADD_SIM_TAG_CONFLICT,         /* one (sector, ts, wr) seen with two values */
 	ADD_SIM_NOT_REPAIRED,         /* after the scrub: a replica damaged or wrong */
+	ADD_SIM_GUESSED,              /* `expect refusal`: the cluster went on instead */
 } add_sim_verdict;
 
 typedef struct add_sim_stats {
@@ -70,6 +71,21 @@ typedef struct add_sim_stats {
 	uint64_t op_liveness_ns;    /* the bound on an operation (liveness_bound.h) */
 } add_sim_stats;
 
+/* Coverage: how often each named point (core "sometimes" points through
+ * core/sim_hooks.h, and the simulator's own "sim.*" points) was reached in a
+ * run, and how often BUGGIFY fault points fired. */
+#define ADD_SIM_COVERAGE_MAX 48
+typedef struct add_sim_coverage {
+	size_t n;
+	struct {
+		const char *name; /* a string literal */
+		uint64_t count;
+	} p[ADD_SIM_COVERAGE_MAX];
+} add_sim_coverage;
+
+/* Adds `count` to point `name` of c (ignored when c is full). */
+void add_sim_coverage_add(add_sim_coverage *c, const char *name, uint64_t count);
+
 typedef struct add_sim_result {
 	add_sim_verdict verdict;
 	char why[640];
@@ -78,6 +94,7 @@ typedef struct add_sim_result {
 	add_check_result check; /* window of the violation, if any */
 	size_t culprit;         /* history index of the culprit, SIZE_MAX if none */
 	add_sim_stats stats;
+	add_sim_coverage coverage; /* reached points (BUGGIFY firings as "buggify.*") */
 } add_sim_result;
 
 /* Runs the scenario with opts->seed. Returns 0, or -1 on a setup error (then

@@ -132,6 +132,8 @@ typedef struct snode {
 	add_prng rng;
 	/* storage */
 	add_sim_disk *disk;
+	struct add_rejoin *rejoin; /* core/rejoin.h, over the same disk (real store) */
+	uint32_t wipes;		   /* amnesia faults: the disk replaced by an empty one */
 	add_sector_store *store;
 	add_memstore *mem;
 	bool flush_scheduled;
@@ -159,8 +161,27 @@ typedef struct snode {
 	uint64_t scrub_target, scrub_target_starts; /* end-of-run scrub */
 } snode;
 
+/* The tag each recent WRITE_PROC carried, by its uuid (storage.c: the ACK
+ * check); a lossy cache: an entry overwritten is a check not made. */
+#define SIM_WP_CACHE 8192
+typedef struct sim_wp_entry {
+	uint8_t uuid[16];
+	uint64_t sector, ts;
+	uint8_t wr;
+	bool used;
+} sim_wp_entry;
+
 typedef struct world {
 	const add_scenario *s;
+	sim_wp_entry wp[SIM_WP_CACHE];
+	/* BUGGIFY (sim_hooks.c): its own stream; per point, enabled for the
+	 * run or not, decided at its first visit */
+	add_prng bug_rng;
+	size_t n_bug;
+	struct {
+		const char *name;
+		bool enabled;
+	} bug[16];
 	const add_sim_opts *o;
 	add_sim_result *r;
 	uint64_t now;
@@ -177,6 +198,7 @@ typedef struct world {
 	/* fault rates in force (zeroed by chaos_off and at HEAL) */
 	double drop, duplicate, reorder, corrupt, split;
 	double conn_break_per_s, crash_per_s, partition_per_s, pause_per_s, flush_fail_per_s;
+	double wipe_per_s;
 	int max_down;
 	/* bound on an operation of a healthy cluster: the scenario's liveness,
 	 * plus what its message loss honestly needs (liveness_bound.h) */
@@ -232,6 +254,9 @@ bool sim_node_start(world *w, snode *sn);
 void sim_node_crash(world *w, snode *sn, const char *why);
 void sim_add_node_counts(world *w, snode *sn);
 bool sim_node_restart(world *w, snode *sn);
+/* The amnesia fault: crash `sn` and replace its disk by an empty one (with
+ * the real store; with --store mem, its memory store is emptied). */
+void sim_node_wipe(world *w, snode *sn);
 void sim_deliver_durable(snode *sn);
 void sim_after_node(world *w, snode *sn);
 void sim_on_flush_event(world *w, snode *sn);
@@ -245,6 +270,13 @@ uint32_t sim_down_count(const world *w);
 void sim_set_partition(world *w, const uint8_t *group);
 void sim_set_ring(world *w);
 void sim_cut(world *w, uint32_t a, uint32_t b);
+void sim_cut_oneway(world *w, uint32_t a, uint32_t b);
+/* sim_hooks.c: coverage points and BUGGIFY */
+void sim_sometimes(world *w, const char *point);
+bool sim_buggify(world *w, const char *point);
+void sim_hooks_init(world *w);
+void sim_io_sometimes(void *ctx, const char *point);
+int sim_io_buggify(void *ctx, const char *point);
 void sim_heal(world *w);
 void sim_pause_node(world *w, snode *sn, uint64_t dur);
 void sim_arm_flush_failure(world *w, snode *sn);

@@ -509,6 +509,16 @@ def addd_answers_a_peers_read_proc_with_a_signed_value(ctx):
         c = cl.client(1)
         c.write(6, pattern(8, 6))
         c.close()
+        # New storage serves nothing it has not re-learned until it knows
+        # whether the cluster holds data (core/rejoin.h); a peer written from
+        # the protocol alone never says: after 3 s it is taken as a member.
+        log = os.path.join(cl.dir, "addd-1.log")
+        end = time.monotonic() + 10
+        while time.monotonic() < end:
+            with open(log, errors="replace") as f:
+                if "now a full member" in f.read():
+                    break
+            time.sleep(0.05)
         s = socket.create_connection(cl.addr(1), timeout=5)
         uuid = os.urandom(16)
         s.sendall(fake.msg(0x03, uuid, 6))

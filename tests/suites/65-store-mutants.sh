@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # The sector store's unit tests have teeth: the core built with each known
-# storage bug of core/mutants.h (ids 9..13, one at a time) must make
-# build/test_crash_sector_store or build/test_sector_store_damage fail, and
-# the clean build must pass both. (These mutants need a crash inside
+# storage bug of core/mutants.h (ids 9..13 and 30, one at a time) must make
+# build/test_crash_sector_store, build/test_sector_store_damage or
+# build/test_sector_store fail, and the clean build must pass all three. (These mutants need a crash inside
 # recovery or an injected corruption that no shipped addsim scenario makes,
 # so they are checked here rather than in 60-mutants.)
 set -uo pipefail
 cd "$(dirname "$0")/../.." || exit 1
-tests=(test_crash_sector_store test_sector_store_damage)
+tests=(test_crash_sector_store test_sector_store_damage test_sector_store)
 # id  name
 table=(
   "9  STORE_SETTLE_FIXED_ORDER"
@@ -15,6 +15,8 @@ table=(
   "11 STORE_REPLAY_ANY_TAG"
   "12 STORE_RECREATES_PARTIAL"
   "13 STORE_CORRUPT_AS_TORN"
+  "14 STORE_HEADERLESS_SKIPPED"
+  "30 STORE_FLUSH_OUT_OF_ORDER"
 )
 passed=0 failed=0
 run_tests() { # build dir -> 0 if every test passed

@@ -4,7 +4,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "rejoin.h"
 #include "script_runtime.h"
+#include "../../runtime-sim/sim_disk.h"
 #include "wire.h"
 
 #define GROW(arr, n, cap)                                                        \
@@ -258,15 +260,45 @@ static void io_log(void *ctx, add_log_level level, const char *line)
 
 /* ---- world -------------------------------------------------------------- */
 
+static void srt_rejoin_log(void *arg, add_log_level level, const char *line)
+{
+	srt_proc *p = arg;
+
+	io_log(p, level, line);
+}
+
 static void start_node(srt_world *w, uint8_t rank)
 {
 	srt_proc *p = &w->procs[rank];
 	add_node_config cfg = w->cfg;
 
 	cfg.rank = rank;
-	p->node = add_node_create(&cfg, &p->io,
-				  w->store_minimal_ops ? &minimal_store_ops : &fake_store_ops,
-				  &p->store);
+	if (w->rejoin) {
+		char err[256];
+		add_rejoin_config rc = {
+			.rank = rank,
+			.n_procs = w->n,
+			.n_sectors = w->cfg.n_sectors,
+			.store_created = p->rj_created,
+			.force = w->rejoin_force,
+			.disk = add_sim_disk_ops(p->rj_disk),
+			.log = srt_rejoin_log,
+			.log_arg = p,
+		};
+		p->rj = add_rejoin_open(&rc, err, sizeof(err));
+		if (p->rj == NULL)
+			fprintf(stderr, "srt: rank %u: %s\n", rank, err);
+		assert(p->rj != NULL);
+		p->rj_created = false;
+		add_rejoin_attach(p->rj, &fake_store_ops, &p->store, 1000u * (p->wipes + 1) + rank);
+		cfg.rejoin = p->rj;
+		p->node = add_node_create(&cfg, &p->io, add_rejoin_store_ops(), p->rj);
+	} else {
+		p->node = add_node_create(&cfg, &p->io,
+					  w->store_minimal_ops ? &minimal_store_ops
+							       : &fake_store_ops,
+					  &p->store);
+	}
 	assert(p->node != NULL);
 	p->incarnations++;
 }
@@ -332,12 +364,71 @@ srt_world *srt_new_bare(uint8_t n, uint64_t n_sectors)
 	return w;
 }
 
+srt_world *srt_new_rejoin(uint8_t n, uint64_t n_sectors)
+{
+	srt_world *w = calloc(1, sizeof(*w));
+
+	assert(w != NULL && n >= 1 && n <= SRT_PROCS_MAX);
+	w->n = n;
+	w->now_ns = 1000;
+	w->rejoin = true;
+	w->cfg.n_procs = n;
+	w->cfg.n_sectors = n_sectors;
+	for (int i = 0; i < ADD_CLIENT_KEY_SIZE; i++)
+		w->cfg.client_key[i] = (uint8_t)(0xc0 + i);
+	for (int i = 0; i < ADD_SYSTEM_KEY_SIZE; i++)
+		w->cfg.system_key[i] = (uint8_t)(0x50 + 3 * i);
+	for (uint8_t r = 1; r <= n; r++) {
+		srt_proc *p = &w->procs[r];
+
+		p->w = w;
+		p->rank = r;
+		p->store.auto_complete = true;
+		p->store.rank = r;
+		p->io = (add_io){
+			.ctx = p,
+			.now_ns = io_now,
+			.random_bytes = io_random,
+			.send_peer = io_send_peer,
+			.send_client = io_send_client,
+			.log = io_log,
+		};
+		p->rj_disk = add_sim_disk_create(r);
+		p->rj_created = true;
+		start_node(w, r);
+	}
+	for (uint8_t r = 1; r <= n; r++)
+		handshake(w, r);
+	for (uint8_t r = 1; r <= n; r++)
+		w->procs[r].peer_sends = 0;
+	return w;
+}
+
+void srt_wipe(srt_world *w, uint8_t rank)
+{
+	srt_proc *p = &w->procs[rank];
+	srt_store *s = &p->store;
+
+	assert(w->rejoin);
+	if (p->node != NULL)
+		srt_crash(w, rank);
+	s->n_pending = s->n_cur = s->n_dur = 0;
+	s->ts_floor = 0;
+	add_sim_disk_destroy(p->rj_disk);
+	p->rj_disk = add_sim_disk_create(100u + rank + 8u * p->wipes);
+	p->rj_created = true;
+	p->wipes++;
+}
+
 void srt_free(srt_world *w)
 {
 	for (uint8_t r = 1; r <= w->n; r++) {
 		srt_proc *p = &w->procs[r];
 
 		add_node_destroy(p->node);
+		add_rejoin_close(p->rj);
+		if (p->rj_disk != NULL)
+			add_sim_disk_destroy(p->rj_disk);
 		free(p->store.cur);
 		free(p->store.dur);
 		free(p->store.pending);
@@ -367,6 +458,10 @@ void srt_crash(srt_world *w, uint8_t rank)
 	assert(p->node != NULL);
 	add_node_destroy(p->node);
 	p->node = NULL;
+	add_rejoin_close(p->rj);
+	p->rj = NULL;
+	if (p->rj_disk != NULL)
+		add_sim_disk_crash(p->rj_disk);
 	/* what was not durable is lost */
 	s->n_pending = 0;
 	s->n_cur = 0;

@@ -76,6 +76,12 @@ typedef struct srt_proc {
 	add_io io;
 	uint64_t incarnations;
 	uint64_t peer_sends; /* send_peer calls */
+	/* rejoin (srt_new_rejoin): its record on a simulated disk; wipes
+	 * counts the storage's incarnations */
+	struct add_sim_disk *rj_disk;
+	struct add_rejoin *rj;
+	bool rj_created; /* the next start finds empty storage */
+	uint64_t wipes;
 } srt_proc;
 
 struct srt_world {
@@ -92,6 +98,8 @@ struct srt_world {
 	/* the nodes get a store table with only get_meta, read_data and store
 	 * (no damage ops), like fuzz_node's; applies from the next (re)start */
 	bool store_minimal_ops;
+	bool rejoin; /* the nodes run with core/rejoin.h (srt_new_rejoin) */
+	bool rejoin_force;
 };
 
 /* n processes, all up, auto-completing stores, whose links came up once
@@ -103,6 +111,12 @@ srt_world *srt_new(uint8_t n, uint64_t n_sectors);
  * peers speak META, so they use only PROTOCOL.md's standard messages. */
 srt_world *srt_new_bare(uint8_t n, uint64_t n_sectors);
 void srt_free(srt_world *w);
+/* Like srt_new, every process with core/rejoin.h over new storage (a fresh
+ * cluster: the handshake makes them members). */
+srt_world *srt_new_rejoin(uint8_t n, uint64_t n_sectors);
+/* Crash `rank` and lose its whole storage (store, rejoin record): the next
+ * srt_restart finds an empty directory (the amnesia fault). */
+void srt_wipe(srt_world *w, uint8_t rank);
 add_node *srt_node(srt_world *w, uint8_t rank);
 srt_store *srt_store_of(srt_world *w, uint8_t rank);
 

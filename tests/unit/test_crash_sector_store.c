@@ -1,7 +1,8 @@
 /*
  * Systematic crash consistency of the sector store (the SQLite crash-test
  * idea): a deterministic workload of stores and repairs (a repair lowers
- * the tag and is applied in order), with checkpoints, is run once to count
+ * the tag and is applied in order), with checkpoints and two journal
+ * flushes in flight at times, is run once to count
  * its disk operations T; then for every k in 0..T it is run again with a
  * power cut right after operation k, in each crash mode (lose, keep, tear,
  * random per file, garbage in the torn part). The store is recovered, and
@@ -216,7 +217,10 @@ static uint64_t count_ops(void)
 	world_init(&w, 1);
 	workload(&w);
 	uint64_t t = add_sim_disk_op_count(w.disk);
+	add_sector_store_stats st;
 
+	add_sector_store_get_stats(w.store, &st);
+	cr_assert_geq(st.flights_max, 2, "the workload should have two journal flushes in flight");
 	cr_assert_eq(w.fatal, 0);
 	add_sector_store_close(w.store);
 	add_sim_disk_destroy(w.disk);
@@ -308,7 +312,8 @@ Test(crash_sector_store, every_crash_point_with_random_per_file_damage_recovers_
 }
 
 /* Random workloads (seeded): bursts of stores and repairs, kicks,
- * completions held back and delivered in bursts, idle checkpoints, a
+ * completions held back and delivered in bursts or newest first, idle
+ * checkpoints, a
  * journal bound of a few chunks; a power cut at a random operation, then
  * one inside the recovery; the same checks. */
 static uint64_t rnd(uint64_t *x)
@@ -322,7 +327,7 @@ static uint64_t rnd(uint64_t *x)
 Test(crash_sector_store, random_workloads_cut_at_random_points_recover_consistently,
      .timeout = 300)
 {
-	uint64_t checkpoints = 0;
+	uint64_t checkpoints = 0, waited = 0;
 
 	for (uint64_t seed = 1; seed <= 300; seed++) {
 		world w;
@@ -350,9 +355,11 @@ Test(crash_sector_store, random_workloads_cut_at_random_points_recover_consisten
 			case 0:
 				add_sector_store_kick(w.store);
 				break;
-			case 1:
-				if (!down(&w))
+			case 1: /* the oldest flush completes, or the newest first */
+				if (!down(&w) && rnd(&x) % 2)
 					add_sim_disk_complete_one(w.disk);
+				else if (!down(&w))
+					add_sim_disk_complete_newest(w.disk);
 				break;
 			case 2:
 				if (!down(&w))
@@ -377,6 +384,7 @@ Test(crash_sector_store, random_workloads_cut_at_random_points_recover_consisten
 
 		add_sector_store_get_stats(w.store, &st);
 		checkpoints += st.checkpoints;
+		waited += st.flights_waited;
 		add_sim_disk_crash(w.disk);
 		add_sector_store_close(w.store);
 		add_sim_disk_set_crash_after(w.disk, add_sim_disk_op_count(w.disk) + rnd(&x) % 40);
@@ -389,7 +397,9 @@ Test(crash_sector_store, random_workloads_cut_at_random_points_recover_consisten
 		add_sector_store_close(w.store);
 		add_sim_disk_destroy(w.disk);
 	}
-	printf("sector store random crash test: 300 workloads, %llu checkpoints before the cuts\n",
-	       (unsigned long long)checkpoints);
+	printf("sector store random crash test: 300 workloads, %llu checkpoints before the cuts, "
+	       "%llu flushes completed before an earlier one\n",
+	       (unsigned long long)checkpoints, (unsigned long long)waited);
 	cr_assert_gt(checkpoints, 100, "the workloads should exercise checkpoints");
+	cr_assert_gt(waited, 20, "the workloads should complete flushes out of order");
 }

@@ -185,7 +185,7 @@ Test(sector_store, on_durable_comes_only_after_the_flush_completes)
 	teardown(&h);
 }
 
-Test(sector_store, stores_arriving_during_a_flush_share_one_next_flush)
+Test(sector_store, a_batch_closing_during_a_flush_gets_its_own_flush_at_once)
 {
 	harness h;
 
@@ -194,20 +194,85 @@ Test(sector_store, stores_arriving_during_a_flush_share_one_next_flush)
 	add_sector_store_kick(h.store);
 	uint64_t flushes_before = add_sim_disk_flush_count(h.disk);
 
-	for (uint64_t i = 1; i <= 100; i++) {
+	for (uint64_t i = 1; i <= 50; i++)
 		cr_assert_eq(store(&h, i * 1000, 1, 1, i), 0);
-		add_sector_store_kick(h.store); /* a flush runs: must not start another */
+	add_sector_store_kick(h.store); /* one flush runs: the second starts now */
+	cr_assert_eq(add_sim_disk_flush_count(h.disk), flushes_before + 1);
+	cr_assert_eq(add_sim_disk_pending_flushes(h.disk), 2);
+	for (uint64_t i = 51; i <= 100; i++) {
+		cr_assert_eq(store(&h, i * 1000, 1, 1, i), 0);
+		add_sector_store_kick(h.store); /* two run: no third */
 	}
-	cr_assert_eq(add_sim_disk_flush_count(h.disk), flushes_before);
+	cr_assert_eq(add_sim_disk_flush_count(h.disk), flushes_before + 1);
 	cr_assert(add_sim_disk_complete_one(h.disk)); /* the first flush */
 	cr_assert_eq(h.n_durable, 1);
-	cr_assert_eq(add_sim_disk_flush_count(h.disk), flushes_before + 1,
-		     "the 100 waiting stores start exactly one flush");
+	cr_assert_eq(add_sim_disk_flush_count(h.disk), flushes_before + 2,
+		     "the 50 waiting stores start exactly one flush");
+	cr_assert(add_sim_disk_complete_one(h.disk));
+	cr_assert_eq(h.n_durable, 51);
 	cr_assert(add_sim_disk_complete_one(h.disk));
 	cr_assert_eq(h.n_durable, 101);
 	cr_assert_eq(add_sim_disk_pending_flushes(h.disk), 0);
-	printf("group commit: 100 stores made durable by %llu flush\n",
+	for (uint64_t i = 0; i <= 100; i++)
+		cr_assert_eq(h.durable[i], i);
+	printf("group commit: 100 stores made durable by %llu flushes, two in flight\n",
 	       (unsigned long long)(add_sim_disk_flush_count(h.disk) - flushes_before));
+	teardown(&h);
+}
+
+/* Mutant ADD_MUTANT_STORE_FLUSH_OUT_OF_ORDER: the later flush completes
+ * first; its stores must wait for the earlier batch's. */
+Test(sector_store, a_later_flush_completing_first_waits_for_the_earlier)
+{
+	harness h;
+
+	setup(&h, 1);
+	for (uint64_t i = 0; i < 5; i++)
+		cr_assert_eq(store(&h, i, 1, 1, i), 0);
+	add_sector_store_kick(h.store);
+	for (uint64_t i = 5; i < 12; i++)
+		cr_assert_eq(store(&h, i, 1, 1, i), 0);
+	add_sector_store_kick(h.store);
+	cr_assert_eq(add_sim_disk_pending_flushes(h.disk), 2, "two flushes in flight");
+	cr_assert(add_sim_disk_complete_newest(h.disk));
+	cr_assert_eq(h.n_durable, 0, "the later batch reported before the earlier one");
+	cr_assert_not(add_sector_store_idle(h.store));
+	/* Its stores are readable meanwhile (pending) and the third batch waits
+	 * for a free flight only, not for the report. */
+	expect_sector(&h, 7, 1, 1);
+	cr_assert(add_sim_disk_complete_one(h.disk));
+	cr_assert_eq(h.n_durable, 12);
+	for (uint64_t i = 0; i < 12; i++)
+		cr_assert_eq(h.durable[i], i, "completion %llu out of order",
+			     (unsigned long long)i);
+	drain(&h);
+	for (uint64_t i = 0; i < 12; i++)
+		expect_sector(&h, i, 1, 1);
+	teardown(&h);
+}
+
+/* Random interleavings of kicks, in-order and out-of-order completions:
+ * every completion in submission order, every store durable once. */
+Test(sector_store, flushes_completing_in_any_order_report_in_submission_order)
+{
+	harness h;
+	uint64_t x = 88172645463325252ull;
+
+	setup(&h, 3);
+	for (uint64_t i = 0; i < 2000; i++) {
+		cr_assert_eq(store(&h, (i * 7919) % 300, i + 1, 1, i), 0);
+		x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+		if (x % 5 == 0)
+			add_sector_store_kick(h.store);
+		if (x % 7 == 0)
+			add_sim_disk_complete_newest(h.disk);
+		if (x % 11 == 0)
+			add_sim_disk_complete_one(h.disk);
+	}
+	drain(&h);
+	cr_assert_eq(h.n_durable, 2000);
+	for (uint64_t i = 0; i < 2000; i++)
+		cr_assert_eq(h.durable[i], i);
 	teardown(&h);
 }
 

@@ -520,7 +520,9 @@ Test(liveness_bound, thirty_percent_loss_needs_more_than_ten_seconds)
 Test(world, chosen_bit_flips_and_read_errors_are_found_and_repaired)
 {
 	/* Sector 2's data is flipped on node 1 and sectors 3-4 are unreadable
-	 * on node 2 (all written in the first second), as the workload ends;
+	 * on node 2 (all written in the first second) at 1.5 s, once the
+	 * workload's last writes are home (at 1 s, a later home write could
+	 * overwrite the flip);
 	 * no scrub during the run, so the end-of-run scrub (or a read) must
 	 * find each one. */
 	add_scenario s;
@@ -528,8 +530,8 @@ Test(world, chosen_bit_flips_and_read_errors_are_found_and_repaired)
 	cr_assert_eq(add_scenario_parse(&s,
 					"nodes 3\nsectors 8\nclients 3\nops 100\nread_ratio 0.2\n"
 					"think 20ms\n"
-					"at 1000ms flip 1 data 8192 5\n"
-					"at 1000ms read_error 2 data 12288 8192\n",
+					"at 1500ms flip 1 data 8192 5\n"
+					"at 1500ms read_error 2 data 12288 8192\n",
 					err, sizeof(err)),
 		     0, "%s", err);
 	add_sim_opts o = {.seed = 5};
@@ -572,7 +574,11 @@ Test(world, crashes_inside_recovery_are_survived)
 					"down 50ms 200ms\nat 800ms recovery_crash 2 3\n",
 					err, sizeof(err)),
 		     0, "%s", err);
-	add_sim_opts o = {.seed = 4};
+	/* A crash point drawn past the end of the open is no crash: the seed
+	 * is one whose three points all fall inside it (with two journal
+	 * flushes in flight and flushes completing out of order, seed 4 no
+	 * longer does). */
+	add_sim_opts o = {.seed = 1};
 	add_sim_result r;
 	cr_assert_eq(add_sim_run(&s, &o, &r), 0);
 	cr_assert_eq(r.verdict, ADD_SIM_PASS, "%s", r.why);

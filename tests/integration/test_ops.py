@@ -236,8 +236,11 @@ def status_healthy_then_degraded_then_unavailable_with_exit_codes(ctx):
     cl = MetricsCluster(3)
     ctx.extra.append(cl)
     cl.start_all()
-    rc, out, err = wait_for(lambda: (lambda r: r if r[0] == 0 else None)(addctl_status(cl)),
-                            "a healthy verdict")
+    # The verdict does not weigh the role: a new cluster's processes may be
+    # healthy a moment before each says it founded (member); wait for both.
+    rc, out, err = wait_for(lambda: (lambda r: r if r[0] == 0 and r[1].count("  up  member  ") == 3
+                                     else None)(addctl_status(cl)),
+                            "a healthy verdict with three members")
     lines = out.strip().splitlines()
     check(len(lines) == 4 and lines[-1] == "cluster: healthy", "healthy output: %r" % out)
     for r in (1, 2, 3):

@@ -294,6 +294,41 @@ def status_healthy_then_degraded_then_unavailable_with_exit_codes(ctx):
 
 
 @test
+def a_wiped_process_shows_recovering_and_its_relearning_progress(ctx):
+    cl = MetricsCluster(3)
+    ctx.extra.append(cl)
+    cl.start_all()
+    wait_for(lambda: addctl_status(cl)[0] == 0, "a healthy verdict")
+    c = cl.client(1)
+    for i in range(8):
+        c.write(40 + i, pattern(7, 40 + i))
+    c.close()
+    cl.kill(1)
+    cl.kill(2)
+    shutil.rmtree(os.path.join(cl.dir, "store-2"))
+    cl.start(2)  # with 1 down it cannot re-learn the sectors 3 alone may lack
+    page = wait_for(lambda: (lambda p: p if value(p, "add_rejoin_state", 'state="member"') == 0
+                             else None)(scrape(cl.mports[1])), "rank 2 not a member")
+    check(value(page, "add_rejoin_state", 'state="recovering"') +
+          value(page, "add_rejoin_state", 'state="fresh"') == 1, "recovering or fresh")
+    check(value(page, "add_rejoin_sectors_behind") > 0 and
+          value(page, "add_rejoin_sectors_known") + value(page, "add_rejoin_sectors_behind") ==
+          value(page, "add_sectors"), "known + behind = sectors")
+    rc, out, _ = addctl_status(cl)
+    line2 = [ln for ln in out.splitlines() if ln.startswith("rank 2 ")][0]
+    check(re.search(r"  up  recovering  sees [0-9,]+  re-learned \d+/\d+ \(\d+\.\d%\)", line2),
+          "rank 2 line: %r" % line2)
+    check(rc != 0, "not healthy while rank 1 is down and 2 recovers: %d" % rc)
+    cl.start(1)
+    page = wait_for(lambda: (lambda p: p if value(p, "add_rejoin_state", 'state="member"') == 1
+                             else None)(scrape(cl.mports[1])), "rank 2 a member again", 60)
+    check(value(page, "add_rejoin_sectors_behind") == 0, "behind on nothing once a member")
+    rc, out, _ = wait_for(lambda: (lambda r: r if r[0] == 0 else None)(addctl_status(cl)),
+                          "healthy again")
+    check("re-learned" not in out and "recovering" not in out, "members only: %r" % out)
+
+
+@test
 def status_with_another_client_key_is_not_healthy(ctx):
     cl = ctx.three
     other = os.path.join(cl.dir, "other.key")

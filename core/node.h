@@ -171,7 +171,9 @@ typedef struct add_node_stats {
 	uint64_t registers_active; /* registers currently allocated */
 	uint64_t client_cmds_pending;
 	uint64_t ops_completed;
-	uint64_t retransmissions;
+	uint64_t retransmissions; /* all peers: the sum of retransmissions_to */
+	/* per destination rank (index 0 and this process's own rank stay 0) */
+	uint64_t retransmissions_to[ADD_PROCS_MAX + 1];
 	uint64_t bad_hmac_peer;   /* internal messages dropped for a bad tag */
 	uint64_t bad_hmac_client; /* commands answered with status 1 */
 	uint64_t peer_msgs_dropped; /* unknown rank, own rank, bad sector */

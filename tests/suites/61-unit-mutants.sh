@@ -9,6 +9,7 @@ cd "$(dirname "$0")/../.." || exit 1
 table=(
   "18 SUPERBLOCK_SKIP_CHECKSUM    test_superblock"
   "19 SUPERBLOCK_ACCEPT_NEWER     test_superblock"
+  "56 NODE_RETRANSMIT_WRONG_PEER  test_node"
 )
 passed=0 failed=0
 declare -A clean

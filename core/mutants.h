@@ -144,7 +144,8 @@
  * 20..29  node and register (damage, repair, scrub)
  * 30..39  connections and the runtime policy module (36..39: conn)
  * 40..43  operations (metrics, status, link log); 44..49 rejoin
- * 50..51  NBD; 52..55 addd's storage plumbing; 60..69 swarm's own
+ * 50..51  NBD; 52..55 addd's storage plumbing; 56..57 operations (ops2);
+ * 60..69 swarm's own
  * ADD_MUTANT_COUNT is the highest id in use. */
 /* nbd (runtime-real/nbd_proto.c): a request whose length is not whole
  * sectors is accepted (its partial last sector silently dropped or padded);
@@ -157,6 +158,13 @@
  * skipped at recovery, its records with it (test_sector_store_damage,
  * integration test_storage) */
 #define ADD_MUTANT_STORE_HEADERLESS_SKIPPED 14
+/* node: a retransmission is counted for the rank after the one it went to
+ * (the per-peer metric blames the wrong link); caught by
+ * tests/unit/test_node.c (retransmissions_are_counted_per_destination_rank) */
+#define ADD_MUTANT_NODE_RETRANSMIT_WRONG_PEER 56
+/* metrics: the checkpoint duration histogram observes every checkpoint of a
+ * scrape interval with zero duration; caught by tests/unit/test_metrics.c */
+#define ADD_MUTANT_METRICS_CHECKPOINT_ZERO 57
 #define ADD_MUTANT_COUNT 68
 
 #define ADD_MUTANT_ON(id) (ADD_MUTANT == (id))

@@ -1329,7 +1329,12 @@ static void resend(add_node *n, add_op *op, uint8_t rank)
 		n->io.send_peer(n->io.ctx, rank, op->read_proc_msg, ADD_PEER_SMALL_SIZE);
 	else
 		n->io.send_peer(n->io.ctx, rank, op->buf, ADD_PEER_VALUE_SIZE);
+	assert(rank >= 1 && rank <= n->cfg.n_procs && rank != n->cfg.rank);
 	n->stats.retransmissions++;
+	/* mutant 39: the per-peer count goes to the rank after the real one */
+	n->stats.retransmissions_to[ADD_MUTANT_ON(ADD_MUTANT_NODE_RETRANSMIT_WRONG_PEER)
+					    ? rank % n->cfg.n_procs + 1
+					    : rank]++;
 }
 
 void add_node_on_peer_connected(add_node *n, uint8_t rank)

@@ -177,7 +177,9 @@ typedef struct add_node_stats {
 	/* client ops whose connection closed before they chose a tag: ended
 	 * unanswered, nothing written (not in ops_completed) */
 	uint64_t ops_abandoned;
-	uint64_t retransmissions;
+	uint64_t retransmissions; /* all peers: the sum of retransmissions_to */
+	/* per destination rank (index 0 and this process's own rank stay 0) */
+	uint64_t retransmissions_to[ADD_PROCS_MAX + 1];
 	uint64_t bad_hmac_peer;   /* internal messages dropped for a bad tag */
 	uint64_t bad_hmac_client; /* commands answered with status 1 */
 	uint64_t peer_msgs_dropped; /* unknown rank, own rank, bad sector */

@@ -15,6 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "ckpt_timer.h"
 #include "config.h"
 #include "conn.h"
 #include "conn_policy.h"
@@ -171,6 +172,8 @@ typedef struct addd_state {
 	add_http_server *metrics; /* --metrics-listen, else NULL */
 	add_optrack ops;	   /* client commands in flight: latency, oldest age */
 	add_hist batch_size;	   /* stores per group commit */
+	add_hist checkpoint;	   /* checkpoint durations */
+	add_ckpt_timer ckpt;	   /* times them (last_ns 0: not started) */
 	uint64_t seen_flushes, seen_durable; /* store stats at the last before-sleep */
 	size_t random_used;
 	uint8_t random_pool[RANDOM_POOL];

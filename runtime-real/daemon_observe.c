@@ -22,12 +22,18 @@
 /* ---- observation: metrics, status, link transitions -------------------- */
 
 /* Batches made durable since the last call: their sizes, into the
- * histogram (several batches in one iteration share the average). */
+ * histogram (several batches in one iteration share the average); and the
+ * checkpoints' durations (ckpt_timer.h). */
 void addd_observe_group_commits(addd_state *d)
 {
 	add_sector_store_stats st;
 
 	add_sector_store_get_stats(d->store, &st);
+	uint64_t now = add_now_ns();
+	if (d->ckpt.last_ns == 0)
+		add_ckpt_timer_init(&d->ckpt, st.checkpoints_started, st.checkpoints, now);
+	add_ckpt_timer_update(&d->ckpt, st.checkpoints_started, st.checkpoints,
+			      st.checkpoint_running, now, &d->checkpoint);
 	if (st.journal_flushes == d->seen_flushes)
 		return;
 	assert(st.journal_flushes > d->seen_flushes && st.stores_durable >= d->seen_durable);
@@ -49,16 +55,22 @@ static void daemon_snapshot(addd_state *d, add_metrics_snapshot *s)
 	s->rank = d->cfg->rank;
 	s->n_procs = d->cfg->n_procs;
 	s->recovering = add_rejoin_get_state(d->rejoin) != ADD_REJOIN_MEMBER;
+	s->rejoin_state = (uint8_t)add_rejoin_get_state(d->rejoin);
+	s->rejoin_known = add_rejoin_known(d->rejoin);
+	s->scrub_passes = add_node_scrub_passes(d->node);
+	s->repairs_pending = add_node_repairs_pending(d->node);
+	add_hist_snapshot(&d->checkpoint, &s->checkpoint);
+	add_node_get_stats(d->node, &ns);
 	s->uptime_seconds = (double)(now - d->start_ns) / 1e9;
 	for (uint8_t r = 1; r <= d->cfg->n_procs; r++)
 		if (r != d->cfg->rank)
 			s->peers[s->n_peers++] = (add_metrics_peer){
-				.rank = r, .up = addd_link_up(d, r), .send_drops = d->links[r].drops};
+				.rank = r, .up = addd_link_up(d, r), .send_drops = d->links[r].drops,
+				.retransmissions = ns.retransmissions_to[r]};
 	add_hist_snapshot(&d->ops.read, &s->op_read);
 	add_hist_snapshot(&d->ops.write, &s->op_write);
 	add_posix_disk_sync_latency(d->pdisk, &s->fdatasync);
 	add_hist_snapshot_count(&d->batch_size, &s->batch_size);
-	add_node_get_stats(d->node, &ns);
 	s->node = ns;
 	add_sector_store_get_stats(d->store, &s->store);
 	s->ops_in_flight = ns.client_cmds_pending;

@@ -109,6 +109,11 @@ size_t add_metrics_format(const add_metrics_snapshot *s, char *buf, size_t cap)
 	for (uint32_t i = 0; i < s->n_peers; i++)
 		put(&o, "add_peer_send_drops_total{peer=\"%u\"} %llu\n", s->peers[i].rank,
 		    (unsigned long long)s->peers[i].send_drops);
+	family(&o, "add_peer_retransmissions_total", "counter",
+	       "Internal messages resent to that rank (add_retransmissions_total: all peers).");
+	for (uint32_t i = 0; i < s->n_peers; i++)
+		put(&o, "add_peer_retransmissions_total{peer=\"%u\"} %llu\n", s->peers[i].rank,
+		    (unsigned long long)s->peers[i].retransmissions);
 
 	family(&o, "add_client_op_duration_seconds", "histogram",
 	       "Client commands, from read off the socket to the answer queued.");
@@ -153,6 +158,11 @@ size_t add_metrics_format(const add_metrics_snapshot *s, char *buf, size_t cap)
 	gauge(&o, "add_journal_bytes", "Bytes of both journals in use, headers included.",
 	      st->journal_bytes);
 	counter(&o, "add_checkpoints_total", "Journal checkpoints.", st->checkpoints);
+	gauge(&o, "add_checkpoint_running", "1 while a checkpoint's flushes are in flight.",
+	      st->checkpoint_running ? 1u : 0u);
+	family(&o, "add_checkpoint_duration_seconds", "histogram",
+	       "Journal checkpoints, from seen starting to seen done by the event loop.");
+	hist_series(&o, "add_checkpoint_duration_seconds", "", &s->checkpoint);
 	gauge(&o, "add_store_memory_bytes", "Sector store index and batch buffers.",
 	      st->memory_bytes);
 	gauge(&o, "add_sectors", "Sectors of the device (--sectors).", s->n_sectors);
@@ -182,6 +192,26 @@ size_t add_metrics_format(const add_metrics_snapshot *s, char *buf, size_t cap)
 		"READ_PROC not answered because the local copy was damaged.",
 		n->reads_refused_damaged);
 	counter(&o, "add_node_scrubbed_sectors_total", "Sectors verified by scrub.", n->scrubbed);
+	counter(&o, "add_scrub_passes_total", "Whole scrub passes over the written sectors.",
+		s->scrub_passes);
+	gauge(&o, "add_repairs_pending", "Damaged sectors known and not yet repaired.",
+	      s->repairs_pending);
+
+	family(&o, "add_rejoin_state", "gauge",
+	       "1 for this storage's rejoin state (core/rejoin.h), 0 for the others.");
+	static const struct {
+		uint8_t v;
+		const char *name;
+	} states[] = {{1, "member"}, {2, "fresh"}, {3, "recovering"}};
+	for (size_t i = 0; i < sizeof(states) / sizeof(states[0]); i++)
+		put(&o, "add_rejoin_state{state=\"%s\"} %d\n", states[i].name,
+		    s->rejoin_state == states[i].v ? 1 : 0);
+	gauge(&o, "add_rejoin_sectors_known",
+	      "Sectors this storage holds a current value of (re-learned while recovering; "
+	      "add_sectors once a member).", s->rejoin_known);
+	gauge(&o, "add_rejoin_sectors_behind",
+	      "Sectors not re-learned yet (add_sectors - add_rejoin_sectors_known).",
+	      s->rejoin_known < s->n_sectors ? s->n_sectors - s->rejoin_known : 0);
 
 	if (o.overflow) {
 		buf[0] = '\0';

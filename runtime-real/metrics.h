@@ -23,6 +23,7 @@ typedef struct add_metrics_peer {
 	uint8_t rank;
 	bool up;		/* outbound connection established */
 	uint64_t send_drops;	/* messages dropped: the link's buffer was full */
+	uint64_t retransmissions; /* add_node_stats.retransmissions_to[rank] */
 } add_metrics_peer;
 
 typedef struct add_metrics_snapshot {
@@ -30,6 +31,11 @@ typedef struct add_metrics_snapshot {
 	uint8_t rank;
 	uint8_t n_procs;
 	bool recovering; /* core/rejoin.h: not (yet) a full member */
+	uint8_t rejoin_state; /* add_rejoin_state: 1 member, 2 fresh, 3 recovering */
+	uint64_t rejoin_known; /* sectors known (re-learned) while not a member */
+	uint64_t scrub_passes; /* add_node_scrub_passes */
+	uint64_t repairs_pending; /* add_node_repairs_pending */
+	add_hist_snap checkpoint; /* checkpoint durations (ckpt_timer.h) */
 	double uptime_seconds;
 	uint32_t n_peers; /* entries in peers: every rank but this one */
 	add_metrics_peer peers[ADD_PROCS_MAX];

@@ -27,6 +27,8 @@ static uint64_t *u64_field(add_status_info *s, unsigned i)
 _Static_assert(ADD_STB_OFF_U64 + 8 * N_U64 <= ADD_STB_OFF_SLOTS, "counters fit");
 _Static_assert(ADD_STB_OFF_VERSION + ADD_STB_VERSION_SIZE <= ADD_RSP_OFF_DATA + ADD_STATUS_BODY_SIZE,
 	       "version fits");
+_Static_assert(ADD_STB_OFF_KNOWN + 8 == ADD_RSP_OFF_DATA + ADD_STATUS_BODY_SIZE,
+	       "the last counter ends the body");
 
 void add_status_from_metrics(const add_metrics_snapshot *m, add_status_info *s)
 {
@@ -54,6 +56,8 @@ void add_status_from_metrics(const add_metrics_snapshot *m, add_status_info *s)
 	s->scrubbed = m->node.scrubbed;
 	s->ops_completed = m->node.ops_completed;
 	s->client_slots_used = (uint8_t)(m->client_slots_used > 255 ? 255 : m->client_slots_used);
+	s->scrub_passes = m->scrub_passes;
+	s->known = m->rejoin_known;
 	snprintf(s->version, sizeof(s->version), "%s", m->version ? m->version : "");
 	assert(add_status_sees(s, m->rank));
 }
@@ -71,6 +75,8 @@ void add_status_encode(const add_status_info *s, uint8_t body[ADD_STATUS_BODY_SI
 	for (unsigned i = 0; i < N_U64; i++)
 		add_put_be64(B(ADD_STB_OFF_U64 + 8 * i), *u64_field(&c, i));
 	*B(ADD_STB_OFF_SLOTS) = s->client_slots_used;
+	add_put_be64(B(ADD_STB_OFF_SCRUB_PASSES), s->scrub_passes);
+	add_put_be64(B(ADD_STB_OFF_KNOWN), s->known);
 	size_t vlen = strnlen(s->version, ADD_STB_VERSION_SIZE); /* NUL-padded, maybe full */
 	memcpy(B(ADD_STB_OFF_VERSION), s->version, vlen);
 	assert(*B(ADD_STB_OFF_FORMAT) == ADD_STB_FORMAT);
@@ -88,6 +94,8 @@ int add_status_decode(const uint8_t body[ADD_STATUS_BODY_SIZE], add_status_info 
 	for (unsigned i = 0; i < N_U64; i++)
 		*u64_field(s, i) = add_get_be64(body + ADD_STB_OFF_U64 - ADD_RSP_OFF_DATA + 8 * i);
 	s->client_slots_used = body[ADD_STB_OFF_SLOTS - ADD_RSP_OFF_DATA];
+	s->scrub_passes = add_get_be64(body + ADD_STB_OFF_SCRUB_PASSES - ADD_RSP_OFF_DATA);
+	s->known = add_get_be64(body + ADD_STB_OFF_KNOWN - ADD_RSP_OFF_DATA);
 	memcpy(s->version, body + ADD_STB_OFF_VERSION - ADD_RSP_OFF_DATA, ADD_STB_VERSION_SIZE);
 	s->version[ADD_STB_VERSION_SIZE] = '\0';
 	for (char *v = s->version; *v; v++)
@@ -246,15 +254,19 @@ void add_status_line(const add_status_probe *p, unsigned rank, char *out, size_t
 	sb(&b, "rank %u  %s  up  %s  sees ", s->rank, p->address,
 	   s->role == ADD_ROLE_RECOVERING ? "recovering" : "member");
 	peers_list(&b, s);
+	if (s->role == ADD_ROLE_RECOVERING)
+		sb(&b, "  re-learned %llu/%llu (%.1f%%)", (unsigned long long)s->known,
+		   (unsigned long long)s->n_sectors,
+		   s->n_sectors ? 100.0 * (double)s->known / (double)s->n_sectors : 100.0);
 	sb(&b, "  written %llu/%llu  disk %s of %s  uptime %llus  v%s  damage now %llu "
 	       "(found %llu, repaired %llu, checksum %llu, read errors %llu, corrupt records %llu)"
-	       "  scrubbed %llu",
+	       "  scrubbed %llu (passes %llu)",
 	   (unsigned long long)s->sectors_written, (unsigned long long)s->n_sectors, used, bound,
 	   (unsigned long long)(s->uptime_ms / 1000), s->version,
 	   (unsigned long long)s->damaged_now, (unsigned long long)s->damaged_found,
 	   (unsigned long long)s->repairs_done, (unsigned long long)s->checksum_mismatches,
 	   (unsigned long long)s->read_errors, (unsigned long long)s->corrupt_records,
-	   (unsigned long long)s->scrubbed);
+	   (unsigned long long)s->scrubbed, (unsigned long long)s->scrub_passes);
 }
 
 /* A JSON string of printable ASCII (anything else becomes '?'). */
@@ -302,11 +314,13 @@ void add_status_json(const add_status_probe *p, unsigned rank, char *out, size_t
 	sb(&b, ", \"damage\": {\"checksum_mismatches\": %llu, \"read_errors\": %llu, "
 	       "\"corrupt_records\": %llu, \"suspect_sectors\": %llu, \"store_repairs\": %llu, "
 	       "\"damaged_now\": %llu, \"damaged_found\": %llu, \"repairs_done\": %llu, "
-	       "\"scrubbed\": %llu}, \"ops_completed\": %llu, \"client_slots_used\": %u}",
+	       "\"scrubbed\": %llu, \"scrub_passes\": %llu}, \"sectors_known\": %llu, "
+	       "\"ops_completed\": %llu, \"client_slots_used\": %u}",
 	   (unsigned long long)s->checksum_mismatches, (unsigned long long)s->read_errors,
 	   (unsigned long long)s->corrupt_records, (unsigned long long)s->suspect_sectors,
 	   (unsigned long long)s->repairs, (unsigned long long)s->damaged_now,
 	   (unsigned long long)s->damaged_found, (unsigned long long)s->repairs_done,
-	   (unsigned long long)s->scrubbed, (unsigned long long)s->ops_completed,
+	   (unsigned long long)s->scrubbed, (unsigned long long)s->scrub_passes,
+	   (unsigned long long)s->known, (unsigned long long)s->ops_completed,
 	   s->client_slots_used);
 }

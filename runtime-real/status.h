@@ -28,6 +28,8 @@
 #define ADD_STB_OFF_SLOTS 172
 #define ADD_STB_OFF_VERSION 176
 #define ADD_STB_VERSION_SIZE 16
+#define ADD_STB_OFF_SCRUB_PASSES 192 /* u64: whole scrub passes */
+#define ADD_STB_OFF_KNOWN 200	     /* u64: sectors known (re-learned) */
 #define ADD_STB_FORMAT 1
 
 enum { ADD_ROLE_MEMBER = 0, ADD_ROLE_RECOVERING = 1 };
@@ -40,6 +42,8 @@ typedef struct add_status_info {
 	uint64_t checksum_mismatches, read_errors, corrupt_records, suspect_sectors, repairs,
 		damaged_now, damaged_found, repairs_done, scrubbed, ops_completed;
 	uint8_t client_slots_used;
+	uint64_t scrub_passes;
+	uint64_t known; /* sectors re-learned while recovering; n_sectors for a member */
 	char version[ADD_STB_VERSION_SIZE + 1];
 } add_status_info;
 

@@ -152,6 +152,28 @@ def metrics_counters_move_as_operations_run_and_promtool_accepts_the_page(ctx):
     check(value(after, "add_disk_bound_bytes") >= value(after, "add_disk_bytes"), "within the bound")
     check('add_build_info{version="' in after, "build info")
     check("sector=" not in after, "a per-sector label")
+    for peer in ("2", "3"):
+        check(value(after, "add_peer_retransmissions_total", 'peer="%s"' % peer) >= 0, "per peer")
+    check(sum(value(after, "add_peer_retransmissions_total", 'peer="%s"' % p) for p in "23") ==
+          value(after, "add_retransmissions_total"), "per-peer retransmissions sum to the total")
+    check(value(after, "add_rejoin_state", 'state="member"') == 1 and
+          value(after, "add_rejoin_state", 'state="recovering"') == 0 and
+          value(after, "add_rejoin_state", 'state="fresh"') == 0, "a member")
+    check(value(after, "add_rejoin_sectors_known") == value(after, "add_sectors") and
+          value(after, "add_rejoin_sectors_behind") == 0, "a member is behind on nothing")
+    check(value(after, "add_repairs_pending") == 0, "no repair pending")
+    check(value(after, "add_scrub_passes_total") >= value(before, "add_scrub_passes_total"),
+          "scrub passes never go back")
+    # the store checkpoints after 1 s idle: each checkpoint gets a duration
+    idle = wait_for(lambda: (lambda p: p if value(p, "add_checkpoints_total") >
+                             value(after, "add_checkpoints_total") and
+                             value(p, "add_checkpoint_running") == 0 and
+                             value(p, "add_checkpoint_duration_seconds_count") -
+                             value(before, "add_checkpoint_duration_seconds_count") ==
+                             value(p, "add_checkpoints_total") -
+                             value(before, "add_checkpoints_total") else None)(scrape(port)),
+                    "an idle checkpoint timed")
+    check(0 < value(idle, "add_checkpoint_duration_seconds_sum") < 60, "checkpoint duration sum")
     if PROMTOOL is None:
         raise AssertionError("promtool not found (Debian package prometheus)")
     p = subprocess.run([PROMTOOL, "check", "metrics"], input=after, capture_output=True, text=True)
@@ -247,10 +269,14 @@ def status_healthy_then_degraded_then_unavailable_with_exit_codes(ctx):
         check(lines[r - 1].startswith("rank %d  127.0.0.1:%d  up  member  sees 1,2,3" %
                                       (r, cl.ports[r - 1])), "line %d: %r" % (r, lines[r - 1]))
         check("v0.1.0" in lines[r - 1] and "damage now 0" in lines[r - 1], "line %d" % r)
+        check("(passes " in lines[r - 1] and "re-learned" not in lines[r - 1],
+              "scrub passes, no re-learning for a member: %r" % lines[r - 1])
     rc, out, _ = addctl_status(cl, ["--json"])
     doc = json.loads(out)
     check(rc == 0 and doc["verdict"] == "healthy" and doc["exit"] == 0, "json healthy")
     check([p["peers_up"] for p in doc["processes"]] == [[1, 2, 3]] * 3, "json peers")
+    check(all(p["sectors_known"] == p["sectors"] and p["damage"]["scrub_passes"] >= 0
+              for p in doc["processes"]), "json: a member knows every sector")
 
     cl.kill(2)
     rc, out, _ = wait_for(lambda: (lambda r: r if "rank 2 down" in r[1] else None)(addctl_status(cl)),
@@ -268,6 +294,41 @@ def status_healthy_then_degraded_then_unavailable_with_exit_codes(ctx):
     rc, out, _ = addctl_status(cl)
     check(rc == 2, "unavailable exit %d: %r" % (rc, out))
     check(out.strip().splitlines()[-1].startswith("cluster: unavailable"), "unavailable: %r" % out)
+
+
+@test
+def a_wiped_process_shows_recovering_and_its_relearning_progress(ctx):
+    cl = MetricsCluster(3)
+    ctx.extra.append(cl)
+    cl.start_all()
+    wait_for(lambda: addctl_status(cl)[0] == 0, "a healthy verdict")
+    c = cl.client(1)
+    for i in range(8):
+        c.write(40 + i, pattern(7, 40 + i))
+    c.close()
+    cl.kill(1)
+    cl.kill(2)
+    shutil.rmtree(os.path.join(cl.dir, "store-2"))
+    cl.start(2)  # with 1 down it cannot re-learn the sectors 3 alone may lack
+    page = wait_for(lambda: (lambda p: p if value(p, "add_rejoin_state", 'state="member"') == 0
+                             else None)(scrape(cl.mports[1])), "rank 2 not a member")
+    check(value(page, "add_rejoin_state", 'state="recovering"') +
+          value(page, "add_rejoin_state", 'state="fresh"') == 1, "recovering or fresh")
+    check(value(page, "add_rejoin_sectors_behind") > 0 and
+          value(page, "add_rejoin_sectors_known") + value(page, "add_rejoin_sectors_behind") ==
+          value(page, "add_sectors"), "known + behind = sectors")
+    rc, out, _ = addctl_status(cl)
+    line2 = [ln for ln in out.splitlines() if ln.startswith("rank 2 ")][0]
+    check(re.search(r"  up  recovering  sees [0-9,]+  re-learned \d+/\d+ \(\d+\.\d%\)", line2),
+          "rank 2 line: %r" % line2)
+    check(rc != 0, "not healthy while rank 1 is down and 2 recovers: %d" % rc)
+    cl.start(1)
+    page = wait_for(lambda: (lambda p: p if value(p, "add_rejoin_state", 'state="member"') == 1
+                             else None)(scrape(cl.mports[1])), "rank 2 a member again", 60)
+    check(value(page, "add_rejoin_sectors_behind") == 0, "behind on nothing once a member")
+    rc, out, _ = wait_for(lambda: (lambda r: r if r[0] == 0 else None)(addctl_status(cl)),
+                          "healthy again")
+    check("re-learned" not in out and "recovering" not in out, "members only: %r" % out)
 
 
 @test

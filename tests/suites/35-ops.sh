@@ -2,7 +2,8 @@
 # Operating addd (tests/integration/test_ops.py): /metrics scraped from a live
 # cluster (counters move, promtool accepts the page, the endpoint's bounds),
 # addctl status verdicts and exit codes (healthy, one killed, two killed),
-# link down/up log lines, time stamps. About 15 s. Ends with "N passed, N failed".
+# link down/up log lines, time stamps, a wiped process shown recovering.
+# About 15 s. Ends with "N passed, N failed".
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 build=${BUILD:-build}

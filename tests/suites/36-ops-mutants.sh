@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The operations code's known bugs (core/mutants.h, ids 40..43, and 31: the daemon's tick policy) are caught:
+# The operations code's known bugs (core/mutants.h, ids 40..43 and 57, and 31: the daemon's tick policy) are caught:
 # each is compiled into the few sources its unit test needs (a few seconds
 # each, not a whole build) and that test must fail; built clean, it passes.
 # Ends with "N passed, N failed".
@@ -16,6 +16,7 @@ table=(
   "41 test_optrack runtime-real/optrack.c runtime-real/histogram.c"
   "42 test_status  runtime-real/status.c"
   "43 test_link_log runtime-real/link_log.c"
+  "57 test_metrics runtime-real/metrics.c runtime-real/histogram.c runtime-real/ckpt_timer.c"
   "31 test_tick_policy"
 )
 for row in "${table[@]}"; do

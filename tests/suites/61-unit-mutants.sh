@@ -12,6 +12,7 @@ table=(
   "36 RUN_ABANDONED_PRE_TAG       test_node_abandon"
   "37 CP_SLOT_WITHOUT_SIGNATURE   test_conn_policy"
   "38 CP_PEER_NOT_REPLACED        test_conn_policy"
+  "56 NODE_RETRANSMIT_WRONG_PEER  test_node"
 )
 passed=0 failed=0
 declare -A clean

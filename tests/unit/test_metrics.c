@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../../runtime-real/ckpt_timer.h"
 #include "../../runtime-real/histogram.h"
 #include "../../runtime-real/metrics.h"
 
@@ -36,8 +37,18 @@ static void fixed_snapshot(add_metrics_snapshot *s)
 	s->n_procs = 3;
 	s->uptime_seconds = 12.5;
 	s->n_peers = 2;
-	s->peers[0] = (add_metrics_peer){.rank = 1, .up = true, .send_drops = 4};
-	s->peers[1] = (add_metrics_peer){.rank = 3, .up = false, .send_drops = 0};
+	s->peers[0] = (add_metrics_peer){.rank = 1, .up = true, .send_drops = 4,
+					 .retransmissions = 1};
+	s->peers[1] = (add_metrics_peer){.rank = 3, .up = false, .send_drops = 0,
+					 .retransmissions = 5};
+	s->rejoin_state = 3; /* recovering */
+	s->rejoin_known = 65000;
+	s->scrub_passes = 2;
+	s->repairs_pending = 1;
+	memset(&h, 0, sizeof(h));
+	add_hist_observe(&h, 2000000);	 /* 2 ms */
+	add_hist_observe(&h, 150000000); /* 150 ms */
+	add_hist_snapshot(&h, &s->checkpoint);
 	memset(&h, 0, sizeof(h));
 	add_hist_observe(&h, 300000);	/* 0.3 ms */
 	add_hist_observe(&h, 4000000);	/* 4 ms */
@@ -64,11 +75,13 @@ static void fixed_snapshot(add_metrics_snapshot *s)
 	s->disk_bytes = 512000;
 	s->disk_bound_bytes = 135000000;
 	s->node = (add_node_stats){.registers_active = 5, .client_cmds_pending = 3,
-				   .ops_completed = 77, .retransmissions = 6, .bad_hmac_peer = 1,
+				   .ops_completed = 77, .retransmissions = 6,
+				   .retransmissions_to = {[1] = 1, [3] = 5}, .bad_hmac_peer = 1,
 				   .bad_hmac_client = 2, .peer_msgs_dropped = 0, .damaged_found = 1,
 				   .repairs_done = 1, .reads_refused_damaged = 0, .scrubbed = 42};
 	s->store = (add_sector_store_stats){.journal_flushes = 10, .stores_durable = 40,
-					    .checkpoints = 1, .journal_bytes = 8192,
+					    .checkpoints = 1, .checkpoints_started = 2,
+					    .checkpoint_running = true, .journal_bytes = 8192,
 					    .memory_bytes = 4096, .checksum_mismatches = 1,
 					    .repairs = 1};
 }
@@ -181,4 +194,53 @@ Test(histogram, buckets_are_cumulative_and_bounds_inclusive)
 	cr_assert_eq(sn.cumulative[ADD_HIST_BUCKETS - 1], 3);
 	cr_assert_eq(sn.cumulative[ADD_HIST_BUCKETS], 4);
 	cr_assert_float_eq(sn.sum_seconds, 20.000200002, 1e-9);
+}
+
+/* The new families hold the snapshot's figures (besides the golden file). */
+Test(metrics, rejoin_scrub_checkpoint_and_per_peer_retransmissions_are_exposed)
+{
+	add_metrics_snapshot s;
+
+	fixed_snapshot(&s);
+	cr_assert_gt(add_metrics_format(&s, page, sizeof(page)), 0);
+	cr_assert_not_null(strstr(page, "\nadd_peer_retransmissions_total{peer=\"3\"} 5\n"));
+	cr_assert_not_null(strstr(page, "\nadd_rejoin_state{state=\"recovering\"} 1\n"));
+	cr_assert_not_null(strstr(page, "\nadd_rejoin_state{state=\"member\"} 0\n"));
+	cr_assert_not_null(strstr(page, "\nadd_rejoin_sectors_known 65000\n"));
+	cr_assert_not_null(strstr(page, "\nadd_rejoin_sectors_behind 536\n"));
+	cr_assert_not_null(strstr(page, "\nadd_scrub_passes_total 2\n"));
+	cr_assert_not_null(strstr(page, "\nadd_repairs_pending 1\n"));
+	cr_assert_not_null(strstr(page, "\nadd_checkpoint_running 1\n"));
+	cr_assert_not_null(strstr(page, "\nadd_checkpoint_duration_seconds_count 2\n"));
+	cr_assert_not_null(strstr(page, "\nadd_checkpoint_duration_seconds_bucket{le=\"0.1\"} 1\n"));
+}
+
+/* A checkpoint first seen running at 1.0 s (so started after the update at
+ * 0.95 s) and seen done at 1.25 s is observed as 0.3 s, an upper bound; one
+ * that started and ended between two updates, as their gap. */
+Test(ckpt_timer, durations_run_from_seen_started_to_seen_done)
+{
+	add_ckpt_timer t;
+	add_hist h;
+	add_hist_snap sn;
+	const uint64_t MS = 1000000;
+
+	memset(&h, 0, sizeof(h));
+	add_ckpt_timer_init(&t, 3, 3, 900 * MS); /* three before start-up: not timed */
+	cr_assert_eq(add_ckpt_timer_update(&t, 3, 3, false, 950 * MS, &h), 0);
+	cr_assert_eq(add_ckpt_timer_update(&t, 4, 3, true, 1000 * MS, &h), 0);
+	cr_assert_eq(add_ckpt_timer_update(&t, 4, 3, true, 1100 * MS, &h), 0);
+	cr_assert_eq(add_ckpt_timer_update(&t, 4, 4, false, 1250 * MS, &h), 1);
+	add_hist_snapshot(&h, &sn);
+	cr_assert_eq(sn.cumulative[ADD_HIST_BUCKETS], 1);
+	/* started at the latest at 950 ms: at most 300 ms */
+	cr_assert_float_eq(sn.sum_seconds, 0.3, 1e-9);
+	/* started and done between 1250 and 1260 ms */
+	cr_assert_eq(add_ckpt_timer_update(&t, 5, 5, false, 1260 * MS, &h), 1);
+	add_hist_snapshot(&h, &sn);
+	cr_assert_eq(sn.cumulative[ADD_HIST_BUCKETS], 2);
+	cr_assert_float_eq(sn.sum_seconds, 0.31, 1e-9);
+	cr_assert_eq(add_ckpt_timer_update(&t, 5, 5, false, 2000 * MS, &h), 0);
+	add_hist_snapshot(&h, &sn);
+	cr_assert_eq(sn.cumulative[ADD_HIST_BUCKETS], 2, "nothing new: nothing observed");
 }

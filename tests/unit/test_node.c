@@ -410,6 +410,27 @@ Test(node, interrupted_write_is_either_old_or_new_never_flipping_back)
 
 /* ---- stubborn links ----------------------------------------------------- */
 
+/* The per-peer counts (metrics: add_retransmissions_total{peer}) name the
+ * rank each retransmission went to, and sum to the total. */
+Test(node, retransmissions_are_counted_per_destination_rank)
+{
+	uint8_t v[ADD_SECTOR_SIZE];
+	add_node_stats st;
+
+	w = srt_new(3, 16);
+	srt_fill(v, 12);
+	w->link_down[1][2] = w->link_down[1][3] = true;
+	srt_client_write(w, 1, 1, 1, 0, v);
+	srt_advance(w, 700 * MS); /* retransmitted at 100, 300 and 700 ms */
+	st = srt_stats(w, 1);
+	cr_assert_eq(st.retransmissions, 6);
+	cr_assert_eq(st.retransmissions_to[2], 3);
+	cr_assert_eq(st.retransmissions_to[3], 3);
+	cr_assert_eq(st.retransmissions_to[1], 0, "never to itself");
+	cr_assert_eq(st.retransmissions_to[0], 0);
+	cr_assert_eq(srt_stats(w, 2).retransmissions_to[1], 0);
+}
+
 Test(node, dropped_messages_are_retransmitted_with_backoff_until_acknowledged)
 {
 	uint8_t v[ADD_SECTOR_SIZE];

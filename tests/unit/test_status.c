@@ -38,6 +38,8 @@ static add_status_info sample(uint8_t rank, uint8_t n)
 	s.scrubbed = 9;
 	s.ops_completed = 0x0102030405060708ull;
 	s.client_slots_used = 3;
+	s.scrub_passes = 0x1112131415161718ull;
+	s.known = 65536;
 	strcpy(s.version, "0.1.0");
 	return s;
 }
@@ -76,8 +78,8 @@ Test(status, command_and_answer_are_framed_by_the_codec_byte_for_byte)
 	cr_assert_eq(add_get_be64(rsp + 164), 0x0102030405060708ull, "ops at 164");
 	cr_assert_eq(rsp[172], 3, "slots at 172");
 	cr_assert_str_eq((const char *)rsp + 176, "0.1.0");
-	for (int i = 192; i < 208; i++)
-		cr_assert_eq(rsp[i], 0, "reserved byte %d", i);
+	cr_assert_eq(add_get_be64(rsp + 192), 0x1112131415161718ull, "scrub passes at 192");
+	cr_assert_eq(add_get_be64(rsp + 200), 65536, "sectors known at 200");
 
 	/* split anywhere, the client decoder yields it whole */
 	for (size_t split = 1; split < sizeof(rsp); split += 37) {
@@ -227,4 +229,35 @@ Test(status, lines_and_json_say_what_the_operator_needs)
 	add_status_json(&probes[1], 2, line, sizeof(line));
 	cr_assert_str_eq(line, "{\"rank\": 2, \"address\": \"127.0.0.1:1\", \"reachable\": false, "
 			       "\"error\": \"connection refused\"}");
+}
+
+/* The counters at 192 and 200 (scrub passes, sectors known) go through the
+ * body; a recovering process's line shows its re-learning progress, every
+ * line the scrub passes. */
+Test(status, scrub_passes_and_relearning_progress_are_carried_and_shown)
+{
+	uint8_t body[ADD_STATUS_BODY_SIZE];
+	add_status_info s = sample(1, 3), back;
+	char line[1024];
+
+	add_status_encode(&s, body);
+	cr_assert_eq(body[192 - 16], 0x11);
+	cr_assert_eq(body[199 - 16], 0x18);
+	cr_assert_eq(add_status_decode(body, &back), 0);
+	cr_assert_eq(back.scrub_passes, s.scrub_passes);
+	cr_assert_eq(back.known, 65536);
+
+	cluster(3, 0);
+	probes[0].info.scrub_passes = 4;
+	add_status_line(&probes[0], 1, line, sizeof(line));
+	cr_assert_not_null(strstr(line, "(passes 4)"), "%s", line);
+	cr_assert_null(strstr(line, "re-learned"), "a member: %s", line);
+	probes[0].info.role = ADD_ROLE_RECOVERING;
+	probes[0].info.known = 16384;
+	add_status_line(&probes[0], 1, line, sizeof(line));
+	cr_assert_not_null(strstr(line, "recovering  sees 1,2,3  re-learned 16384/65536 (25.0%)"),
+			   "%s", line);
+	add_status_json(&probes[0], 1, line, sizeof(line));
+	cr_assert_not_null(strstr(line, "\"scrub_passes\": 4}"), "%s", line);
+	cr_assert_not_null(strstr(line, "\"sectors_known\": 16384,"), "%s", line);
 }

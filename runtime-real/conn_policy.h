@@ -1,7 +1,7 @@
 /*
  * runtime-real/conn_policy: what addd does with its inbound connections, as
  * pure decisions (no sockets, no clock: the caller passes now_ns), so that a
- * unit test drives every rule. addd keeps the sockets (daemon.c).
+ * unit test drives every rule. addd keeps the sockets (daemon_conn.c).
  *
  * Rules (issue 13):
  *  - Classification. An inbound connection is NEW (on probation) until its

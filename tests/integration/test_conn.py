@@ -23,7 +23,7 @@ from addproto import OK, READ, WRITE, Client, encode_cmd, pattern  # noqa: E402
 
 IDLE_S = 3  # --client-idle-timeout of these clusters
 # The RSS bound of addd serving one slow client of 100,000 READs
-# (runtime-real/daemon.c: 8 MiB of replies at most, plus the store's and
+# (runtime-real/daemon_internal.h: 8 MiB of replies at most, plus the store's and
 # the node's own memory at 4096 sectors).
 RSS_BOUND_KIB = 64 * 1024
 

@@ -159,6 +159,12 @@ typedef struct snode {
 	uint64_t open_ops_last;		/* disk operations the last complete open took */
 	uint64_t scrub_credit;		/* scrub_per_s, in sectors x 1e9 */
 	uint64_t scrub_target, scrub_target_starts; /* end-of-run scrub */
+	/* DURABLE TAG WENT BACK (durable_floor.h): per sector, the highest
+	 * tag reported durable (NULL until the first); exempt after a fault
+	 * aimed at a journal */
+	uint64_t *floor_ts;
+	uint8_t *floor_wr;
+	bool floor_exempt;
 } snode;
 
 /* The tag each recent WRITE_PROC carried, by its uuid (storage.c: the ACK

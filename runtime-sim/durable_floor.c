@@ -74,10 +74,18 @@ void sim_floor_check(snode *sn)
 	if (!sn->floor_ts || sn->floor_exempt || !sn->store || w->r->verdict != ADD_SIM_PASS)
 		return;
 	assert(sn->base_ops && sn->base_ops->get_meta && sn->base_ops->damaged);
+	add_sector_store_stats st;
+	add_sector_store_get_stats(sn->store, &st);
+	bool rebase = st.meta_pages_lost > 0;
 	for (uint64_t sector = 0; sector < w->s->sectors; sector++) {
 		uint64_t ts;
 		uint8_t wr;
 		sn->base_ops->get_meta(sn->base_ctx, sector, &ts, &wr);
+		if (rebase) { /* the store lost sectors it cannot name */
+			sn->floor_ts[sector] = ts;
+			sn->floor_wr[sector] = wr;
+			continue;
+		}
 		if (!tag_lt(ts, wr, sn->floor_ts[sector], sn->floor_wr[sector]) ||
 		    sn->base_ops->damaged(sn->base_ctx, sector))
 			continue;

@@ -9,6 +9,10 @@
  *  - a wipe (amnesia) empties the node's floors;
  *  - a sector the store marks damaged after the open is not compared (the
  *    store knows it lost the value; the scrub repairs it);
+ *  - at an open that found meta pages bad in both copies (stats
+ *    meta_pages_lost: the store lost sectors without knowing which, none
+ *    marked damaged; a weakness of the store, not a fault of the model),
+ *    the node's floors are re-based to what it shows, not compared;
  *  - a node hit by a flip or a read error aimed at a journal file (scenario
  *    timeline `flip`/`read_error` naming journal-a or journal-b) is not
  *    compared until its next wipe: a corrupt record in the journal's last

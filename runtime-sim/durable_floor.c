@@ -59,24 +59,24 @@ void sim_floor_wipe(snode *sn)
 		memset(sn->floor_ts, 0, sn->w->s->sectors * sizeof(*sn->floor_ts));
 		memset(sn->floor_wr, 0, sn->w->s->sectors * sizeof(*sn->floor_wr));
 	}
-	sn->floor_exempt = false;
+	sn->floor_journal_fault = false;
 }
 
 void sim_floor_fault(snode *sn, const char *file)
 {
 	if (file && strncmp(file, "journal", 7) == 0)
-		sn->floor_exempt = true;
+		sn->floor_journal_fault = true;
 }
 
 void sim_floor_check(snode *sn)
 {
 	world *w = sn->w;
-	if (!sn->floor_ts || sn->floor_exempt || !sn->store || w->r->verdict != ADD_SIM_PASS)
+	if (!sn->floor_ts || !sn->store || w->r->verdict != ADD_SIM_PASS)
 		return;
 	assert(sn->base_ops && sn->base_ops->get_meta && sn->base_ops->damaged);
 	add_sector_store_stats st;
 	add_sector_store_get_stats(sn->store, &st);
-	bool rebase = st.meta_pages_lost > 0;
+	bool rebase = st.meta_pages_lost > 0 || (sn->floor_journal_fault && st.torn_tail);
 	for (uint64_t sector = 0; sector < w->s->sectors; sector++) {
 		uint64_t ts;
 		uint8_t wr;

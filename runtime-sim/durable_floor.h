@@ -13,12 +13,15 @@
  *    meta_pages_lost: the store lost sectors without knowing which, none
  *    marked damaged; a weakness of the store, not a fault of the model),
  *    the node's floors are re-based to what it shows, not compared;
- *  - a node hit by a flip or a read error aimed at a journal file (scenario
- *    timeline `flip`/`read_error` naming journal-a or journal-b) is not
- *    compared until its next wipe: a corrupt record in the journal's last
- *    batch is dropped as a torn write, which may lower its sector's tag.
- *    Random rot and random read errors only hit data and meta
- *    (storage_faults.c), whose damage the store marks.
+ *  - after a flip or a read error aimed at a journal file of the node
+ *    (timeline `flip`/`read_error` naming journal-a or journal-b; random
+ *    rot and random read errors hit only data and meta, storage_faults.c),
+ *    an open that reports a torn tail (stats torn_tail) re-bases the
+ *    node's floors likewise: a corrupt record of the journal's last batches
+ *    is dropped as a torn write, which may lower its sector's tag. A
+ *    corrupt record before them is marked damaged (compared otherwise).
+ *    Without such a fault, a torn tail only drops batches whose flush was
+ *    in flight, never reported durable: compared.
  * Checked with the real sector store only (--store mem: no recovery). */
 #ifndef ADD_SIM_DURABLE_FLOOR_H
 #define ADD_SIM_DURABLE_FLOOR_H

@@ -160,11 +160,11 @@ typedef struct snode {
 	uint64_t scrub_credit;		/* scrub_per_s, in sectors x 1e9 */
 	uint64_t scrub_target, scrub_target_starts; /* end-of-run scrub */
 	/* DURABLE TAG WENT BACK (durable_floor.h): per sector, the highest
-	 * tag reported durable (NULL until the first); exempt after a fault
-	 * aimed at a journal */
+	 * tag reported durable (NULL until the first); a fault aimed at a
+	 * journal since the last wipe (a torn tail may then lower) */
 	uint64_t *floor_ts;
 	uint8_t *floor_wr;
-	bool floor_exempt;
+	bool floor_journal_fault;
 } snode;
 
 /* The tag each recent WRITE_PROC carried, by its uuid (storage.c: the ACK

@@ -416,6 +416,21 @@ void sim_node_wipe(world *w, snode *sn)
 						  : (add_sim_crash_mode)w->s->crash_mode);
 }
 
+void sim_node_lose_file(world *w, snode *sn, const char *file)
+{
+	if (!sn->disk)
+		return; /* --store mem: no files */
+	sim_node_crash(w, sn, "a store file lost");
+	const add_disk *d = add_sim_disk_ops(sn->disk);
+	int rc = d->unlink(d->ctx, file);
+	if (rc == 0)
+		rc = d->sync_dir(d->ctx);
+	sim_wlog(w, "node %u: LOSE FILE %s%s%s", sn->idx + 1, file, rc ? ": " : "",
+		 rc ? strerror(-rc) : "");
+	if (rc == 0)
+		sn->lost_file = true;
+}
+
 bool sim_node_restart(world *w, snode *sn)
 {
 	if (sn->up)
@@ -427,6 +442,12 @@ bool sim_node_restart(world *w, snode *sn)
 		w->r->stats.open_failures++;
 		w->r->why[0] = '\0';
 		sim_wlog(w, "node %u: stays down: %s", sn->idx + 1, sn->open_err);
+		if (sn->lost_file) {
+			/* The store refuses a partial store, as it must: the
+			 * operator replaces the storage (then it rejoins). */
+			sn->lost_file = false;
+			sim_node_wipe(w, sn);
+		}
 		if (!sn->restart_pending && w->phase != PH_DONE) {
 			sn->restart_pending = true;
 			sim_push(w,
@@ -436,6 +457,7 @@ bool sim_node_restart(world *w, snode *sn)
 		}
 		return false;
 	}
+	sn->lost_file = false; /* the store opened without it */
 	sim_links_refresh(w);
 	sim_update_health(w);
 	return true;

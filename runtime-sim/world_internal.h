@@ -165,6 +165,7 @@ typedef struct snode {
 	uint64_t *floor_ts;
 	uint8_t *floor_wr;
 	bool floor_journal_fault;
+	bool lost_file; /* a store file deleted (lose_file), not yet replaced */
 } snode;
 
 /* The tag each recent WRITE_PROC carried, by its uuid (storage.c: the ACK
@@ -263,6 +264,9 @@ bool sim_node_restart(world *w, snode *sn);
 /* The amnesia fault: crash `sn` and replace its disk by an empty one (with
  * the real store; with --store mem, its memory store is emptied). */
 void sim_node_wipe(world *w, snode *sn);
+/* Crash `sn` and delete one of its store files (durably); if its store then
+ * refuses to open, its disk is replaced by an empty one (sim_node_wipe). */
+void sim_node_lose_file(world *w, snode *sn, const char *file);
 void sim_deliver_durable(snode *sn);
 void sim_after_node(world *w, snode *sn);
 void sim_on_flush_event(world *w, snode *sn);

@@ -36,7 +36,8 @@
 #define ADD_MUTANT_STORE_NO_READ_CHECKSUM 10
 /* sector store: replay applies every record, not only the highest tag */
 #define ADD_MUTANT_STORE_REPLAY_ANY_TAG 11
-/* sector store: open re-creates the store over a partial one */
+/* sector store: open re-creates the store over a partial one (addsim:
+ * scenarios/lost-file.txt, DURABLE TAG WENT BACK) */
 #define ADD_MUTANT_STORE_RECREATES_PARTIAL 12
 /* sector store: a corrupt record mid-journal is taken for a torn tail */
 #define ADD_MUTANT_STORE_CORRUPT_AS_TORN 13

@@ -2262,6 +2262,7 @@ static int recover(add_sector_store *s, uint64_t want_sectors, char *err, size_t
 		set_err(err, err_len, "sector store: out of memory");
 		return rc;
 	}
+	s->stats.meta_pages_lost = rs.lost_pages;
 	if (rs.corrupt || rs.lost_pages || rs.verified_bad || rs.unreadable)
 		slog(s, ADD_LOG_WARN,
 		     "sector store: recovery found corruption: %llu corrupt journal records, "

@@ -236,6 +236,9 @@ typedef struct add_sector_store_stats {
 	uint64_t suspect_sectors;     /* marked damaged by recovery */
 	uint64_t repairs;	      /* repair() calls made durable */
 	uint64_t damaged_now;	      /* sectors marked damaged at this moment */
+	/* meta pages the last open found bad in both copies: which sectors
+	 * they held is lost (none of them is marked damaged) */
+	uint64_t meta_pages_lost;
 	bool torn_tail;		      /* recovery found (and dropped) a torn tail */
 } add_sector_store_stats;
 void add_sector_store_get_stats(const add_sector_store *s, add_sector_store_stats *out);

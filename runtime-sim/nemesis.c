@@ -124,6 +124,9 @@ void sim_on_timeline(world *w, const add_scn_event *e)
 	case ADD_SCN_WIPE:
 		sim_node_wipe(w, sn);
 		break;
+	case ADD_SCN_LOSE_FILE:
+		sim_node_lose_file(w, sn, e->file);
+		break;
 	case ADD_SCN_CRASH_ALL:
 		for (uint32_t i = 0; i < w->n; i++)
 			sim_node_crash(w, &w->nodes[i], "timeline: all");

@@ -248,6 +248,14 @@ static int parse_at(parser *p, add_scenario *s, char **tok, int ntok)
 			else
 				e.len = v;
 		}
+	} else if (!strcmp(a, "lose_file")) {
+		/* lose_file N FILE */
+		e.action = ADD_SCN_LOSE_FILE;
+		if (parse_node(p, s, arg, &e.node))
+			return -1;
+		if (ntok < 5 || strlen(tok[4]) >= sizeof(e.file))
+			return fail(p, "expected: lose_file N FILE (a store file name)");
+		snprintf(e.file, sizeof(e.file), "%s", tok[4]);
 	} else if (!strcmp(a, "disk_full")) {
 		e.action = ADD_SCN_DISK_FULL;
 		if (parse_node(p, s, arg, &e.node) ||

@@ -39,6 +39,9 @@ typedef enum add_scn_action {
 				 * crash at a random disk operation inside open */
 	ADD_SCN_WIPE,	       /* node: crash, and its disk is replaced by an empty
 				* one (amnesia: a new disk, a wiped directory) */
+	ADD_SCN_LOSE_FILE,     /* node, file: crash, and that store file is deleted;
+				* a store that then refuses to open is replaced by
+				* an empty disk (the operator's amnesia) */
 } add_scn_action;
 
 /* The sector store's files random damage may hit (core/sector_store.h);

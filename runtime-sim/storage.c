@@ -7,6 +7,7 @@
  *    it finds, within repair_time;
  *  - REPAIRED, once idle: on every node, every written sector is undamaged,
  *    readable, and holds the value its tag names. */
+#include "durable_floor.h"
 #include "world_internal.h"
 
 /* ---- ONE TAG ONE VALUE ------------------------------------------------------ */
@@ -230,6 +231,7 @@ void sim_store_durable(snode *sn, uint64_t cookie)
 	sn->pst_len--;
 	tag_observe_value(sn->w, rank_of(sn), p->repair ? "durable repair" : "durable store",
 			  p->sector, p->ts, p->wr, p->value, true);
+	sim_floor_durable(sn, p->sector, p->ts, p->wr, p->repair);
 }
 
 /* A crash: the completions of what was pending never come. Each of those
@@ -285,8 +287,10 @@ static int w_repair(void *ctx, uint64_t sector, uint64_t ts, uint8_t wr,
 {
 	snode *sn = ctx;
 	int rc = sn->base_ops->repair(sn->base_ctx, sector, ts, wr, data, cookie);
-	if (rc == 0)
+	if (rc == 0) {
 		pending_push(sn, cookie, sector, ts, wr, data, true);
+		sim_floor_repair_submitted(sn, sector, ts, wr);
+	}
 	return rc;
 }
 

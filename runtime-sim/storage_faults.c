@@ -9,6 +9,7 @@
  * read its meta and journals), a whole scrub pass done since, no repair
  * pending, no sector marked damaged. So no sector is ever damaged on more
  * than one replica at once (timeline faults apply as written). */
+#include "durable_floor.h"
 #include "world_internal.h"
 
 /* The files of the sector store (core/sector_store.h) that random damage
@@ -97,6 +98,7 @@ void sim_storage_flip(world *w, snode *sn, const char *file, uint64_t off, unsig
 		bit = (unsigned)add_prng_below(&w->nem_rng, 8);
 	}
 	int rc = add_sim_disk_flip_bit(sn->disk, file, off, bit);
+	sim_floor_fault(sn, file);
 	sim_wlog(w, "node %u: FLIP %s@%" PRIu64 " bit %u%s%s", sn->idx + 1, file, off, bit,
 		 rc ? ": " : "", rc ? strerror(-rc) : "");
 	if (rc == 0) {
@@ -125,6 +127,7 @@ void sim_storage_read_error(world *w, snode *sn, const char *file, uint64_t off,
 	if (size > 0 && off < (uint64_t)size && off + len > (uint64_t)size)
 		len = (uint64_t)size - off;
 	int rc = add_sim_disk_inject_read_error(sn->disk, file, off, len);
+	sim_floor_fault(sn, file);
 	sim_wlog(w, "node %u: READ ERROR %s@%" PRIu64 "+%" PRIu64 "%s%s", sn->idx + 1, file, off,
 		 len, rc ? ": " : "", rc ? strerror(-rc) : "");
 	if (rc == 0) {

@@ -1,5 +1,6 @@
 /* runtime-sim/world: the nodes (real core + store + sim disk), the event
  * loop, the checks after a run, and add_sim_run. See world.h. */
+#include "durable_floor.h"
 #include "world_internal.h"
 
 #include <errno.h>
@@ -295,6 +296,7 @@ bool sim_node_start(world *w, snode *sn)
 		add_superblock sb;
 		add_sector_store_identity(sn->store, &sb);
 		add_rejoin_attach(sn->rejoin, &w->store_ops, sn, sb.incarnation);
+		sim_floor_check(sn); /* DURABLE TAG WENT BACK */
 	}
 	sn->open_err[0] = '\0';
 	/* The node sees its store through the tag check (storage.c). */
@@ -400,6 +402,7 @@ void sim_node_wipe(world *w, snode *sn)
 	sim_node_crash(w, sn, "amnesia");
 	sim_wlog(w, "node %u: AMNESIA: its storage is replaced by an empty disk", sn->idx + 1);
 	sn->wipes++;
+	sim_floor_wipe(sn);
 	if (w->o->store == ADD_SIM_STORE_MEM) {
 		add_memstore_destroy(sn->mem);
 		sn->mem = NULL; /* created empty at the next start */
@@ -413,6 +416,21 @@ void sim_node_wipe(world *w, snode *sn)
 						  : (add_sim_crash_mode)w->s->crash_mode);
 }
 
+void sim_node_lose_file(world *w, snode *sn, const char *file)
+{
+	if (!sn->disk)
+		return; /* --store mem: no files */
+	sim_node_crash(w, sn, "a store file lost");
+	const add_disk *d = add_sim_disk_ops(sn->disk);
+	int rc = d->unlink(d->ctx, file);
+	if (rc == 0)
+		rc = d->sync_dir(d->ctx);
+	sim_wlog(w, "node %u: LOSE FILE %s%s%s", sn->idx + 1, file, rc ? ": " : "",
+		 rc ? strerror(-rc) : "");
+	if (rc == 0)
+		sn->lost_file = true;
+}
+
 bool sim_node_restart(world *w, snode *sn)
 {
 	if (sn->up)
@@ -424,6 +442,12 @@ bool sim_node_restart(world *w, snode *sn)
 		w->r->stats.open_failures++;
 		w->r->why[0] = '\0';
 		sim_wlog(w, "node %u: stays down: %s", sn->idx + 1, sn->open_err);
+		if (sn->lost_file) {
+			/* The store refuses a partial store, as it must: the
+			 * operator replaces the storage (then it rejoins). */
+			sn->lost_file = false;
+			sim_node_wipe(w, sn);
+		}
 		if (!sn->restart_pending && w->phase != PH_DONE) {
 			sn->restart_pending = true;
 			sim_push(w,
@@ -433,6 +457,7 @@ bool sim_node_restart(world *w, snode *sn)
 		}
 		return false;
 	}
+	sn->lost_file = false; /* the store opened without it */
 	sim_links_refresh(w);
 	sim_update_health(w);
 	return true;
@@ -996,6 +1021,7 @@ out:
 			add_memstore_destroy(sn->mem);
 		free(sn->durable);
 		free(sn->pst);
+		sim_floor_free(sn);
 	}
 	for (size_t id = 0; w->conns && id < w->n_conns; id++) {
 		free(w->conns[id].dec_node);
@@ -1047,6 +1073,8 @@ const char *add_sim_verdict_name(add_sim_verdict v)
 		return "NOT REPAIRED";
 	case ADD_SIM_GUESSED:
 		return "GUESSED INSTEAD OF REFUSING";
+	case ADD_SIM_DURABLE_WENT_BACK:
+		return "DURABLE TAG WENT BACK";
 	}
 	return "?";
 }

@@ -51,6 +51,7 @@ typedef enum add_sim_verdict {
 	ADD_SIM_TAG_CONFLICT,         /* one (sector, ts, wr) seen with two values */
 	ADD_SIM_NOT_REPAIRED,         /* after the scrub: a replica damaged or wrong */
 	ADD_SIM_GUESSED,              /* `expect refusal`: the cluster went on instead */
+	ADD_SIM_DURABLE_WENT_BACK,    /* a restarted store shows less than it reported durable */
 } add_sim_verdict;
 
 typedef struct add_sim_stats {

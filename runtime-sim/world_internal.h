@@ -159,6 +159,13 @@ typedef struct snode {
 	uint64_t open_ops_last;		/* disk operations the last complete open took */
 	uint64_t scrub_credit;		/* scrub_per_s, in sectors x 1e9 */
 	uint64_t scrub_target, scrub_target_starts; /* end-of-run scrub */
+	/* DURABLE TAG WENT BACK (durable_floor.h): per sector, the highest
+	 * tag reported durable (NULL until the first); a fault aimed at a
+	 * journal since the last wipe (a torn tail may then lower) */
+	uint64_t *floor_ts;
+	uint8_t *floor_wr;
+	bool floor_journal_fault;
+	bool lost_file; /* a store file deleted (lose_file), not yet replaced */
 } snode;
 
 /* The tag each recent WRITE_PROC carried, by its uuid (storage.c: the ACK
@@ -257,6 +264,9 @@ bool sim_node_restart(world *w, snode *sn);
 /* The amnesia fault: crash `sn` and replace its disk by an empty one (with
  * the real store; with --store mem, its memory store is emptied). */
 void sim_node_wipe(world *w, snode *sn);
+/* Crash `sn` and delete one of its store files (durably); if its store then
+ * refuses to open, its disk is replaced by an empty one (sim_node_wipe). */
+void sim_node_lose_file(world *w, snode *sn, const char *file);
 void sim_deliver_durable(snode *sn);
 void sim_after_node(world *w, snode *sn);
 void sim_on_flush_event(world *w, snode *sn);

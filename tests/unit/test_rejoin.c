@@ -6,7 +6,7 @@
  * becomes a member; the issue's measured sequence loses nothing; when a
  * majority lost its storage the cluster refuses; --force-rejoin.
  * Mutants 44 (serves unknown), 45 (ACKs unknown), 46 (skips a sector) are
- * each caught here (tests/suites/62-rejoin-mutants.sh).
+ * each caught here (tests/suites/61-unit-mutants.sh).
  */
 #include <string.h>
 

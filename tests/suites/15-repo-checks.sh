@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Repository checks (a few seconds), from the files git tracks:
-#  - no file references a path outside the repository (../shared, /work/,
+#  - no file references a path outside the repository (the sibling "shared" folder, the work directory,
 #    home directories): whoever clones the repository has everything cited;
 #  - every relative link in the Markdown files resolves to a tracked file or
 #    directory, and every #anchor to a heading of the file it points at.

@@ -74,7 +74,7 @@ typedef struct add_nbd_stats {
 	uint64_t connections_refused;	/* ADD_NBD_CONNS_MAX already open */
 	uint64_t connections_bad_input; /* closed: malformed transmission input */
 	uint64_t requests[ADD_NBD_STAT_CMDS]; /* admitted, by command */
-	uint64_t requests_einval;	/* admitted, answered NBD_EINVAL */
+	uint64_t requests_einval;	/* admitted, their answer NBD_EINVAL */
 	uint64_t bytes_read;		/* READ data sent in successful replies */
 	uint64_t bytes_written;		/* WRITE data acknowledged as written */
 	uint64_t requests_in_flight;	/* admitted, not answered (all connections) */

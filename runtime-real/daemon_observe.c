@@ -73,6 +73,8 @@ static void daemon_snapshot(addd_state *d, add_metrics_snapshot *s)
 	add_hist_snapshot_count(&d->batch_size, &s->batch_size);
 	s->node = ns;
 	add_sector_store_get_stats(d->store, &s->store);
+	if (d->nbd != NULL)
+		add_nbd_server_stats(d->nbd, &s->nbd);
 	s->ops_in_flight = ns.client_cmds_pending;
 	s->oldest_op_age_seconds = (double)add_optrack_oldest_age_ns(&d->ops, now) / 1e9;
 	for (uint32_t i = 0; i < d->conns_max; i++)

@@ -155,6 +155,34 @@ size_t add_metrics_format(const add_metrics_snapshot *s, char *buf, size_t cap)
 	put(&o, "add_bad_hmac_total{kind=\"client\"} %llu\n", (unsigned long long)n->bad_hmac_client);
 	put(&o, "add_bad_hmac_total{kind=\"peer\"} %llu\n", (unsigned long long)n->bad_hmac_peer);
 
+	const add_nbd_stats *nb = &s->nbd;
+	static const char *const nbd_cmd[ADD_NBD_STAT_CMDS] = {
+		[ADD_NBD_STAT_READ] = "read", [ADD_NBD_STAT_WRITE] = "write",
+		[ADD_NBD_STAT_FLUSH] = "flush", [ADD_NBD_STAT_WRITE_ZEROES] = "write_zeroes",
+		[ADD_NBD_STAT_TRIM] = "trim", [ADD_NBD_STAT_DISC] = "disc"};
+	gauge(&o, "add_nbd_connections", "NBD connections open (0 without --nbd-listen).",
+	      nb->connections_open);
+	counter(&o, "add_nbd_connections_accepted_total", "NBD connections accepted.",
+		nb->connections_accepted);
+	counter(&o, "add_nbd_connections_refused_total",
+		"NBD connections refused: the connection table was full.",
+		nb->connections_refused);
+	counter(&o, "add_nbd_connections_bad_input_total",
+		"NBD connections closed for malformed transmission input.",
+		nb->connections_bad_input);
+	family(&o, "add_nbd_requests_total", "counter", "NBD requests admitted, by command.");
+	for (unsigned k = 0; k < ADD_NBD_STAT_CMDS; k++)
+		put(&o, "add_nbd_requests_total{cmd=\"%s\"} %llu\n", nbd_cmd[k],
+		    (unsigned long long)nb->requests[k]);
+	counter(&o, "add_nbd_requests_einval_total", "NBD requests answered NBD_EINVAL.",
+		nb->requests_einval);
+	gauge(&o, "add_nbd_requests_in_flight", "NBD requests admitted, not yet answered.",
+	      nb->requests_in_flight);
+	counter(&o, "add_nbd_read_bytes_total", "Bytes sent in successful NBD READ replies.",
+		nb->bytes_read);
+	counter(&o, "add_nbd_written_bytes_total", "Bytes of NBD WRITEs acknowledged.",
+		nb->bytes_written);
+
 	gauge(&o, "add_journal_bytes", "Bytes of both journals in use, headers included.",
 	      st->journal_bytes);
 	counter(&o, "add_checkpoints_total", "Journal checkpoints.", st->checkpoints);

@@ -16,6 +16,7 @@
 #include <stdint.h>
 
 #include "histogram.h"
+#include "nbd_server.h"
 #include "node.h"
 #include "sector_store.h"
 
@@ -54,6 +55,7 @@ typedef struct add_metrics_snapshot {
 	uint64_t disk_bound_bytes;
 	add_node_stats node;
 	add_sector_store_stats store;
+	add_nbd_stats nbd; /* all zeros without --nbd-listen (the families are always there) */
 } add_metrics_snapshot;
 
 /* Processes this one sees up, itself included. */

@@ -91,6 +91,7 @@ struct add_nbd_server {
 	uint32_t free_slot; /* head of the free list; ADD_NBD_SECTORS_INFLIGHT_MAX: none */
 	uint32_t slots_used;
 	uint8_t zeros[ADD_SECTOR_SIZE];
+	add_nbd_stats stats; /* connections_open and requests_in_flight: computed */
 };
 
 #define NO_SLOT ADD_NBD_SECTORS_INFLIGHT_MAX
@@ -198,7 +199,10 @@ static void req_answer(nbd_conn *c, nbd_req *prev, nbd_req *r)
 	assert(r->c == c && r->inflight == 0 && !r->queued);
 	n = add_nbd_encode_reply(hdr, c->structured, &r->h, r->err);
 	assert(n <= sizeof(hdr));
+	if (r->err == 0 && r->h.type == ADD_NBD_CMD_WRITE)
+		c->s->stats.bytes_written += r->h.length;
 	if (r->h.type == ADD_NBD_CMD_READ && r->err == 0 && r->h.length > 0) {
+		c->s->stats.bytes_read += r->h.length;
 		/* one append: header and data are never split by another reply */
 		uint8_t *p = r->buf - n;
 		assert(r->buf == r->alloc + ADD_NBD_REPLY_PREFIX_MAX);
@@ -241,6 +245,36 @@ static void conn_answer_ready(nbd_conn *c)
 	}
 }
 
+/* Counts an admitted request by its command. */
+static void req_count(add_nbd_server *s, const add_nbd_req *h, uint32_t err)
+{
+	switch (h->type) {
+	case ADD_NBD_CMD_READ: s->stats.requests[ADD_NBD_STAT_READ]++; break;
+	case ADD_NBD_CMD_WRITE: s->stats.requests[ADD_NBD_STAT_WRITE]++; break;
+	case ADD_NBD_CMD_FLUSH: s->stats.requests[ADD_NBD_STAT_FLUSH]++; break;
+	case ADD_NBD_CMD_WRITE_ZEROES: s->stats.requests[ADD_NBD_STAT_WRITE_ZEROES]++; break;
+	case ADD_NBD_CMD_TRIM: s->stats.requests[ADD_NBD_STAT_TRIM]++; break;
+	case ADD_NBD_CMD_DISC: s->stats.requests[ADD_NBD_STAT_DISC]++; break;
+	default: break;
+	}
+	if (err == ADD_NBD_EINVAL)
+		s->stats.requests_einval++;
+}
+
+void add_nbd_server_stats(const add_nbd_server *s, add_nbd_stats *out)
+{
+	uint64_t inflight = 0;
+
+	assert(s != NULL && out != NULL);
+	*out = s->stats;
+	for (uint32_t k = 0; k < ADD_NBD_CONNS_MAX; k++)
+		if (s->conns[k].fd >= 0)
+			inflight += s->conns[k].n_reqs;
+	out->connections_open = s->n_conns;
+	out->requests_in_flight = inflight;
+	assert(out->connections_open <= ADD_NBD_CONNS_MAX);
+}
+
 /* A new request from c; false when it cannot be taken now (bounds). */
 static bool req_admit(nbd_conn *c, const add_nbd_req *h)
 {
@@ -250,6 +284,7 @@ static bool req_admit(nbd_conn *c, const add_nbd_req *h)
 	nbd_req *r;
 
 	if (h->type == ADD_NBD_CMD_DISC) {
+		req_count(s, h, 0);
 		c->disc = true;
 		return true;
 	}
@@ -294,6 +329,7 @@ static bool req_admit(nbd_conn *c, const add_nbd_req *h)
 		c->cur_write = r;
 	if (r->ready && r->n_sectors > 0)
 		pump_push(s, r);
+	req_count(s, h, err);
 	return true;
 }
 
@@ -503,6 +539,7 @@ static void conn_transmission(nbd_conn *c)
 		case ADD_NBD_RX_ERROR:
 			add_info("nbd connection %llu: %s: closing it",
 				 (unsigned long long)c->id, ev.why);
+			c->s->stats.connections_bad_input++;
 			c->close_after = true;
 			add_outbuf_reset(&c->out);
 			return;
@@ -634,6 +671,7 @@ static void listen_event(add_loop *loop, int fd, void *arg, uint32_t events)
 		if (c == NULL) {
 			add_info("nbd: refused a connection: %u NBD connections open",
 				 ADD_NBD_CONNS_MAX);
+			s->stats.connections_refused++;
 			close(cfd);
 			continue;
 		}
@@ -667,6 +705,7 @@ static void listen_event(add_loop *loop, int fd, void *arg, uint32_t events)
 		}
 		add_nbd_greeting(greet);
 		conn_queue_out(c, greet, sizeof(greet));
+		s->stats.connections_accepted++;
 		conn_flush(c);
 		add_debug("nbd connection %llu accepted", (unsigned long long)c->id);
 	}

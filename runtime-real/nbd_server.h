@@ -65,6 +65,23 @@ void add_nbd_server_local_done(add_nbd_server *s, uint64_t token, const uint8_t 
  * back, submits sectors to the node, sends replies. */
 void add_nbd_server_before_sleep(add_nbd_server *s);
 
+/* Counters of the NBD front end (GET /metrics: add_nbd_*). */
+enum { ADD_NBD_STAT_READ, ADD_NBD_STAT_WRITE, ADD_NBD_STAT_FLUSH, ADD_NBD_STAT_WRITE_ZEROES,
+       ADD_NBD_STAT_TRIM, ADD_NBD_STAT_DISC, ADD_NBD_STAT_CMDS };
+typedef struct add_nbd_stats {
+	uint32_t connections_open;
+	uint64_t connections_accepted;
+	uint64_t connections_refused;	/* ADD_NBD_CONNS_MAX already open */
+	uint64_t connections_bad_input; /* closed: malformed transmission input */
+	uint64_t requests[ADD_NBD_STAT_CMDS]; /* admitted, by command */
+	uint64_t requests_einval;	/* admitted, their answer NBD_EINVAL */
+	uint64_t bytes_read;		/* READ data sent in successful replies */
+	uint64_t bytes_written;		/* WRITE data acknowledged as written */
+	uint64_t requests_in_flight;	/* admitted, not answered (all connections) */
+} add_nbd_stats;
+
+void add_nbd_server_stats(const add_nbd_server *s, add_nbd_stats *out);
+
 /* True if the address is loopback (127.0.0.0/8, ::1, ::ffff:127.x). */
 bool add_nbd_addr_is_loopback(const void *sockaddr_storage);
 

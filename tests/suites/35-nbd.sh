@@ -34,9 +34,9 @@ dir=$(mktemp -d /tmp/add-nbd.XXXXXX)
 trap 'cl_stop_all; rm -rf "$dir"' EXIT
 SECTORS=32768 # 128 MiB
 cl_init "$dir" 3 "$SECTORS"
-declare -A NP
-for r in 1 2 3; do NP[$r]=$(cl_free_port); done
-start() { cl_start "$1" --nbd-listen "127.0.0.1:${NP[$1]}"; }
+declare -A NP MP
+for r in 1 2 3; do NP[$r]=$(cl_free_port); MP[$r]=$(cl_free_port); done
+start() { cl_start "$1" --nbd-listen "127.0.0.1:${NP[$1]}" --metrics-listen "127.0.0.1:${MP[$1]}"; }
 wait_nbd() { # rank: the NBD port answers
   local i
   for ((i = 0; i < 300; i++)); do
@@ -89,6 +89,30 @@ if need qemu-io; then
      timeout 60 qemu-io -f raw "${rd[@]}" "$(uri 2)" >"$dir/qio-r" 2>&1 &&
      ! grep -qi 'pattern verification failed\|error' "$dir/qio-r" "$dir/qio-w"; then pass $CUR
   else fail $CUR "$(tail -n 3 "$dir/qio-w" "$dir/qio-r")"; fi
+fi
+
+# ---- the add_nbd_* figures of /metrics move with the traffic ------------
+CUR=metrics_nbd_counters_move_after_a_qemu_io_write_and_read
+if need qemu-io curl; then
+  if curl -sf "http://127.0.0.1:${MP[3]}/metrics" >"$dir/m-before" &&
+     timeout 60 qemu-io -f raw -c "write -P 0x5a 2M 64k" "$(uri 3)" >"$dir/qio-mw" 2>&1 &&
+     timeout 60 qemu-io -f raw -c "read -P 0x5a 2M 64k" "$(uri 3)" >"$dir/qio-mr" 2>&1 &&
+     ! grep -qi 'pattern verification failed\|error' "$dir/qio-mw" "$dir/qio-mr" &&
+     curl -sf "http://127.0.0.1:${MP[3]}/metrics" >"$dir/m-after" &&
+     out=$(/usr/bin/python3 -c '
+import sys
+def load(p):
+    return {l.split(" ")[0]: float(l.split(" ")[1]) for l in open(p) if l.startswith("add_nbd_")}
+a, b = load(sys.argv[1]), load(sys.argv[2])
+d = lambda k: b[k] - a[k]
+want = [("add_nbd_connections_accepted_total", 2), ("add_nbd_requests_total{cmd=\"write\"}", 1),
+        ("add_nbd_requests_total{cmd=\"read\"}", 1), ("add_nbd_written_bytes_total", 65536),
+        ("add_nbd_read_bytes_total", 65536)]
+bad = [(k, d(k)) for k, n in want if d(k) < n]
+if b["add_nbd_requests_einval_total"] != a["add_nbd_requests_einval_total"]:
+    bad.append(("einval moved", d("add_nbd_requests_einval_total")))
+sys.exit("did not move enough: %r" % bad if bad else 0)' "$dir/m-before" "$dir/m-after" 2>&1); then pass $CUR
+  else fail $CUR "${out:-$(tail -n 3 "$dir/qio-mw" "$dir/qio-mr")}"; fi
 fi
 head -c $((64 << 20)) /dev/urandom >"$dir/in.img"
 CUR=qemu_img_convert_64MiB_in_and_out

@@ -84,6 +84,13 @@ static void fixed_snapshot(add_metrics_snapshot *s)
 					    .checkpoint_running = true, .journal_bytes = 8192,
 					    .memory_bytes = 4096, .checksum_mismatches = 1,
 					    .repairs = 1};
+	s->nbd = (add_nbd_stats){.connections_open = 2, .connections_accepted = 7,
+				 .connections_refused = 1, .connections_bad_input = 3,
+				 .requests = {[ADD_NBD_STAT_READ] = 11, [ADD_NBD_STAT_WRITE] = 9,
+					      [ADD_NBD_STAT_FLUSH] = 4, [ADD_NBD_STAT_TRIM] = 1,
+					      [ADD_NBD_STAT_DISC] = 5},
+				 .requests_einval = 2, .bytes_read = 45056,
+				 .bytes_written = 36864, .requests_in_flight = 6};
 }
 
 Test(metrics, exposition_matches_the_golden_file)
@@ -213,6 +220,26 @@ Test(metrics, rejoin_scrub_checkpoint_and_per_peer_retransmissions_are_exposed)
 	cr_assert_not_null(strstr(page, "\nadd_checkpoint_running 1\n"));
 	cr_assert_not_null(strstr(page, "\nadd_checkpoint_duration_seconds_count 2\n"));
 	cr_assert_not_null(strstr(page, "\nadd_checkpoint_duration_seconds_bucket{le=\"0.1\"} 1\n"));
+}
+
+/* The NBD counters are exposed, each command its own series. */
+Test(metrics, nbd_counters_are_exposed_by_command)
+{
+	add_metrics_snapshot s;
+
+	fixed_snapshot(&s);
+	cr_assert_gt(add_metrics_format(&s, page, sizeof(page)), 0);
+	cr_assert_not_null(strstr(page, "\nadd_nbd_connections 2\n"));
+	cr_assert_not_null(strstr(page, "\nadd_nbd_connections_accepted_total 7\n"));
+	cr_assert_not_null(strstr(page, "\nadd_nbd_connections_refused_total 1\n"));
+	cr_assert_not_null(strstr(page, "\nadd_nbd_connections_bad_input_total 3\n"));
+	cr_assert_not_null(strstr(page, "\nadd_nbd_requests_total{cmd=\"read\"} 11\n"));
+	cr_assert_not_null(strstr(page, "\nadd_nbd_requests_total{cmd=\"write_zeroes\"} 0\n"));
+	cr_assert_not_null(strstr(page, "\nadd_nbd_requests_total{cmd=\"disc\"} 5\n"));
+	cr_assert_not_null(strstr(page, "\nadd_nbd_requests_einval_total 2\n"));
+	cr_assert_not_null(strstr(page, "\nadd_nbd_requests_in_flight 6\n"));
+	cr_assert_not_null(strstr(page, "\nadd_nbd_read_bytes_total 45056\n"));
+	cr_assert_not_null(strstr(page, "\nadd_nbd_written_bytes_total 36864\n"));
 }
 
 /* A checkpoint first seen running at 1.0 s (so started after the update at
